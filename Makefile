@@ -1,0 +1,34 @@
+# mlenv: the two commands that matter are `make demo` and `make test`.
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -X github.com/mlenv/mlenv/buildinfo.Version=$(VERSION)
+BIN := bin/mlenv
+# DEB_PACKAGES are the Debian packages the build and tests need.
+DEB_PACKAGES :=
+
+.PHONY: build demo test bench lint deps clean
+
+build:
+	go build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/mlenv
+
+# deps installs the system packages the build and tests need, when missing.
+deps:
+	@scripts/deps.sh $(DEB_PACKAGES)
+
+demo: build
+	@scripts/demo.sh $(BIN)
+
+test: deps
+	go test -count=1 ./...
+
+bench: build
+	@bench/run.sh $(BIN)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	go vet ./...
+
+clean:
+	rm -rf bin
