@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 LDFLAGS := -X github.com/mlenv/mlenv/buildinfo.Version=$(VERSION)
 BIN := bin/mlenv
 # DEB_PACKAGES are the Debian packages the build and tests need.
-DEB_PACKAGES :=
+DEB_PACKAGES := postgresql
 
 .PHONY: build demo test bench lint deps clean
 
@@ -21,7 +21,7 @@ demo: build
 	@scripts/demo.sh $(BIN)
 
 test: deps
-	go test -count=1 ./...
+	scripts/with-postgres.sh go test -count=1 ./...
 
 bench: build
 	@bench/run.sh $(BIN)
