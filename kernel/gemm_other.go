@@ -1,0 +1,7 @@
+//go:build !amd64 || purego
+
+package kernel
+
+// asmImpls returns no implementations: assembly kernels exist for amd64
+// only, and the purego build tag turns them off.
+func asmImpls() []impl { return nil }
