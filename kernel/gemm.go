@@ -38,12 +38,18 @@ type impl struct {
 var (
 	// impls lists the implementations this binary and processor support,
 	// fastest first: OpenBLAS when built in, then assembly, then Go.
-	impls  = append(append(blasImpls(), asmImpls()...), genericImpl)
+	impls  = append(blasImpls(), builtinImpls()...)
 	active atomic.Pointer[impl]
 
 	// threads is the SetThreads value; 0 means runtime.GOMAXPROCS(0).
 	threads atomic.Int64
 )
+
+// builtinImpls returns the implementations compiled from this module's
+// own code, fastest first; the last is always the portable Go one.
+func builtinImpls() []impl {
+	return append(asmImpls(), genericImpl)
+}
 
 // selectMu serialises Use so that the active implementation and its
 // buildinfo record agree.
