@@ -1,0 +1,160 @@
+package tensor
+
+// Arena hands out the storage, shapes and graph records of intermediate
+// tensors and takes all of them back at once on Reset. A training loop
+// resets one arena per step: because a fixed model asks for the same sizes
+// in the same order every step, every buffer is reused and the heap stops
+// growing after the first step.
+//
+// Ops put their result in the arena of their inputs (the first input that
+// has one), so creating the batch tensors in an arena is enough to keep a
+// whole forward and backward pass inside it. Parameters stay on the heap.
+//
+// An arena also carries the grad mode: after SetGrad(false), ops whose
+// result lands in the arena record no graph (inference).
+//
+// Tensors from an arena must not be used after Reset. An Arena is not safe
+// for concurrent use; use one per goroutine.
+type Arena struct {
+	free   map[int][][]float32 // recycled buffers by length
+	used   [][]float32         // buffers handed out since Reset
+	slabs  [][]Tensor          // Tensor structs, in fixed-size chunks
+	nt     int                 // Tensor structs handed out since Reset
+	intBuf [][]int             // int slabs for shapes and strides
+	ni, is int                 // current int slab and position in it
+	noGrad bool
+}
+
+const (
+	tensorChunk = 256
+	intChunk    = 4096
+)
+
+// NewArena returns an empty arena with gradients enabled.
+func NewArena() *Arena { return &Arena{free: map[int][][]float32{}} }
+
+// SetGrad enables or disables graph recording for results in this arena.
+func (a *Arena) SetGrad(enabled bool) { a.noGrad = !enabled }
+
+// GradEnabled reports whether ops with results in this arena record a graph.
+func (a *Arena) GradEnabled() bool { return !a.noGrad }
+
+// Reset makes every tensor handed out since the last Reset invalid and
+// recycles its memory.
+func (a *Arena) Reset() {
+	// Push in reverse so that the next step, asking for the same sizes in
+	// the same order, gets the same buffers back.
+	for i := len(a.used) - 1; i >= 0; i-- {
+		b := a.used[i]
+		a.free[len(b)] = append(a.free[len(b)], b)
+	}
+	a.used = a.used[:0]
+	for i := 0; i < a.nt; i++ {
+		a.slabs[i/tensorChunk][i%tensorChunk] = Tensor{}
+	}
+	a.nt = 0
+	a.ni, a.is = 0, 0
+}
+
+// New returns a zero-filled contiguous tensor of the given shape in the arena.
+func (a *Arena) New(shape ...int) *Tensor {
+	t := newOut(a, shape)
+	clear(t.data)
+	return t
+}
+
+// FromSlice returns a tensor in the arena holding a copy of data.
+func (a *Arena) FromSlice(data []float32, shape ...int) *Tensor {
+	if n := numel(shape); n != len(data) {
+		panic("tensor: Arena.FromSlice: value count does not match shape")
+	}
+	t := newOut(a, shape)
+	copy(t.data, data)
+	return t
+}
+
+// floats returns a buffer of length n, not zeroed. A nil arena allocates.
+func (a *Arena) floats(n int) []float32 {
+	if a == nil {
+		return make([]float32, n)
+	}
+	var b []float32
+	if l := a.free[n]; len(l) > 0 {
+		b = l[len(l)-1]
+		a.free[n] = l[:len(l)-1]
+	} else {
+		b = make([]float32, n)
+	}
+	a.used = append(a.used, b)
+	return b
+}
+
+// zeros returns a zeroed buffer of length n.
+func (a *Arena) zeros(n int) []float32 {
+	b := a.floats(n)
+	if a != nil {
+		clear(b)
+	}
+	return b
+}
+
+// ints returns an int slice of length n carved from a slab.
+func (a *Arena) ints(n int) []int {
+	if a == nil {
+		return make([]int, n)
+	}
+	if n > intChunk {
+		return make([]int, n)
+	}
+	if a.ni < len(a.intBuf) && a.is+n > intChunk {
+		a.ni++
+		a.is = 0
+	}
+	if a.ni == len(a.intBuf) {
+		a.intBuf = append(a.intBuf, make([]int, intChunk))
+		a.is = 0
+	}
+	s := a.intBuf[a.ni][a.is : a.is+n : a.is+n]
+	a.is += n
+	return s
+}
+
+// tensor returns a zeroed Tensor struct. A nil arena allocates.
+func (a *Arena) tensor() *Tensor {
+	if a == nil {
+		return &Tensor{}
+	}
+	c := a.nt / tensorChunk
+	if c == len(a.slabs) {
+		a.slabs = append(a.slabs, make([]Tensor, tensorChunk))
+	}
+	t := &a.slabs[c][a.nt%tensorChunk]
+	a.nt++
+	return t
+}
+
+// newOut returns a contiguous tensor of the given shape in ar (or on the
+// heap) whose storage is not zeroed.
+func newOut(ar *Arena, shape []int) *Tensor {
+	t := ar.tensor()
+	t.initContiguous(ar, shape)
+	t.data = ar.floats(numel(shape))
+	return t
+}
+
+// newZeros is newOut with zeroed storage.
+func newZeros(ar *Arena, shape []int) *Tensor {
+	t := newOut(ar, shape)
+	clear(t.data)
+	return t
+}
+
+// arenaOf returns the first non-nil arena among ts.
+func arenaOf(ts ...*Tensor) *Arena {
+	for _, t := range ts {
+		if t != nil && t.arena != nil {
+			return t.arena
+		}
+	}
+	return nil
+}

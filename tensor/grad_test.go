@@ -1,0 +1,150 @@
+package tensor
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// checkGrad compares the gradients Backward computes for loss = Σ f(in)·w
+// (w fixed and random) with central finite differences, accumulated in
+// float64, for every element of every input.
+func checkGrad(t *testing.T, name string, f func(in []*Tensor) *Tensor, inputs ...*Tensor) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(7, 7))
+	for _, x := range inputs {
+		x.RequiresGrad()
+		x.ZeroGrad()
+	}
+	out := f(inputs)
+	w := Normal(rng, 0, 1, out.Shape()...)
+	loss := SumAll(Mul(out, w))
+	loss.Backward()
+
+	value := func() float64 {
+		o := f(inputs).Data()
+		var s float64
+		for i, v := range o {
+			s += float64(v) * float64(w.data[i])
+		}
+		return s
+	}
+	const eps = 1e-3
+	for k, x := range inputs {
+		if x.grad == nil {
+			t.Errorf("%s: input %d got no gradient", name, k)
+			continue
+		}
+		for i := range x.data {
+			orig := x.data[i]
+			x.data[i] = orig + eps
+			up := value()
+			x.data[i] = orig - eps
+			down := value()
+			x.data[i] = orig
+			num := (up - down) / (2 * eps)
+			got := float64(x.grad.data[i])
+			if math.Abs(got-num) > 1e-2+2e-2*math.Abs(num) {
+				t.Errorf("%s: d/d input%d[%d] = %.5f, finite difference %.5f", name, k, i, got, num)
+			}
+		}
+	}
+}
+
+func randT(rng *rand.Rand, shape ...int) *Tensor { return Normal(rng, 0, 1, shape...) }
+
+func posT(rng *rand.Rand, shape ...int) *Tensor { return Uniform(rng, 0.5, 2, shape...) }
+
+func TestGradElementwise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	bin := map[string]func(a, b *Tensor) *Tensor{"add": Add, "sub": Sub, "mul": Mul}
+	for name, op := range bin {
+		checkGrad(t, name, func(in []*Tensor) *Tensor { return op(in[0], in[1]) }, randT(rng, 2, 3), randT(rng, 2, 3))
+		checkGrad(t, name+"/bcast-row", func(in []*Tensor) *Tensor { return op(in[0], in[1]) }, randT(rng, 2, 3), randT(rng, 3))
+		checkGrad(t, name+"/bcast-outer", func(in []*Tensor) *Tensor { return op(in[0], in[1]) }, randT(rng, 2, 1), randT(rng, 1, 3))
+	}
+	checkGrad(t, "div", func(in []*Tensor) *Tensor { return Div(in[0], in[1]) }, randT(rng, 2, 3), posT(rng, 2, 3))
+	checkGrad(t, "div/bcast", func(in []*Tensor) *Tensor { return Div(in[0], in[1]) }, randT(rng, 2, 3), posT(rng, 2, 1))
+	un := map[string]func(*Tensor) *Tensor{
+		"neg": Neg, "exp": Exp, "relu": ReLU, "gelu": GELU, "silu": SiLU, "sigmoid": Sigmoid, "tanh": Tanh,
+		"addscalar": func(x *Tensor) *Tensor { return AddScalar(x, 3) },
+		"mulscalar": func(x *Tensor) *Tensor { return MulScalar(x, -2) },
+	}
+	for name, op := range un {
+		checkGrad(t, name, func(in []*Tensor) *Tensor { return op(in[0]) }, randT(rng, 3, 4))
+	}
+	checkGrad(t, "log", func(in []*Tensor) *Tensor { return Log(in[0]) }, posT(rng, 3, 4))
+	checkGrad(t, "sqrt", func(in []*Tensor) *Tensor { return Sqrt(in[0]) }, posT(rng, 3, 4))
+	checkGrad(t, "pow", func(in []*Tensor) *Tensor { return Pow(in[0], 2.5) }, posT(rng, 3, 4))
+	checkGrad(t, "exp/transposed-view", func(in []*Tensor) *Tensor { return Exp(Transpose(in[0], 0, 1)) }, randT(rng, 3, 4))
+	checkGrad(t, "mul/views", func(in []*Tensor) *Tensor {
+		return Mul(Transpose(in[0], 0, 1), Slice(in[1], 1, 1, 4))
+	}, randT(rng, 3, 2), randT(rng, 2, 5))
+}
+
+func TestGradReductions(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, axis := range []int{0, 1, -1} {
+		for _, keep := range []bool{false, true} {
+			checkGrad(t, "sum", func(in []*Tensor) *Tensor { return Sum(in[0], axis, keep) }, randT(rng, 2, 3, 4))
+			checkGrad(t, "mean", func(in []*Tensor) *Tensor { return Mean(in[0], axis, keep) }, randT(rng, 2, 3, 4))
+			checkGrad(t, "max", func(in []*Tensor) *Tensor { return Max(in[0], axis, keep) }, randT(rng, 2, 3, 4))
+			checkGrad(t, "logsumexp", func(in []*Tensor) *Tensor { return LogSumExp(in[0], axis, keep) }, randT(rng, 2, 3, 4))
+		}
+		checkGrad(t, "softmax", func(in []*Tensor) *Tensor { return Softmax(in[0], axis) }, randT(rng, 2, 3, 4))
+		checkGrad(t, "logsoftmax", func(in []*Tensor) *Tensor { return LogSoftmax(in[0], axis) }, randT(rng, 2, 3, 4))
+	}
+	checkGrad(t, "sumall", func(in []*Tensor) *Tensor { return SumAll(in[0]) }, randT(rng, 2, 3))
+	checkGrad(t, "meanall", func(in []*Tensor) *Tensor { return MeanAll(in[0]) }, randT(rng, 2, 3))
+}
+
+func TestGradShapeOps(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	x := randT(rng, 2, 3, 4)
+	checkGrad(t, "reshape", func(in []*Tensor) *Tensor { return Reshape(in[0], 4, -1) }, x)
+	checkGrad(t, "reshape/of-transpose", func(in []*Tensor) *Tensor { return Reshape(Transpose(in[0], 0, 2), 6, 4) }, x)
+	checkGrad(t, "permute", func(in []*Tensor) *Tensor { return Permute(in[0], 2, 0, 1) }, x)
+	checkGrad(t, "slice", func(in []*Tensor) *Tensor { return Slice(in[0], 1, 1, 3) }, x)
+	checkGrad(t, "expand", func(in []*Tensor) *Tensor { return Expand(in[0], 3, 2, 4) }, randT(rng, 2, 1))
+	checkGrad(t, "contiguous", func(in []*Tensor) *Tensor { return Contiguous(Transpose(in[0], 0, 1)) }, randT(rng, 3, 2))
+	checkGrad(t, "unsqueeze", func(in []*Tensor) *Tensor { return Unsqueeze(in[0], 1) }, randT(rng, 3, 2))
+	checkGrad(t, "concat", func(in []*Tensor) *Tensor { return Concat(1, in[0], in[1]) }, randT(rng, 2, 3), randT(rng, 2, 2))
+	checkGrad(t, "concat/axis0", func(in []*Tensor) *Tensor { return Concat(0, in[0], in[1]) }, randT(rng, 1, 3), randT(rng, 2, 3))
+	checkGrad(t, "stack", func(in []*Tensor) *Tensor { return Stack(1, in[0], in[1]) }, randT(rng, 2, 3), randT(rng, 2, 3))
+}
+
+func TestGradIndexOps(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	checkGrad(t, "indexselect/rows", func(in []*Tensor) *Tensor { return IndexSelect(in[0], 0, []int{2, 0, 2}) }, randT(rng, 4, 3))
+	checkGrad(t, "indexselect/cols", func(in []*Tensor) *Tensor { return IndexSelect(in[0], 1, []int{1, 1}) }, randT(rng, 2, 3))
+	checkGrad(t, "gather", func(in []*Tensor) *Tensor { return Gather(in[0], 1, []int{0, 2, 1, 1}) }, randT(rng, 2, 3))
+	checkGrad(t, "scatteradd", func(in []*Tensor) *Tensor {
+		return ScatterAdd(in[0], 0, []int{0, 2, 2, 0, 1, 1}, in[1])
+	}, randT(rng, 3, 3), randT(rng, 2, 3))
+}
+
+func TestGradMatMul(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	mm := func(in []*Tensor) *Tensor { return MatMul(in[0], in[1]) }
+	checkGrad(t, "matmul", mm, randT(rng, 3, 4), randT(rng, 4, 5))
+	checkGrad(t, "matmul/batched", mm, randT(rng, 2, 3, 4), randT(rng, 2, 4, 5))
+	checkGrad(t, "matmul/shared-b", mm, randT(rng, 2, 3, 4), randT(rng, 4, 5))
+	checkGrad(t, "matmul/transposed", func(in []*Tensor) *Tensor {
+		return MatMul(Transpose(in[0], 0, 1), Transpose(in[1], 0, 1))
+	}, randT(rng, 4, 3), randT(rng, 5, 4))
+	checkGrad(t, "matmul/batched-transposed", func(in []*Tensor) *Tensor {
+		return MatMul(in[0], Transpose(in[1], 1, 2))
+	}, randT(rng, 2, 3, 4), randT(rng, 2, 5, 4))
+	for _, act := range []Activation{ActNone, ActReLU, ActSigmoid, ActTanh} {
+		checkGrad(t, "linear", func(in []*Tensor) *Tensor { return Linear(in[0], in[1], in[2], act) },
+			randT(rng, 5, 4), randT(rng, 3, 4), randT(rng, 3))
+	}
+	checkGrad(t, "linear/no-bias-3d", func(in []*Tensor) *Tensor { return Linear(in[0], in[1], nil, ActNone) },
+		randT(rng, 2, 5, 4), randT(rng, 3, 4))
+}
+
+func TestGradBCEWithLogits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	y := FromSlice([]float32{1, 0, 1, 1, 0, 0}, 2, 3)
+	checkGrad(t, "bcewithlogits", func(in []*Tensor) *Tensor { return BCEWithLogits(in[0], y) }, randT(rng, 2, 3))
+}

@@ -1,0 +1,221 @@
+package tensor
+
+import (
+	"fmt"
+	"sync/atomic"
+)
+
+// opKind names a primitive op in the gradient-rule table.
+type opKind uint8
+
+const (
+	opNone opKind = iota
+	opAdd
+	opSub
+	opMul
+	opDiv
+	opUnary
+	opPow
+	opSum
+	opMax
+	opLogSumExp
+	opSoftmax
+	opLogSoftmax
+	opView
+	opConcat
+	opIndexSelect
+	opGather
+	opScatterAdd
+	opMatMul
+	opLinear
+	opBCEWithLogits
+	numOps
+)
+
+// rules is the table of gradient rules: for a tensor t made by op, rule
+// reads t.grad and adds each input's gradient into the input's grad.
+// Each rule lives next to its op's forward kernel.
+var rules = [numOps]struct {
+	name     string
+	backward func(t *Tensor)
+}{
+	opAdd:           {"add", backAdd},
+	opSub:           {"sub", backSub},
+	opMul:           {"mul", backMul},
+	opDiv:           {"div", backDiv},
+	opUnary:         {"unary", backUnary},
+	opPow:           {"pow", backPow},
+	opSum:           {"sum", backSum},
+	opMax:           {"max", backMax},
+	opLogSumExp:     {"logsumexp", backLogSumExp},
+	opSoftmax:       {"softmax", backSoftmax},
+	opLogSoftmax:    {"logsoftmax", backLogSoftmax},
+	opView:          {"view", backView},
+	opConcat:        {"concat", backConcat},
+	opIndexSelect:   {"indexselect", backIndexSelect},
+	opGather:        {"gather", backGather},
+	opScatterAdd:    {"scatteradd", backScatterAdd},
+	opMatMul:        {"matmul", backMatMul},
+	opLinear:        {"linear", backLinear},
+	opBCEWithLogits: {"bcewithlogits", backBCEWithLogits},
+}
+
+// RequiresGrad marks t as a leaf whose gradient Backward should compute and
+// returns t. Parameters call it once at creation.
+func (t *Tensor) RequiresGrad() *Tensor {
+	t.requiresGrad = true
+	return t
+}
+
+// SetSparseGrad makes Backward deliver the gradient of t as touched rows
+// (see Rows) instead of a dense Grad, when t is used only through
+// IndexSelect along axis 0. Embedding tables use it.
+func (t *Tensor) SetSparseGrad() *Tensor {
+	t.requiresGrad = true
+	t.sparseGrad = true
+	return t
+}
+
+// NeedsGrad reports whether gradients flow to t.
+func (t *Tensor) NeedsGrad() bool { return t.requiresGrad }
+
+// Grad returns the accumulated gradient of t (same shape, contiguous) or nil
+// if none has been computed. It is owned by t; optimizers update it in place.
+func (t *Tensor) Grad() *Tensor { return t.grad }
+
+// Rows returns the sparse row gradient of a tensor marked with
+// SetSparseGrad, or nil.
+func (t *Tensor) Rows() *RowGrad { return t.rows }
+
+// ZeroGrad clears the dense and sparse gradients of t, keeping the buffers.
+func (t *Tensor) ZeroGrad() {
+	if t.grad != nil {
+		clear(t.grad.data)
+	}
+	if t.rows != nil {
+		t.rows.reset()
+	}
+}
+
+// Detach returns a view of t's storage that is not part of any graph.
+func (t *Tensor) Detach() *Tensor {
+	out := t.arena.tensor()
+	*out = Tensor{shape: t.shape, strides: t.strides, offset: t.offset, data: t.data, arena: t.arena}
+	return out
+}
+
+// record makes out a graph node of op over up to three inputs (nil
+// entries allowed) when gradients are enabled and an input requires them.
+// It reports whether the node was recorded, so that ops save extra state
+// only when needed.
+func record(out *Tensor, op opKind, ins ...*Tensor) bool {
+	if out.arena != nil && out.arena.noGrad {
+		return false
+	}
+	need := false
+	for _, t := range ins {
+		need = need || (t != nil && t.requiresGrad)
+	}
+	if !need {
+		return false
+	}
+	out.requiresGrad = true
+	out.op = op
+	copy(out.in[:], ins)
+	return true
+}
+
+// recordMany is record for ops with any number of inputs (concat).
+func recordMany(out *Tensor, op opKind, ins []*Tensor) bool {
+	if out.arena != nil && out.arena.noGrad {
+		return false
+	}
+	need := false
+	for _, t := range ins {
+		need = need || t.requiresGrad
+	}
+	if !need {
+		return false
+	}
+	out.requiresGrad = true
+	out.op = op
+	out.more = ins
+	return true
+}
+
+// epoch distinguishes Backward calls so that visit marks need no clearing.
+var epoch atomic.Uint32
+
+// Backward computes the gradient of the scalar t with respect to every
+// tensor in its graph that requires one, adding into their Grad (so
+// gradients accumulate across calls until ZeroGrad). It panics if t has more
+// than one element or does not require a gradient.
+func (t *Tensor) Backward() {
+	if t.Len() != 1 {
+		panic(fmt.Sprintf("tensor: Backward of non-scalar with shape %v", t.shape))
+	}
+	if !t.requiresGrad {
+		panic("tensor: Backward of a tensor that does not require grad")
+	}
+	order := topoOrder(t)
+	g := gradData(t)
+	g[0] += 1
+	for i := len(order) - 1; i >= 0; i-- {
+		n := order[i]
+		if n.grad != nil {
+			rules[n.op].backward(n)
+		}
+	}
+}
+
+// topoOrder lists the op nodes reachable from root, inputs before users.
+func topoOrder(root *Tensor) []*Tensor {
+	mark := epoch.Add(1)
+	var order []*Tensor
+	type frame struct {
+		t    *Tensor
+		next int
+	}
+	stack := []frame{{root, 0}}
+	root.mark = mark
+	for len(stack) > 0 {
+		f := &stack[len(stack)-1]
+		ins := f.t.inputs()
+		if f.next < len(ins) {
+			c := ins[f.next]
+			f.next++
+			if c != nil && c.requiresGrad && c.op != opNone && c.mark != mark {
+				c.mark = mark
+				stack = append(stack, frame{c, 0})
+			}
+			continue
+		}
+		order = append(order, f.t)
+		stack = stack[:len(stack)-1]
+	}
+	return order
+}
+
+// inputs returns the op's inputs; entries may be nil.
+func (t *Tensor) inputs() []*Tensor {
+	if t.more != nil {
+		return t.more
+	}
+	return t.in[:]
+}
+
+// gradData returns t's gradient storage, allocating it zeroed on first use
+// (in t's arena for intermediates, on the heap for leaves).
+func gradData(t *Tensor) []float32 {
+	if t.grad == nil {
+		ar := t.arena
+		if t.op == opNone {
+			ar = nil
+		}
+		t.grad = newZeros(ar, t.shape)
+	}
+	return t.grad.data
+}
+
+// wantsGrad reports whether gradient should be delivered to input t.
+func wantsGrad(t *Tensor) bool { return t != nil && t.requiresGrad }

@@ -1,0 +1,204 @@
+package tensor
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Index ops: IndexSelect, Gather and ScatterAdd. Index slices are retained
+// by the graph until Backward; callers must not modify them before then.
+
+// RowGrad is the sparse gradient of a tensor marked with SetSparseGrad:
+// the distinct rows (indices along axis 0) that IndexSelect touched, in
+// first-touch order, and their summed gradient rows.
+type RowGrad struct {
+	Index  []int     // touched rows
+	Values []float32 // len(Index) rows of Width values, row-major
+	Width  int       // elements per row
+	pos    map[int]int
+}
+
+// Row returns the gradient values of the k-th touched row.
+func (r *RowGrad) Row(k int) []float32 { return r.Values[k*r.Width : (k+1)*r.Width] }
+
+func (r *RowGrad) reset() {
+	r.Index = r.Index[:0]
+	r.Values = r.Values[:0]
+	clear(r.pos)
+}
+
+// add adds g into the gradient of row.
+func (r *RowGrad) add(row int, g []float32) {
+	k, ok := r.pos[row]
+	if !ok {
+		k = len(r.Index)
+		r.pos[row] = k
+		r.Index = append(r.Index, row)
+		r.Values = append(r.Values, g...)
+		return
+	}
+	dst := r.Row(k)
+	for j, v := range g {
+		dst[j] += v
+	}
+}
+
+func checkIndex(op string, i, n int, shape []int, axis int) {
+	if i < 0 || i >= n {
+		panic(fmt.Sprintf("tensor: %s: index %d out of range [0, %d) for axis %d of shape %v", op, i, n, axis, shape))
+	}
+}
+
+// IndexSelect returns the entries of x at positions idx along axis: the
+// result has x's shape with that dimension replaced by len(idx). With axis
+// 0 on a [rows, dim] table this is an embedding lookup; if x is marked with
+// SetSparseGrad its gradient is delivered as RowGrad.
+func IndexSelect(x *Tensor, axis int, idx []int) *Tensor {
+	ax := x.axisIndex(axis, "IndexSelect")
+	ar := arenaOf(x)
+	src := x.contiguous(ar)
+	outer, n, inner := split(x.shape, ax)
+	shape := slices.Clone(x.shape)
+	shape[ax] = len(idx)
+	out := newOut(ar, shape)
+	m := len(idx)
+	for o := 0; o < outer; o++ {
+		for i, k := range idx {
+			checkIndex("IndexSelect", k, n, x.shape, ax)
+			copy(out.data[(o*m+i)*inner:(o*m+i+1)*inner], src[(o*n+k)*inner:])
+		}
+	}
+	if record(out, opIndexSelect, x, nil) {
+		out.axis = ax
+		out.idx = idx
+	}
+	return out
+}
+
+func backIndexSelect(t *Tensor) {
+	x := t.in[0]
+	if !wantsGrad(x) {
+		return
+	}
+	outer, n, inner := split(x.shape, t.axis)
+	m := len(t.idx)
+	g := t.grad.data
+	if x.sparseGrad && t.axis == 0 {
+		if x.rows == nil {
+			x.rows = &RowGrad{Width: inner, pos: map[int]int{}}
+		}
+		for i, k := range t.idx {
+			x.rows.add(k, g[i*inner:(i+1)*inner])
+		}
+		return
+	}
+	dst := gradData(x)
+	for o := 0; o < outer; o++ {
+		for i, k := range t.idx {
+			d := dst[(o*n+k)*inner : (o*n+k+1)*inner]
+			for j, v := range g[(o*m+i)*inner : (o*m+i+1)*inner] {
+				d[j] += v
+			}
+		}
+	}
+}
+
+// Gather returns out with out[o, i, j] = x[o, idx[o, i, j], j] where o runs
+// over the dimensions before axis and j over those after (torch.gather).
+// idx is row-major with x's shape except that dimension axis has size
+// len(idx) / (outer*inner).
+func Gather(x *Tensor, axis int, idx []int) *Tensor {
+	ax := x.axisIndex(axis, "Gather")
+	ar := arenaOf(x)
+	src := x.contiguous(ar)
+	outer, n, inner := split(x.shape, ax)
+	if len(idx)%(outer*inner) != 0 {
+		panic(fmt.Sprintf("tensor: Gather: %d indices do not fit shape %v along axis %d", len(idx), x.shape, ax))
+	}
+	m := len(idx) / (outer * inner)
+	shape := slices.Clone(x.shape)
+	shape[ax] = m
+	out := newOut(ar, shape)
+	for o := 0; o < outer; o++ {
+		for i := 0; i < m; i++ {
+			for j := 0; j < inner; j++ {
+				p := (o*m+i)*inner + j
+				k := idx[p]
+				checkIndex("Gather", k, n, x.shape, ax)
+				out.data[p] = src[(o*n+k)*inner+j]
+			}
+		}
+	}
+	if record(out, opGather, x, nil) {
+		out.axis = ax
+		out.idx = idx
+	}
+	return out
+}
+
+func backGather(t *Tensor) {
+	x := t.in[0]
+	if wantsGrad(x) {
+		scatterAddRaw(gradData(x), x.shape, t.axis, t.idx, t.grad.data, t.shape[t.axis])
+	}
+}
+
+// scatterAddRaw adds src[o, i, j] into dst[o, idx[o, i, j], j].
+func scatterAddRaw(dst []float32, shape []int, ax int, idx []int, src []float32, m int) {
+	outer, n, inner := split(shape, ax)
+	for o := 0; o < outer; o++ {
+		for i := 0; i < m; i++ {
+			for j := 0; j < inner; j++ {
+				p := (o*m+i)*inner + j
+				k := idx[p]
+				checkIndex("ScatterAdd", k, n, shape, ax)
+				dst[(o*n+k)*inner+j] += src[p]
+			}
+		}
+	}
+}
+
+// ScatterAdd returns a copy of x with src[o, i, j] added at
+// [o, idx[o, i, j], j] (torch.scatter_add). src and idx have x's shape
+// except along axis.
+func ScatterAdd(x *Tensor, axis int, idx []int, src *Tensor) *Tensor {
+	ax := x.axisIndex(axis, "ScatterAdd")
+	if len(src.shape) != len(x.shape) || len(idx) != src.Len() {
+		panic(fmt.Sprintf("tensor: ScatterAdd: src shape %v, %d indices, for x shape %v", src.shape, len(idx), x.shape))
+	}
+	for i := range x.shape {
+		if i != ax && src.shape[i] != x.shape[i] {
+			panic(fmt.Sprintf("tensor: ScatterAdd along axis %d: src shape %v does not match x shape %v", ax, src.shape, x.shape))
+		}
+	}
+	ar := arenaOf(x, src)
+	out := newOut(ar, x.shape)
+	copyStrided(out.data, x)
+	scatterAddRaw(out.data, x.shape, ax, idx, src.contiguous(ar), src.shape[ax])
+	if record(out, opScatterAdd, x, src) {
+		out.axis = ax
+		out.idx = idx
+	}
+	return out
+}
+
+func backScatterAdd(t *Tensor) {
+	x, src := t.in[0], t.in[1]
+	if wantsGrad(x) {
+		addTo(gradData(x), t.grad.data)
+	}
+	if !wantsGrad(src) {
+		return
+	}
+	dst := gradData(src)
+	outer, n, inner := split(t.shape, t.axis)
+	m := src.shape[t.axis]
+	for o := 0; o < outer; o++ {
+		for i := 0; i < m; i++ {
+			for j := 0; j < inner; j++ {
+				p := (o*m+i)*inner + j
+				dst[p] += t.grad.data[(o*n+t.idx[p])*inner+j]
+			}
+		}
+	}
+}

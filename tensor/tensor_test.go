@@ -1,0 +1,193 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func near(a, b []float32, tol float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Abs(float64(a[i]-b[i])) > tol*(1+math.Abs(float64(b[i]))) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestForwardValues(t *testing.T) {
+	a := FromSlice([]float32{1, 2, 3, 4, 5, 6}, 2, 3)
+	b := FromSlice([]float32{10, 20, 30}, 3)
+	col := FromSlice([]float32{1, 2}, 2, 1)
+	tests := []struct {
+		name string
+		got  *Tensor
+		want []float32
+		dims []int
+	}{
+		{"add/bcast", Add(a, b), []float32{11, 22, 33, 14, 25, 36}, []int{2, 3}},
+		{"div/col", Div(a, col), []float32{1, 2, 3, 2, 2.5, 3}, []int{2, 3}},
+		{"sub/outer", Sub(col, b), []float32{-9, -19, -29, -8, -18, -28}, []int{2, 3}},
+		{"sum0", Sum(a, 0, false), []float32{5, 7, 9}, []int{3}},
+		{"sum1keep", Sum(a, 1, true), []float32{6, 15}, []int{2, 1}},
+		{"mean", MeanAll(a), []float32{3.5}, []int{}},
+		{"max1", Max(a, 1, false), []float32{3, 6}, []int{2}},
+		{"transpose", Contiguous(Transpose(a, 0, 1)), []float32{1, 4, 2, 5, 3, 6}, []int{3, 2}},
+		{"slice", Contiguous(Slice(a, 1, 1, 3)), []float32{2, 3, 5, 6}, []int{2, 2}},
+		{"concat", Concat(0, a, Reshape(b, 1, 3)), []float32{1, 2, 3, 4, 5, 6, 10, 20, 30}, []int{3, 3}},
+		{"stack", Stack(0, b, b), []float32{10, 20, 30, 10, 20, 30}, []int{2, 3}},
+		{"matmul", MatMul(a, Transpose(a, 0, 1)), []float32{14, 32, 32, 77}, []int{2, 2}},
+		{"linear", Linear(a, FromSlice([]float32{1, 0, -1, 0, 1, 0}, 2, 3), FromSlice([]float32{0.5, -10}, 2), ActReLU),
+			[]float32{0, 0, 0, 0}, []int{2, 2}},
+		{"gather", Gather(a, 1, []int{2, 0}), []float32{3, 4}, []int{2, 1}},
+		{"indexselect", IndexSelect(a, 0, []int{1, 1, 0}), []float32{4, 5, 6, 4, 5, 6, 1, 2, 3}, []int{3, 3}},
+		{"scatteradd", ScatterAdd(New(2, 2), 1, []int{1, 1, 0, 0, 0, 1}, a), []float32{3, 3, 9, 6}, []int{2, 2}},
+		{"expand", Contiguous(Expand(col, 2, 2)), []float32{1, 1, 2, 2}, []int{2, 2}},
+		{"logsumexp", LogSumExp(FromSlice([]float32{0, 0}, 2), 0, false), []float32{float32(math.Ln2)}, []int{}},
+		{"relu", ReLU(FromSlice([]float32{-1, 0, 2}, 3)), []float32{0, 0, 2}, []int{3}},
+		{"gelu", GELU(FromSlice([]float32{1}, 1)), []float32{0.8413447}, []int{1}},
+	}
+	for _, tt := range tests {
+		if !slices.Equal(tt.got.Shape(), tt.dims) {
+			t.Errorf("%s: shape %v, want %v", tt.name, tt.got.Shape(), tt.dims)
+		}
+		if !near(tt.got.Data(), tt.want, 1e-6) {
+			t.Errorf("%s = %v, want %v", tt.name, tt.got.Data(), tt.want)
+		}
+	}
+}
+
+func TestSoftmaxRowsSumToOne(t *testing.T) {
+	x := Normal(rand.New(rand.NewPCG(1, 1)), 0, 10, 4, 7)
+	s := Sum(Softmax(x, 1), 1, false).Data()
+	if !near(s, []float32{1, 1, 1, 1}, 1e-5) {
+		t.Errorf("softmax row sums %v", s)
+	}
+	ls := Exp(LogSoftmax(x, 1))
+	if !near(ls.Data(), Softmax(x, 1).Data(), 1e-5) {
+		t.Errorf("exp(logsoftmax) != softmax")
+	}
+	if got := Argmax(FromSlice([]float32{1, 9, 3, 7, 2, 8}, 2, 3), 1); !slices.Equal(got, []int{1, 2}) {
+		t.Errorf("argmax = %v", got)
+	}
+}
+
+// TestShapeErrorsNameBothShapes checks that mismatches panic at graph
+// construction with both shapes in the message.
+func TestShapeErrorsNameBothShapes(t *testing.T) {
+	tests := []struct {
+		name string
+		f    func()
+		want []string
+	}{
+		{"add", func() { Add(New(2, 3), New(4)) }, []string{"[2 3]", "[4]"}},
+		{"matmul", func() { MatMul(New(2, 3), New(4, 5)) }, []string{"[2 3]", "[4 5]"}},
+		{"linear", func() { Linear(New(2, 3), New(4, 5), nil, ActNone) }, []string{"[2 3]", "[4 5]"}},
+		{"concat", func() { Concat(0, New(2, 3), New(2, 4)) }, []string{"[2 3]", "[2 4]"}},
+		{"reshape", func() { Reshape(New(2, 3), 4, 2) }, []string{"[2 3]", "[4 2]"}},
+		{"bce", func() { BCEWithLogits(New(2, 1), New(2)) }, []string{"[2 1]", "[2]"}},
+		{"index", func() { IndexSelect(New(2, 3), 0, []int{5}) }, []string{"index 5", "[2 3]"}},
+	}
+	for _, tt := range tests {
+		msg := func() (msg string) {
+			defer func() { msg = fmt.Sprint(recover()) }()
+			tt.f()
+			return ""
+		}()
+		for _, w := range tt.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%s: panic %q does not name %q", tt.name, msg, w)
+			}
+		}
+	}
+}
+
+func TestGradAccumulatesAndZeroes(t *testing.T) {
+	w := FromSlice([]float32{1, 2}, 2).RequiresGrad()
+	x := FromSlice([]float32{3, 4}, 2)
+	for i := 0; i < 2; i++ {
+		SumAll(Mul(w, x)).Backward()
+	}
+	if !near(w.Grad().Data(), []float32{6, 8}, 0) {
+		t.Errorf("accumulated grad %v, want [6 8]", w.Grad().Data())
+	}
+	w.ZeroGrad()
+	if !near(w.Grad().Data(), []float32{0, 0}, 0) {
+		t.Errorf("after ZeroGrad %v", w.Grad().Data())
+	}
+	// A tensor used twice gets both contributions.
+	SumAll(Mul(w, w)).Backward()
+	if !near(w.Grad().Data(), []float32{2, 4}, 0) {
+		t.Errorf("grad of w*w = %v, want [2 4]", w.Grad().Data())
+	}
+}
+
+func TestArenaReuseAndNoGrad(t *testing.T) {
+	w := FromSlice([]float32{1, 2, 3, 4}, 2, 2).RequiresGrad()
+	ar := NewArena()
+	var first []float32
+	for step := 0; step < 3; step++ {
+		ar.Reset()
+		x := ar.FromSlice([]float32{1, 1}, 1, 2)
+		y := MatMul(x, w)
+		if y.Arena() != ar {
+			t.Fatal("result not placed in the input's arena")
+		}
+		if step == 0 {
+			first = y.data
+		} else if &y.data[0] != &first[0] {
+			t.Error("arena did not reuse the result buffer after Reset")
+		}
+		SumAll(y).Backward()
+	}
+	if !near(w.Grad().Data(), []float32{3, 3, 3, 3}, 0) {
+		t.Errorf("grad %v after 3 steps, want all 3", w.Grad().Data())
+	}
+	ar.Reset()
+	ar.SetGrad(false)
+	y := MatMul(ar.FromSlice([]float32{1, 1}, 1, 2), w)
+	if y.NeedsGrad() || y.op != opNone {
+		t.Error("no-grad arena recorded a graph")
+	}
+}
+
+func TestSparseRowGrad(t *testing.T) {
+	emb := FromSlice([]float32{1, 2, 3, 4, 5, 6, 7, 8}, 4, 2).SetSparseGrad()
+	out := IndexSelect(emb, 0, []int{3, 1, 3})
+	SumAll(Mul(out, FromSlice([]float32{1, 2, 3, 4, 5, 6}, 3, 2))).Backward()
+	if emb.Grad() != nil {
+		t.Fatal("sparse tensor got a dense gradient")
+	}
+	r := emb.Rows()
+	if !slices.Equal(r.Index, []int{3, 1}) || !near(r.Values, []float32{6, 8, 3, 4}, 0) {
+		t.Errorf("rows %v values %v, want [3 1] [6 8 3 4]", r.Index, r.Values)
+	}
+}
+
+func TestInitialisersAreSeededAndScaled(t *testing.T) {
+	a := KaimingNormal(rand.New(rand.NewPCG(1, 2)), 256, 512)
+	b := KaimingNormal(rand.New(rand.NewPCG(1, 2)), 256, 512)
+	if !slices.Equal(a.Data(), b.Data()) {
+		t.Error("same seed gave different weights")
+	}
+	var ss float64
+	for _, v := range a.Data() {
+		ss += float64(v) * float64(v)
+	}
+	if std := math.Sqrt(ss / float64(a.Len())); math.Abs(std-math.Sqrt(2.0/512)) > 0.002 {
+		t.Errorf("Kaiming std %.4f, want %.4f", std, math.Sqrt(2.0/512))
+	}
+	x := XavierUniform(rand.New(rand.NewPCG(3, 4)), 1, 10, 30)
+	bound := float32(math.Sqrt(6.0 / 40))
+	for _, v := range x.Data() {
+		if v < -bound || v >= bound {
+			t.Fatalf("Xavier value %v outside ±%v", v, bound)
+		}
+	}
+}
