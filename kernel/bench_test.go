@@ -45,7 +45,8 @@ func BenchmarkSgemm2048(b *testing.B) {
 
 // BenchmarkSgemmMLP times the products of one training step of the MLP
 // 256->512->512->1 at batch 512, with weights stored out×in as in
-// PyTorch: forward X·Wᵀ, input gradient dY·W, weight gradient dYᵀ·X.
+// PyTorch: forward X·Wᵀ, input gradient dY·W, weight gradient dYᵀ·X; the
+// out_ shapes are the 512->1 output layer.
 func BenchmarkSgemmMLP(b *testing.B) {
 	benchSgemm(b, []benchShape{
 		{name: "fwd_512x512x256", transB: true, m: 512, n: 512, k: 256},
@@ -55,5 +56,7 @@ func BenchmarkSgemmMLP(b *testing.B) {
 		{name: "dW_512x256x512", transA: true, m: 512, n: 256, k: 512},
 		{name: "dW_512x512x512", transA: true, m: 512, n: 512, k: 512},
 		{name: "out_512x1x512", transB: true, m: 512, n: 1, k: 512},
+		{name: "outdX_512x512x1", m: 512, n: 512, k: 1},
+		{name: "outdW_1x512x512", transA: true, m: 1, n: 512, k: 512},
 	})
 }

@@ -34,10 +34,15 @@ const minWorkPerThread = 1 << 17
 
 func (mk *micro) impl() impl { return impl{name: mk.name, run: mk.run} }
 
-// run computes g on up to threads goroutines. C is cut into disjoint
+// run computes g on up to threads goroutines. A single row or column of
+// C goes to gemv. Otherwise C is cut into disjoint
 // bands of whole tiles, along the rows when there are enough of them and
 // along the columns otherwise; each band is an independent blocked GEMM.
 func (mk *micro) run(g *gemmCall, threads int) {
+	if g.m == 1 || g.n == 1 {
+		gemv(g)
+		return
+	}
 	t := min(threads, g.m*g.n*g.k/minWorkPerThread)
 	mTiles := (g.m + mk.mr - 1) / mk.mr
 	nTiles := (g.n + mk.nr - 1) / mk.nr

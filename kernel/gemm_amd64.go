@@ -23,6 +23,33 @@ var (
 	}
 )
 
+// hasAVX2 reports whether the processor runs the AVX2 and FMA3 kernels.
+var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// dot and axpy are the vector primitives behind Dot, Axpy and gemv.
+var dot, axpy = vecFuncs()
+
+func vecFuncs() (func(x, y []float32) float32, func(alpha float32, x, y []float32)) {
+	if hasAVX2 {
+		return dotAVX2, axpyAVX2
+	}
+	return dotGo, axpyGo
+}
+
+// dotAVX2 is dotGo with the bulk of the vectors in assembly.
+func dotAVX2(x, y []float32) float32 {
+	n := len(x) &^ 7
+	s := dotKernelAVX2(x[:n], y[:n])
+	return s + dotGo(x[n:], y[n:len(x)])
+}
+
+// axpyAVX2 is axpyGo with the bulk of the vectors in assembly.
+func axpyAVX2(alpha float32, x, y []float32) {
+	n := len(x) &^ 7
+	axpyKernelAVX2(alpha, x[:n], y[:n])
+	axpyGo(alpha, x[n:], y[n:len(x)])
+}
+
 // asmImpls returns the assembly implementations this processor runs,
 // widest vectors first.
 func asmImpls() []impl {
@@ -30,7 +57,7 @@ func asmImpls() []impl {
 	if cpu.X86.HasAVX512F {
 		out = append(out, avx512Micro.impl())
 	}
-	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+	if hasAVX2 {
 		out = append(out, avx2Micro.impl())
 	}
 	return out
@@ -45,3 +72,14 @@ func sgemmKernelAVX512(k int, ap, bp, c []float32, ldc int, beta float32)
 //
 //go:noescape
 func sgemmKernelAVX2(k int, ap, bp, c []float32, ldc int, beta float32)
+
+// dotKernelAVX2 returns the dot product of x and y[:len(x)]; len(x) is a
+// multiple of 8.
+//
+//go:noescape
+func dotKernelAVX2(x, y []float32) float32
+
+// axpyKernelAVX2 adds alpha*x to y[:len(x)]; len(x) is a multiple of 8.
+//
+//go:noescape
+func axpyKernelAVX2(alpha float32, x, y []float32)

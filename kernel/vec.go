@@ -1,0 +1,47 @@
+package kernel
+
+import "fmt"
+
+// Dot returns the sum of x[i]*y[i], accumulated in float32 on several
+// independent partial sums. It panics if x and y differ in length.
+func Dot(x, y []float32) float32 {
+	if len(x) != len(y) {
+		panic(fmt.Sprintf("kernel: Dot of lengths %d and %d", len(x), len(y)))
+	}
+	return dot(x, y)
+}
+
+// Axpy sets y[i] += alpha*x[i]. It panics if x and y differ in length.
+// x and y must not overlap unless they are the same slice.
+func Axpy(alpha float32, x, y []float32) {
+	if len(x) != len(y) {
+		panic(fmt.Sprintf("kernel: Axpy of lengths %d and %d", len(x), len(y)))
+	}
+	axpy(alpha, x, y)
+}
+
+// dotGo is Dot in portable Go, for equal lengths.
+func dotGo(x, y []float32) float32 {
+	var s0, s1, s2, s3 float32
+	y = y[:len(x)]
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		xs, ys := x[i:i+4:i+4], y[i:i+4:i+4]
+		s0 += xs[0] * ys[0]
+		s1 += xs[1] * ys[1]
+		s2 += xs[2] * ys[2]
+		s3 += xs[3] * ys[3]
+	}
+	for ; i < len(x); i++ {
+		s0 += x[i] * y[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// axpyGo is Axpy in portable Go, for equal lengths.
+func axpyGo(alpha float32, x, y []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] += alpha * v
+	}
+}

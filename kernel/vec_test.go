@@ -1,0 +1,85 @@
+package kernel
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// vecImpls lists the dot/axpy pairs to check: the active one and the
+// portable Go one (the same on processors without AVX2).
+var vecImpls = []struct {
+	name string
+	dot  func(x, y []float32) float32
+	axpy func(alpha float32, x, y []float32)
+}{
+	{"active", Dot, Axpy},
+	{"go", dotGo, axpyGo},
+}
+
+// vecLengths covers empty vectors, every tail length below the 8- and
+// 32-wide assembly blocks and a few longer vectors.
+func vecLengths() []int {
+	var ns []int
+	for n := range 70 {
+		ns = append(ns, n)
+	}
+	return append(ns, 255, 256, 1001)
+}
+
+func TestDot(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, im := range vecImpls {
+		for _, n := range vecLengths() {
+			x, y := randMatrix(rng, 1, n, 0), randMatrix(rng, 1, n, 0)
+			var want, mag float64
+			for i := range x {
+				want += float64(x[i]) * float64(y[i])
+				mag += math.Abs(float64(x[i]) * float64(y[i]))
+			}
+			got := im.dot(x, y)
+			if diff := math.Abs(float64(got) - want); diff > float64(n+1)*1.2e-7*mag {
+				t.Fatalf("%s: dot of length %d = %v, want %v", im.name, n, got, want)
+			}
+		}
+	}
+}
+
+func TestAxpy(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, im := range vecImpls {
+		for _, n := range vecLengths() {
+			x := randMatrix(rng, 1, n, 0)
+			y := randMatrix(rng, 1, n+1, 0) // y[n] must stay untouched
+			want := slices.Clone(y)
+			for i := range n {
+				want[i] = float32(float64(want[i]) + -1.5*float64(x[i]))
+			}
+			im.axpy(-1.5, x, y[:n])
+			for i := range y {
+				if math.Abs(float64(y[i]-want[i])) > 1e-6 {
+					t.Fatalf("%s: axpy of length %d: y[%d] = %v, want %v", im.name, n, i, y[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+func TestVecLengthMismatchPanics(t *testing.T) {
+	for _, call := range []func(){
+		func() { Dot(make([]float32, 3), make([]float32, 4)) },
+		func() { Axpy(1, make([]float32, 9), make([]float32, 8)) },
+	} {
+		func() {
+			defer func() {
+				if msg := fmt.Sprint(recover()); !strings.Contains(msg, "lengths") {
+					t.Fatalf("panic %q, want one naming the lengths", msg)
+				}
+			}()
+			call()
+		}()
+	}
+}
