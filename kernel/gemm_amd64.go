@@ -12,13 +12,13 @@ var (
 	avx512Micro = &micro{
 		name: "avx512",
 		mr:   12, nr: 32,
-		kc: 256, mc: 144, nc: 2048,
+		kc: 512, mc: 96, nc: 2048,
 		kern: sgemmKernelAVX512,
 	}
 	avx2Micro = &micro{
 		name: "avx2",
 		mr:   6, nr: 16,
-		kc: 256, mc: 144, nc: 2048,
+		kc: 512, mc: 96, nc: 2048,
 		kern: sgemmKernelAVX2,
 	}
 )

@@ -68,7 +68,7 @@ func (k kernel) r(i int) string { return fmt.Sprintf("%s%d", k.reg, i) }
 // write emits the kernel. Registers: accumulators 0..2mr-1 (row i in
 // 2i and 2i+1), then two for the row of B, one for the broadcast of A and
 // one for beta. SI walks Ap, DI walks Bp, DX walks the rows of C, CX counts
-// the depth and R8 is ldc in bytes.
+// the depth, R8 is ldc in bytes and R9 walks C to prefetch it.
 func (k kernel) write(w *bufio.Writer) {
 	acc := 2 * k.mr
 	b0, b1, av, beta := k.r(acc), k.r(acc+1), k.r(acc+2), k.r(acc+3)
@@ -84,6 +84,14 @@ func (k kernel) write(w *bufio.Writer) {
 	p("MOVQ c_base+56(FP), DX")
 	p("MOVQ ldc+80(FP), R8")
 	p("SHLQ $2, R8")
+	// Start fetching the C tile now, so that it is in cache by the time
+	// the depth loop ends.
+	p("MOVQ DX, R9")
+	for range k.mr {
+		p("PREFETCHT0 (R9)")
+		p("PREFETCHT0 %d(R9)", 2*vecBytes-4)
+		p("ADDQ R8, R9")
+	}
 	for i := range acc {
 		p("%s %s, %s, %s", k.zeroOp, k.r(i), k.r(i), k.r(i))
 	}
