@@ -35,61 +35,61 @@ const (
 type Source struct {
 	// Path is a file or a glob (path/filepath.Match syntax); all matches are
 	// read in sorted order.
-	Path string `yaml:"path"`
+	Path string `yaml:"path" json:"path"`
 	// Format is parquet, csv or idx. The job spec infers it from Path.
-	Format string `yaml:"format"`
+	Format string `yaml:"format" json:"format"`
 	// Labels is the glob of IDX label files, paired in sorted order with the
 	// image files of Path. IDX only.
-	Labels string `yaml:"labels,omitempty"`
+	Labels string `yaml:"labels,omitempty" json:"labels,omitempty"`
 	// Delimiter separates CSV fields; one character. CSV only.
-	Delimiter string `yaml:"delimiter,omitempty"`
+	Delimiter string `yaml:"delimiter,omitempty" json:"delimiter,omitempty"`
 	// Columns names the CSV columns of files that have no header line.
 	// Empty means the first line of each file is the header. CSV only.
-	Columns []string `yaml:"columns,omitempty"`
+	Columns []string `yaml:"columns,omitempty" json:"columns,omitempty"`
 }
 
 // Feature says how one input column becomes model input. It is an element
 // of the job spec's data.features list; docs/jobspec.md documents each field.
 type Feature struct {
 	// Name is the feature's name, unique in the spec.
-	Name string `yaml:"name"`
+	Name string `yaml:"name" json:"name"`
 	// Column is the source column it is read from; it defaults to Name.
-	Column string `yaml:"column"`
+	Column string `yaml:"column" json:"column"`
 	// Type is numeric, categorical, multi_hot or image.
-	Type string `yaml:"type"`
+	Type string `yaml:"type" json:"type"`
 
 	// Log applies log1p(max(x, 0)) before normalising or bucketising.
 	// Numeric only.
-	Log bool `yaml:"log,omitempty"`
+	Log bool `yaml:"log,omitempty" json:"log,omitempty"`
 	// Normalize is standard, minmax or none for numeric features and
 	// scale, standard or none for images. Unused when bucketised.
-	Normalize string `yaml:"normalize,omitempty"`
+	Normalize string `yaml:"normalize,omitempty" json:"normalize,omitempty"`
 	// Buckets turns a numeric feature into a categorical id: the index of
 	// the bucket the value falls into.
-	Buckets Buckets `yaml:"buckets,omitempty"`
+	Buckets Buckets `yaml:"buckets,omitempty" json:"buckets,omitempty"`
 
 	// Vocab configures the vocabulary fitted on training data for
 	// categorical and multi_hot features.
-	Vocab Vocab `yaml:"vocab,omitempty"`
+	Vocab Vocab `yaml:"vocab,omitempty" json:"vocab,omitempty"`
 	// HashBuckets, when positive, hashes values into that many ids instead
 	// of fitting a vocabulary.
-	HashBuckets int `yaml:"hash_buckets,omitempty"`
+	HashBuckets int `yaml:"hash_buckets,omitempty" json:"hash_buckets,omitempty"`
 
 	// Separator splits a multi_hot value stored as one string (CSV, or a
 	// Parquet string column). Parquet list columns need none.
-	Separator string `yaml:"separator,omitempty"`
+	Separator string `yaml:"separator,omitempty" json:"separator,omitempty"`
 	// MaxLen, when positive, keeps only the last MaxLen items of a
 	// multi_hot list (the most recent ones for a time-ordered sequence).
-	MaxLen int `yaml:"max_len,omitempty"`
+	MaxLen int `yaml:"max_len,omitempty" json:"max_len,omitempty"`
 }
 
 // Buckets configures bucketising: fixed boundaries, or quantile boundaries
 // fitted on training data. A value x falls into bucket i when
 // boundaries[i-1] <= x < boundaries[i]; there are len(boundaries)+1 buckets.
 type Buckets struct {
-	Boundaries []float64 `yaml:"boundaries,omitempty"`
+	Boundaries []float64 `yaml:"boundaries,omitempty" json:"boundaries,omitempty"`
 	// Quantiles is the number of equal-frequency buckets to fit.
-	Quantiles int `yaml:"quantiles,omitempty"`
+	Quantiles int `yaml:"quantiles,omitempty" json:"quantiles,omitempty"`
 }
 
 // Enabled reports whether bucketising is configured.
@@ -99,14 +99,14 @@ func (b Buckets) Enabled() bool { return len(b.Boundaries) > 0 || b.Quantiles > 
 // times, or beyond the MaxSize most frequent, are out of vocabulary and
 // hash into OOVBuckets extra ids.
 type Vocab struct {
-	MinCount   int `yaml:"min_count"`
-	MaxSize    int `yaml:"max_size"` // 0: no limit
-	OOVBuckets int `yaml:"oov_buckets"`
+	MinCount   int `yaml:"min_count" json:"min_count"`
+	MaxSize    int `yaml:"max_size" json:"max_size"` // 0: no limit
+	OOVBuckets int `yaml:"oov_buckets" json:"oov_buckets"`
 }
 
 // Label names the target column and its type.
 type Label struct {
-	Name       string `yaml:"name"`
-	Type       string `yaml:"type"`
-	NumClasses int    `yaml:"num_classes,omitempty"` // multiclass only
+	Name       string `yaml:"name" json:"name"`
+	Type       string `yaml:"type" json:"type"`
+	NumClasses int    `yaml:"num_classes,omitempty" json:"num_classes,omitempty"` // multiclass only
 }

@@ -1,0 +1,97 @@
+package data
+
+import "math/rand/v2"
+
+// Batch is a columnar batch of examples, laid out for a model's input
+// layers (shapes in brackets, all row-major). The receiver of a Batch owns
+// it: the pipeline never touches a Batch again after handing it out.
+type Batch struct {
+	Size int
+	// Dense is [Size * len(Schema.Dense)]: example i's numeric features
+	// are Dense[i*nDense : (i+1)*nDense].
+	Dense []float32
+	// Cat holds one [Size] column of ids per categorical feature.
+	Cat [][]int32
+	// MultiIDs and MultiOffsets hold, per multi_hot feature, the ids of all
+	// examples concatenated and [Size+1] offsets: example i's ids are
+	// MultiIDs[f][MultiOffsets[f][i]:MultiOffsets[f][i+1]].
+	MultiIDs     [][]int32
+	MultiOffsets [][]int32
+	// Image is [Size * C * H * W], or nil without an image feature.
+	Image []float32
+	// Labels is [Size].
+	Labels []float32
+}
+
+// newBatch allocates an empty batch with room for n examples of t.
+func (t *Transforms) newBatch(n int) *Batch {
+	c := t.layout.counts
+	b := &Batch{
+		Dense:        make([]float32, 0, n*c[groupDense]),
+		Cat:          make([][]int32, c[groupCat]),
+		MultiIDs:     make([][]int32, c[groupMulti]),
+		MultiOffsets: make([][]int32, c[groupMulti]),
+		Labels:       make([]float32, 0, n),
+	}
+	for i := range b.Cat {
+		b.Cat[i] = make([]int32, 0, n)
+	}
+	for i := range b.MultiOffsets {
+		b.MultiOffsets[i] = append(make([]int32, 0, n+1), 0)
+	}
+	if c[groupImage] > 0 {
+		for i := range t.Features {
+			if t.layout.group[i] == groupImage {
+				b.Image = make([]float32, 0, n*shapeSize(t.Features[i].Shape))
+			}
+		}
+	}
+	return b
+}
+
+// add appends a copy of ex to b.
+func (b *Batch) add(ex *Example) {
+	b.Size++
+	b.Dense = append(b.Dense, ex.Dense...)
+	for i, id := range ex.Cat {
+		b.Cat[i] = append(b.Cat[i], id)
+	}
+	for i, ids := range ex.Multi {
+		b.MultiIDs[i] = append(b.MultiIDs[i], ids...)
+		b.MultiOffsets[i] = append(b.MultiOffsets[i], int32(len(b.MultiIDs[i])))
+	}
+	b.Image = append(b.Image, ex.Image...)
+	b.Labels = append(b.Labels, ex.Label)
+}
+
+// shuffleBuffer shuffles a stream with bounded memory: it holds up to size
+// items and, once full, hands out a uniformly chosen one for each new item.
+type shuffleBuffer[T any] struct {
+	items []T
+	size  int
+	rng   *rand.Rand
+}
+
+func newShuffleBuffer[T any](size int, seed, stream uint64) *shuffleBuffer[T] {
+	return &shuffleBuffer[T]{items: make([]T, 0, size), size: size, rng: rand.New(rand.NewPCG(seed, stream))}
+}
+
+// swap adds x; once the buffer is full it returns a random held item in
+// exchange, and ok is true.
+func (s *shuffleBuffer[T]) swap(x T) (out T, ok bool) {
+	if len(s.items) < s.size {
+		s.items = append(s.items, x)
+		return out, false
+	}
+	j := s.rng.IntN(s.size)
+	out, s.items[j] = s.items[j], x
+	return out, true
+}
+
+// drain returns the items still held, in random order, and empties s.
+func (s *shuffleBuffer[T]) drain() []T {
+	s.rng.Shuffle(len(s.items), func(i, j int) { s.items[i], s.items[j] = s.items[j], s.items[i] })
+	out := s.items
+	s.items = nil
+	return out
+}

@@ -1,0 +1,208 @@
+package data
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"sync/atomic"
+)
+
+// LoaderOptions configures a Loader.
+type LoaderOptions struct {
+	// BatchSize is the number of examples per batch; it must be positive.
+	BatchSize int
+	// ShuffleBuffer is the number of examples held for shuffling; 0 or 1
+	// keeps file order.
+	ShuffleBuffer int
+	// Seed and Epoch seed the shuffle: the same pair gives the same order,
+	// and each epoch gets its own.
+	Seed  uint64
+	Epoch int
+	// Rank and Workers shard the rows for data-parallel training: this
+	// loader keeps the rows whose index in the source (counting from 0 over
+	// all files in order) is Rank modulo Workers. Workers 0 means 1.
+	Rank, Workers int
+	// Prefetch is the number of batches prepared ahead in the background;
+	// 0 means 1.
+	Prefetch int
+	// SkipBadRows skips and counts malformed rows instead of failing.
+	SkipBadRows bool
+	// DropRemainder drops a last batch smaller than BatchSize.
+	DropRemainder bool
+}
+
+// Loader streams encoded, shuffled batches of one source. Each call of
+// Batches is one pass (an epoch) over the loader's shard of the source.
+type Loader struct {
+	t    *Transforms
+	src  Source
+	opt  LoaderOptions
+	rows atomic.Int64
+	skip atomic.Int64
+}
+
+// NewLoader returns a loader of src through the fitted transforms t.
+func NewLoader(t *Transforms, src Source, opt LoaderOptions) (*Loader, error) {
+	if opt.Workers == 0 {
+		opt.Workers = 1
+	}
+	if opt.Prefetch == 0 {
+		opt.Prefetch = 1
+	}
+	switch {
+	case opt.BatchSize < 1:
+		return nil, fmt.Errorf("data: batch size %d must be positive", opt.BatchSize)
+	case opt.Workers < 1 || opt.Rank < 0 || opt.Rank >= opt.Workers:
+		return nil, fmt.Errorf("data: rank %d is not in [0, %d)", opt.Rank, opt.Workers)
+	case opt.ShuffleBuffer < 0 || opt.Prefetch < 0:
+		return nil, fmt.Errorf("data: shuffle buffer %d and prefetch %d must not be negative", opt.ShuffleBuffer, opt.Prefetch)
+	}
+	return &Loader{t: t, src: src, opt: opt}, nil
+}
+
+// Stats returns the rows encoded and the malformed rows skipped so far,
+// summed over passes. It is safe to call while a pass runs.
+func (l *Loader) Stats() Stats {
+	return Stats{Rows: l.rows.Load(), Skipped: l.skip.Load()}
+}
+
+type result struct {
+	b   *Batch
+	err error
+}
+
+// Batches runs one pass. Batches are prepared by a background goroutine up
+// to Prefetch ahead. The sequence ends after the last batch, at the first
+// error (a *RowError for a malformed row unless SkipBadRows is set), or
+// with ctx's error when ctx is cancelled. Leaving the loop early stops and
+// waits for the goroutine, so nothing leaks.
+func (l *Loader) Batches(ctx context.Context) iter.Seq2[*Batch, error] {
+	return func(yield func(*Batch, error) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		ch := make(chan result, l.opt.Prefetch)
+		go func() {
+			defer close(ch)
+			if err := l.produce(ctx, ch); err != nil {
+				select {
+				case ch <- result{err: err}:
+				case <-ctx.Done():
+				}
+			}
+		}()
+		defer func() {
+			cancel()
+			for range ch {
+			}
+		}()
+		for {
+			select {
+			case r, ok := <-ch:
+				if !ok {
+					// The producer also stops when ctx is cancelled.
+					if err := ctx.Err(); err != nil {
+						yield(nil, err)
+					}
+					return
+				}
+				if !yield(r.b, r.err) || r.err != nil {
+					return
+				}
+			case <-ctx.Done():
+				yield(nil, ctx.Err())
+				return
+			}
+		}
+	}
+}
+
+// errStopped ends produce when the consumer has gone.
+var errStopped = errors.New("data: loader stopped")
+
+// produce reads, encodes, shuffles and batches, sending batches on ch.
+func (l *Loader) produce(ctx context.Context, ch chan<- result) error {
+	n := l.opt.BatchSize
+	batch := l.t.newBatch(n)
+	send := func() error {
+		select {
+		case ch <- result{b: batch}:
+			batch = l.t.newBatch(n)
+			return nil
+		case <-ctx.Done():
+			return errStopped
+		}
+	}
+	add := func(ex *Example) error {
+		batch.add(ex)
+		if batch.Size == n {
+			return send()
+		}
+		return nil
+	}
+	if err := l.examples(ctx, add); err != nil {
+		if errors.Is(err, errStopped) {
+			return nil
+		}
+		return err
+	}
+	if batch.Size > 0 && !l.opt.DropRemainder {
+		if err := send(); errors.Is(err, errStopped) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// examples calls add for each example of this shard, in shuffled order.
+// Examples passed to add are reused once add returns.
+func (l *Loader) examples(ctx context.Context, add func(*Example) error) error {
+	var shuffle *shuffleBuffer[*Example]
+	if l.opt.ShuffleBuffer > 1 {
+		shuffle = newShuffleBuffer[*Example](l.opt.ShuffleBuffer, l.opt.Seed, uint64(l.opt.Epoch))
+	}
+	spare := l.t.newExample()
+	var index int64
+	for rec, err := range Records(l.src, l.t.layout.columns) {
+		index++
+		if (index-1)%int64(l.opt.Workers) != int64(l.opt.Rank) {
+			if err != nil && !IsRowError(err) {
+				return err
+			}
+			continue
+		}
+		if index%1024 == 0 && ctx.Err() != nil {
+			return errStopped
+		}
+		if err == nil {
+			err = l.t.Encode(rec, spare)
+		}
+		if err != nil {
+			if l.opt.SkipBadRows && IsRowError(err) {
+				l.skip.Add(1)
+				continue
+			}
+			return err
+		}
+		l.rows.Add(1)
+		ex := spare
+		if shuffle != nil {
+			out, ok := shuffle.swap(spare)
+			if !ok {
+				spare = l.t.newExample()
+				continue
+			}
+			ex, spare = out, out
+		}
+		if err := add(ex); err != nil {
+			return err
+		}
+	}
+	if shuffle != nil {
+		for _, ex := range shuffle.drain() {
+			if err := add(ex); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
