@@ -127,7 +127,7 @@ func accumulateInto(t *Tensor, g []float32, gShape []int) {
 // addTo computes dst[i] += src[i], in parallel for long slices.
 func addTo(dst, src []float32) {
 	src = src[:len(dst)]
-	parallelFor(len(dst), grain, func(lo, hi int) {
+	ParallelFor(len(dst), Grain, func(lo, hi int) {
 		d, s := dst[lo:hi], src[lo:hi]
 		for i := range d {
 			d[i] += s[i]

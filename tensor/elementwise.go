@@ -3,24 +3,24 @@ package tensor
 // Binary elementwise ops with NumPy broadcasting: Add, Sub, Mul, Div.
 
 // Add returns a + b, broadcasting.
-func Add(a, b *Tensor) *Tensor { return binary(opAdd, "Add", a, b) }
+func Add(a, b *Tensor) *Tensor { return binaryOp(opAdd, "Add", a, b) }
 
 // Sub returns a - b, broadcasting.
-func Sub(a, b *Tensor) *Tensor { return binary(opSub, "Sub", a, b) }
+func Sub(a, b *Tensor) *Tensor { return binaryOp(opSub, "Sub", a, b) }
 
 // Mul returns a * b elementwise, broadcasting.
-func Mul(a, b *Tensor) *Tensor { return binary(opMul, "Mul", a, b) }
+func Mul(a, b *Tensor) *Tensor { return binaryOp(opMul, "Mul", a, b) }
 
 // Div returns a / b elementwise, broadcasting.
-func Div(a, b *Tensor) *Tensor { return binary(opDiv, "Div", a, b) }
+func Div(a, b *Tensor) *Tensor { return binaryOp(opDiv, "Div", a, b) }
 
-func binary(op opKind, name string, a, b *Tensor) *Tensor {
+func binaryOp(op opKind, name string, a, b *Tensor) *Tensor {
 	ar := arenaOf(a, b)
 	if sameShape(a.shape, b.shape) && a.IsContiguous() && b.IsContiguous() {
 		out := newOut(ar, a.shape)
 		n := len(out.data)
 		ad, bd := a.data[a.offset:a.offset+n], b.data[b.offset:b.offset+n]
-		parallelFor(n, grain, func(lo, hi int) {
+		ParallelFor(n, Grain, func(lo, hi int) {
 			binRow(op, out.data[lo:hi], 1, ad[lo:hi], 1, bd[lo:hi], 1, hi-lo)
 		})
 		record(out, op, a, b)

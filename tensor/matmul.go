@@ -161,7 +161,7 @@ func Linear(x, w, bias *Tensor, act Activation) *Tensor {
 	if bias != nil {
 		bd = bias.contiguous(ar)
 	}
-	parallelFor(n, max(1, grain/max(out, 1)), func(lo, hi int) {
+	ParallelFor(n, max(1, Grain/max(out, 1)), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			biasAct(y.data[r*out:(r+1)*out], bd, act)
 		}
@@ -201,7 +201,7 @@ func backLinear(t *Tensor) {
 	g := t.grad.data
 	if act := Activation(t.axis); act != ActNone {
 		pre := t.arena.floats(len(g))
-		parallelFor(n, max(1, grain/max(out, 1)), func(lo, hi int) {
+		ParallelFor(n, max(1, Grain/max(out, 1)), func(lo, hi int) {
 			actGrad(pre[lo*out:hi*out], g[lo*out:hi*out], t.data[lo*out:hi*out], act)
 		})
 		g = pre

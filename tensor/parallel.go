@@ -5,14 +5,14 @@ import (
 	"sync"
 )
 
-// grain is the smallest number of elements worth handing to a goroutine in
+// Grain is the smallest number of elements worth handing to a goroutine in
 // an elementwise loop.
-const grain = 1 << 15
+const Grain = 1 << 15
 
-// parallelFor splits [0, n) into at most GOMAXPROCS contiguous chunks of at
+// ParallelFor splits [0, n) into at most GOMAXPROCS contiguous chunks of at
 // least minChunk elements and runs fn on them concurrently, returning when
 // all are done. Small n runs fn inline.
-func parallelFor(n, minChunk int, fn func(lo, hi int)) {
+func ParallelFor(n, minChunk int, fn func(lo, hi int)) {
 	p := runtime.GOMAXPROCS(0)
 	chunks := min(p, n/minChunk)
 	if chunks <= 1 {

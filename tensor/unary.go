@@ -59,7 +59,7 @@ func unary(k unaryKind, x *Tensor, c float32) *Tensor {
 	ar := arenaOf(x)
 	src := x.contiguous(ar)
 	out := newOut(ar, x.shape)
-	parallelFor(len(src), grain, func(lo, hi int) {
+	ParallelFor(len(src), Grain, func(lo, hi int) {
 		unaryRow(k, c, out.data[lo:hi], src[lo:hi])
 	})
 	if record(out, opUnary, x, nil) {
@@ -136,7 +136,7 @@ func backUnary(t *Tensor) {
 	xs := x.contiguous(t.arena)
 	dst := gradData(x)
 	k, c := unaryKind(t.axis), t.param
-	parallelFor(len(xs), grain, func(lo, hi int) {
+	ParallelFor(len(xs), Grain, func(lo, hi int) {
 		unaryGradRow(k, c, dst[lo:hi], t.grad.data[lo:hi], xs[lo:hi], t.data[lo:hi])
 	})
 }

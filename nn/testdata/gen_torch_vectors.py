@@ -1,0 +1,161 @@
+#!/usr/bin/python3
+"""Generate PyTorch reference vectors for mlenv's nn and optim tests.
+
+Run from the repository root with Debian's PyTorch 1.13:
+
+    apt-get install -y python3-torch
+    /usr/bin/python3 nn/testdata/gen_torch_vectors.py
+
+It writes, into nn/testdata/:
+  torch_vectors.safetensors  inputs, weights, outputs and gradients per case,
+                             named "<case>.<what>"
+  mlp_weights.safetensors    the state dict of a PyTorch MLP (names
+                             layers.<i>.weight/bias), loaded by the Go test
+                             through nn.LoadFile
+and optim/testdata/torch_optim.safetensors for the optimizer cases.
+
+Each case's loss is sum(out * gout) with a fixed random gout, unless the
+case is itself a loss. Integer inputs (labels, ids) are stored as F32.
+The safetensors files are written by the small writer below, so no package
+beyond torch is needed.
+"""
+import json
+import math
+import os
+import struct
+
+import torch
+import torch.nn as tnn
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def save(path, tensors):
+    """Write a dict of tensors as F32 safetensors (sorted names)."""
+    header, blobs, off = {}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name].detach().to(torch.float32).contiguous()
+        flat = t.reshape(-1).tolist()
+        blob = struct.pack("<%df" % len(flat), *flat)
+        header[name] = {"dtype": "F32", "shape": list(t.shape),
+                        "data_offsets": [off, off + len(blob)]}
+        blobs.append(blob)
+        off += len(blob)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+out = {}
+
+
+def case(name, inputs, fn, gout=True):
+    """Record inputs, fn(*inputs), and gradients of each input that needs one."""
+    for k, v in inputs.items():
+        out[f"{name}.{k}"] = v
+    res = fn(*inputs.values())
+    out[f"{name}.out"] = res
+    if res.dim() == 0 or not gout:
+        loss = res.sum()
+    else:
+        g = torch.randn_like(res)
+        out[f"{name}.gout"] = g
+        loss = (res * g).sum()
+    loss.backward()
+    for k, v in inputs.items():
+        if v.grad is not None:
+            out[f"{name}.grad.{k}"] = v.grad
+
+
+def rnd(*shape):
+    return torch.randn(*shape, requires_grad=True)
+
+
+torch.manual_seed(0)
+
+# Linear.
+lin = tnn.Linear(5, 3)
+case("linear", {"x": rnd(4, 5), "weight": lin.weight, "bias": lin.bias},
+     lambda x, w, b: F.linear(x, w, b))
+
+# Activations and softmax family.
+for act, fn in [("relu", torch.relu), ("gelu", F.gelu), ("silu", F.silu),
+                ("sigmoid", torch.sigmoid), ("tanh", torch.tanh)]:
+    case("act_" + act, {"x": rnd(3, 7)}, fn)
+case("softmax", {"x": rnd(3, 6)}, lambda x: torch.softmax(x, 1))
+case("logsoftmax", {"x": rnd(3, 6)}, lambda x: torch.log_softmax(x, 0))
+case("logsumexp", {"x": rnd(3, 6)}, lambda x: torch.logsumexp(x, 1))
+
+# Losses.
+case("bce", {"logits": rnd(9), "targets": torch.randint(0, 2, (9,)).float()},
+     F.binary_cross_entropy_with_logits)
+labels = torch.tensor([0, 4, 2, 2])
+for eps in (0.0, 0.1):
+    name = "ce%g" % eps
+    out[name + ".labels"] = labels.float()
+    case(name, {"logits": rnd(4, 5)},
+         lambda z: F.cross_entropy(z, labels, label_smoothing=eps))
+case("mse", {"pred": rnd(3, 4), "target": torch.randn(3, 4)}, F.mse_loss)
+
+
+# A whole MLP (6 -> 8 -> 8 -> 1, ReLU) with BCE; its weights also go to
+# mlp_weights.safetensors, as PyTorch's state_dict names them.
+class MLP(tnn.Module):
+    def __init__(self, sizes):
+        super().__init__()
+        self.layers = tnn.ModuleList(
+            [tnn.Linear(a, b) for a, b in zip(sizes, sizes[1:])])
+
+    def forward(self, x):
+        for i, l in enumerate(self.layers):
+            x = l(x)
+            if i < len(self.layers) - 1:
+                x = torch.relu(x)
+        return x
+
+
+mlp = MLP([6, 8, 8, 1])
+x = rnd(5, 6)
+y = torch.randint(0, 2, (5, 1)).float()
+logits = mlp(x)
+loss = F.binary_cross_entropy_with_logits(logits, y)
+loss.backward()
+out["mlp.x"], out["mlp.y"], out["mlp.logits"], out["mlp.loss"] = x, y, logits, loss
+out["mlp.grad.x"] = x.grad
+for k, v in mlp.named_parameters():
+    out["mlp.grad." + k] = v.grad
+save(os.path.join(HERE, "mlp_weights.safetensors"), dict(mlp.state_dict()))
+
+save(os.path.join(HERE, "torch_vectors.safetensors"), out)
+
+# Optimizers: three steps on one parameter with fixed gradients.
+opt_out = {}
+p0 = torch.randn(2, 5)
+grads = [torch.randn(2, 5) for _ in range(3)]
+opt_out["p0"] = p0
+for i, g in enumerate(grads):
+    opt_out["g%d" % i] = g
+optims = {
+    "sgd": lambda p: torch.optim.SGD([p], lr=0.1),
+    "sgd_momentum": lambda p: torch.optim.SGD([p], lr=0.1, momentum=0.9, weight_decay=0.01),
+    "sgd_nesterov": lambda p: torch.optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True),
+    "adam": lambda p: torch.optim.Adam([p], lr=0.01, weight_decay=0.1),
+    "adamw": lambda p: torch.optim.AdamW([p], lr=0.01, weight_decay=0.1),
+    "adagrad": lambda p: torch.optim.Adagrad([p], lr=0.1, weight_decay=0.01),
+}
+for name, make in optims.items():
+    p = p0.clone().requires_grad_(True)
+    opt = make(p)
+    for g in grads:
+        p.grad = g.clone()
+        opt.step()
+    opt_out[name] = p
+optim_dir = os.path.join(HERE, "..", "..", "optim", "testdata")
+os.makedirs(optim_dir, exist_ok=True)
+save(os.path.join(optim_dir, "torch_optim.safetensors"), opt_out)
+print("wrote", len(out), "nn tensors and", len(opt_out), "optim tensors")

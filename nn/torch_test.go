@@ -1,0 +1,144 @@
+package nn
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/mlenv/mlenv/tensor"
+)
+
+// Reference values come from PyTorch 1.13 via testdata/gen_torch_vectors.py;
+// outputs and gradients must agree within tolAbs + tolRel*|want|.
+const (
+	tolRel = 1e-4
+	tolAbs = 1e-5
+)
+
+var torchVectors = sync.OnceValues(func() (map[string]*tensor.Tensor, error) {
+	f, err := os.Open("testdata/torch_vectors.safetensors")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	ts, _, err := tensor.ReadSafetensors(f)
+	return ts, err
+})
+
+// vec returns a fresh copy of the named reference tensor.
+func vec(t *testing.T, name string) *tensor.Tensor {
+	t.Helper()
+	ts, err := torchVectors()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, ok := ts[name]
+	if !ok {
+		t.Fatalf("reference vector %q missing; regenerate testdata", name)
+	}
+	return v.Copy()
+}
+
+func hasVec(name string) bool {
+	ts, _ := torchVectors()
+	_, ok := ts[name]
+	return ok
+}
+
+// assertClose compares got with the named reference tensor.
+func assertClose(t *testing.T, name string, got *tensor.Tensor) {
+	t.Helper()
+	want := vec(t, name)
+	if !slices.Equal(got.Shape(), want.Shape()) && got.Len() != want.Len() {
+		t.Errorf("%s: shape %v, PyTorch %v", name, got.Shape(), want.Shape())
+		return
+	}
+	g, w := got.Data(), want.Data()
+	for i := range w {
+		if d := math.Abs(float64(g[i] - w[i])); d > tolAbs+tolRel*math.Abs(float64(w[i])) {
+			t.Errorf("%s[%d] = %.7g, PyTorch %.7g", name, i, g[i], w[i])
+			return
+		}
+	}
+}
+
+func labelsOf(t *testing.T, name string) []int {
+	v := vec(t, name).Data()
+	out := make([]int, len(v))
+	for i, x := range v {
+		out[i] = int(x)
+	}
+	return out
+}
+
+// checkCase runs f on the case's named inputs and compares the output and
+// every input gradient that PyTorch recorded.
+func checkCase(t *testing.T, name string, inputs []string, f func(in []*tensor.Tensor) *tensor.Tensor) {
+	t.Helper()
+	in := make([]*tensor.Tensor, len(inputs))
+	for i, k := range inputs {
+		in[i] = vec(t, name+"."+k)
+		if hasVec(name + ".grad." + k) {
+			in[i].RequiresGrad()
+		}
+	}
+	out := f(in)
+	assertClose(t, name+".out", out)
+	loss := out
+	if hasVec(name + ".gout") {
+		loss = tensor.SumAll(tensor.Mul(out, vec(t, name+".gout")))
+	}
+	loss.Backward()
+	for i, k := range inputs {
+		if hasVec(name + ".grad." + k) {
+			if in[i].Grad() == nil {
+				t.Errorf("%s: no gradient for %s", name, k)
+				continue
+			}
+			assertClose(t, name+".grad."+k, in[i].Grad())
+		}
+	}
+}
+
+func TestTorchLayersAndLosses(t *testing.T) {
+	checkCase(t, "linear", []string{"x", "weight", "bias"}, func(in []*tensor.Tensor) *tensor.Tensor {
+		return (&Linear{Weight: in[1], Bias: in[2]}).Forward(in[0])
+	})
+	for _, a := range []Activation{ReLU, GELU, SiLU, Sigmoid, Tanh} {
+		checkCase(t, "act_"+string(a), []string{"x"}, func(in []*tensor.Tensor) *tensor.Tensor { return a.Apply(in[0]) })
+	}
+	checkCase(t, "softmax", []string{"x"}, func(in []*tensor.Tensor) *tensor.Tensor { return tensor.Softmax(in[0], 1) })
+	checkCase(t, "logsoftmax", []string{"x"}, func(in []*tensor.Tensor) *tensor.Tensor { return tensor.LogSoftmax(in[0], 0) })
+	checkCase(t, "logsumexp", []string{"x"}, func(in []*tensor.Tensor) *tensor.Tensor { return tensor.LogSumExp(in[0], 1, false) })
+	checkCase(t, "bce", []string{"logits", "targets"}, func(in []*tensor.Tensor) *tensor.Tensor { return BCEWithLogits(in[0], in[1]) })
+	for _, c := range []struct {
+		name string
+		eps  float32
+	}{{"ce0", 0}, {"ce0.1", 0.1}} {
+		labels := labelsOf(t, c.name+".labels")
+		checkCase(t, c.name, []string{"logits"}, func(in []*tensor.Tensor) *tensor.Tensor { return CrossEntropy(in[0], labels, c.eps) })
+	}
+	checkCase(t, "mse", []string{"pred", "target"}, func(in []*tensor.Tensor) *tensor.Tensor { return MSE(in[0], in[1]) })
+}
+
+// TestTorchMLP loads weights PyTorch saved as safetensors into an MLP of the
+// same structure and checks outputs, loss and every gradient.
+func TestTorchMLP(t *testing.T) {
+	m := NewMLP(rand.New(rand.NewPCG(1, 1)), ReLU, 6, 8, 8, 1)
+	if err := LoadFile("testdata/mlp_weights.safetensors", m); err != nil {
+		t.Fatal(err)
+	}
+	x := vec(t, "mlp.x").RequiresGrad()
+	logits := m.Forward(x)
+	assertClose(t, "mlp.logits", logits)
+	loss := BCEWithLogits(logits, vec(t, "mlp.y"))
+	assertClose(t, "mlp.loss", loss)
+	loss.Backward()
+	assertClose(t, "mlp.grad.x", x.Grad())
+	for _, p := range m.Parameters() {
+		assertClose(t, "mlp.grad."+p.Name, p.Tensor.Grad())
+	}
+}
