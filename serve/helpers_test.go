@@ -118,7 +118,8 @@ type testServer struct {
 	url    string
 	grpc   pb.GRPCInferenceServiceClient
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{} // closed when Serve returns
+	err    error         // Serve's result, once done is closed
 }
 
 // startServer serves the models on loopback listeners until the test ends.
@@ -136,8 +137,11 @@ func startServer(t *testing.T, cfg Config, models map[Model]BatchConfig) *testSe
 	httpLn := listen(t)
 	grpcLn := listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	ts := &testServer{repo: repo, srv: srv, reg: reg, url: "http://" + httpLn.Addr().String(), cancel: cancel, done: make(chan error, 1)}
-	go func() { ts.done <- srv.Serve(ctx, httpLn, grpcLn) }()
+	ts := &testServer{repo: repo, srv: srv, reg: reg, url: "http://" + httpLn.Addr().String(), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		ts.err = srv.Serve(ctx, httpLn, grpcLn)
+		close(ts.done)
+	}()
 	conn, err := grpc.NewClient(grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -155,11 +159,10 @@ func (ts *testServer) stop(t *testing.T) {
 	t.Helper()
 	ts.cancel()
 	select {
-	case err, ok := <-ts.done:
-		if ok && err != nil {
-			t.Errorf("Serve: %v", err)
+	case <-ts.done:
+		if ts.err != nil {
+			t.Errorf("Serve: %v", ts.err)
 		}
-		close(ts.done)
 	case <-time.After(30 * time.Second):
 		t.Fatal("server did not shut down")
 	}

@@ -1,0 +1,130 @@
+package serve
+
+import (
+	"context"
+	"encoding/binary"
+	"testing"
+
+	"google.golang.org/grpc/status"
+
+	pb "github.com/mlenv/mlenv/serve/inferencepb"
+)
+
+// rowRequest is a gRPC request for one x row starting with first.
+func rowRequest(first float32) *pb.ModelInferRequest {
+	return &pb.ModelInferRequest{
+		ModelName: "linear",
+		Inputs: []*pb.ModelInferRequest_InferInputTensor{{
+			Name: "x", Datatype: "FP32", Shape: []int64{1, 3},
+			Contents: &pb.InferTensorContents{Fp32Contents: []float32{first, 0, 0}},
+		}},
+	}
+}
+
+func grpcCode(err error) string { return status.Code(err).String() }
+
+func TestGRPCHealthAndMetadata(t *testing.T) {
+	ts := startServer(t, Config{}, map[Model]BatchConfig{newLinear("4", 0): {}})
+	ctx := context.Background()
+	if r, err := ts.grpc.ServerLive(ctx, &pb.ServerLiveRequest{}); err != nil || !r.Live {
+		t.Errorf("ServerLive: %v, %v", r, err)
+	}
+	if r, err := ts.grpc.ServerReady(ctx, &pb.ServerReadyRequest{}); err != nil || !r.Ready {
+		t.Errorf("ServerReady: %v, %v", r, err)
+	}
+	if r, err := ts.grpc.ModelReady(ctx, &pb.ModelReadyRequest{Name: "linear", Version: "4"}); err != nil || !r.Ready {
+		t.Errorf("ModelReady: %v, %v", r, err)
+	}
+	if _, err := ts.grpc.ModelReady(ctx, &pb.ModelReadyRequest{Name: "linear", Version: "5"}); grpcCode(err) != "NotFound" {
+		t.Errorf("ModelReady of an unknown version: %v, want NOT_FOUND", err)
+	}
+	if r, err := ts.grpc.ServerMetadata(ctx, &pb.ServerMetadataRequest{}); err != nil || r.Name != serverName || len(r.Extensions) == 0 {
+		t.Errorf("ServerMetadata: %v, %v", r, err)
+	}
+	r, err := ts.grpc.ModelMetadata(ctx, &pb.ModelMetadataRequest{Name: "linear"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Name != "linear" || len(r.Versions) != 1 || r.Versions[0] != "4" || r.Platform != "go-test" ||
+		len(r.Inputs) != 1 || r.Inputs[0].Datatype != "FP32" || len(r.Inputs[0].Shape) != 2 || r.Inputs[0].Shape[0] != -1 {
+		t.Errorf("ModelMetadata: %v", r)
+	}
+	if _, err := ts.grpc.ModelMetadata(ctx, &pb.ModelMetadataRequest{Name: "nope"}); grpcCode(err) != "NotFound" {
+		t.Errorf("ModelMetadata of an unknown model: %v, want NOT_FOUND", err)
+	}
+}
+
+func TestGRPCInfer(t *testing.T) {
+	m := newLinear("1", 0.25)
+	ts := startServer(t, Config{}, map[Model]BatchConfig{m: {MaxBatchSize: 8}})
+	ctx := context.Background()
+
+	req := rowRequest(2)
+	req.Id = "g-1"
+	r, err := ts.grpc.ModelInfer(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Id != "g-1" || r.ModelVersion != "1" || len(r.Outputs) != 1 || len(r.RawOutputContents) != 0 ||
+		!approxEqual(r.Outputs[0].Contents.GetFp32Contents(), m.want([3]float32{2, 0, 0})) {
+		t.Errorf("typed infer: %v", r)
+	}
+
+	x := []float32{1, 2, 3, 4, 5, 6}
+	raw, _ := binary.Append(nil, binary.LittleEndian, x)
+	r, err = ts.grpc.ModelInfer(ctx, &pb.ModelInferRequest{
+		ModelName:        "linear",
+		Inputs:           []*pb.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: "FP32", Shape: []int64{2, 3}}},
+		Outputs:          []*pb.ModelInferRequest_InferRequestedOutputTensor{{Name: "y"}},
+		RawInputContents: [][]byte{raw},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.RawOutputContents) != 1 || r.Outputs[0].Contents != nil {
+		t.Fatalf("raw infer returned %v, want raw_output_contents", r)
+	}
+	y := make([]float32, 4)
+	binary.Decode(r.RawOutputContents[0], binary.LittleEndian, y)
+	if want := append(m.want([3]float32{1, 2, 3}), m.want([3]float32{4, 5, 6})...); !approxEqual(y, want) {
+		t.Errorf("raw y = %v, want %v", y, want)
+	}
+}
+
+func TestGRPCErrors(t *testing.T) {
+	ts := startServer(t, Config{}, map[Model]BatchConfig{newLinear("1", 0): {}})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		edit func(*pb.ModelInferRequest)
+		code string
+	}{
+		{"unknown model", func(r *pb.ModelInferRequest) { r.ModelName = "nope" }, "NotFound"},
+		{"wrong input name", func(r *pb.ModelInferRequest) { r.Inputs[0].Name = "z" }, "InvalidArgument"},
+		{"wrong datatype", func(r *pb.ModelInferRequest) {
+			r.Inputs[0].Datatype = "INT32"
+			r.Inputs[0].Contents = &pb.InferTensorContents{IntContents: []int32{1, 2, 3}}
+		}, "InvalidArgument"},
+		{"wrong shape", func(r *pb.ModelInferRequest) { r.Inputs[0].Shape = []int64{3, 1} }, "InvalidArgument"},
+		{"count mismatch", func(r *pb.ModelInferRequest) { r.Inputs[0].Shape = []int64{2, 3} }, "InvalidArgument"},
+		{"raw and contents", func(r *pb.ModelInferRequest) { r.RawInputContents = [][]byte{make([]byte, 12)} }, "InvalidArgument"},
+		{"raw count", func(r *pb.ModelInferRequest) {
+			r.Inputs[0].Contents = nil
+			r.RawInputContents = [][]byte{make([]byte, 12), nil}
+		}, "InvalidArgument"},
+		{"raw size", func(r *pb.ModelInferRequest) {
+			r.Inputs[0].Contents = nil
+			r.RawInputContents = [][]byte{make([]byte, 11)}
+		}, "InvalidArgument"},
+		{"unknown output", func(r *pb.ModelInferRequest) {
+			r.Outputs = []*pb.ModelInferRequest_InferRequestedOutputTensor{{Name: "q"}}
+		}, "InvalidArgument"},
+		{"panic", func(r *pb.ModelInferRequest) { r.Inputs[0].Contents.Fp32Contents[0] = panicValue }, "Internal"},
+	} {
+		req := rowRequest(1)
+		tc.edit(req)
+		if _, err := ts.grpc.ModelInfer(ctx, req); grpcCode(err) != tc.code {
+			t.Errorf("%s: %v, want %s", tc.name, err, tc.code)
+		}
+	}
+}
