@@ -1,11 +1,14 @@
 package kernel
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // micro is a register-blocked microkernel together with the cache blocking
 // that suits it. The blocked driver (run) packs A and B into contiguous
-// panels so that the microkernel reads both with unit stride, walks C in
-// mr×nr tiles and splits C across goroutines.
+// panels so that the microkernel reads both with unit stride, and walks C
+// in mr×nr tiles on several goroutines.
 type micro struct {
 	name   string
 	mr, nr int // the C tile one kern call computes: mr rows × nr columns
@@ -19,12 +22,13 @@ type micro struct {
 	// top-left element with row stride ldc. beta 0 overwrites C.
 	kern func(k int, ap, bp, c []float32, ldc int, beta float32)
 
-	pool sync.Pool // of *workspace
+	workspaces sync.Pool // of *workspace
+	bBlocks    sync.Pool // of *[]float32, packed blocks of op(B)
 }
 
-// workspace is one goroutine's packing memory.
+// workspace is one worker's packing memory.
 type workspace struct {
-	a, b []float32 // packed block of alpha*op(A) and of op(B)
+	a    []float32 // packed block of alpha*op(A)
 	tile []float32 // mr×nr scratch tile for C's ragged edges
 }
 
@@ -32,87 +36,131 @@ type workspace struct {
 // goroutine costs more than it saves.
 const minWorkPerThread = 1 << 17
 
+// itemsPerThread is how many pieces of C each worker gets on average, so
+// that a worker slowed by other load on the machine hands work to the
+// others.
+const itemsPerThread = 4
+
 func (mk *micro) impl() impl { return impl{name: mk.name, run: mk.run} }
 
-// run computes g on up to threads goroutines. A single row or column of
-// C goes to gemv. Otherwise C is cut into disjoint
-// bands of whole tiles, along the rows when there are enough of them and
-// along the columns otherwise; each band is an independent blocked GEMM.
+// run computes g on up to threads goroutines. A single row or column of C
+// goes to gemv. Otherwise, for each kc×nc block of op(B), the workers pack
+// the block together and then take pieces of C from a shared counter;
+// each piece packs its rows of op(A) and runs the microkernel over them.
 func (mk *micro) run(g *gemmCall, threads int) {
 	if g.m == 1 || g.n == 1 {
 		gemv(g)
 		return
 	}
-	t := min(threads, g.m*g.n*g.k/minWorkPerThread)
-	mTiles := (g.m + mk.mr - 1) / mk.mr
-	nTiles := (g.n + mk.nr - 1) / mk.nr
-	byRows := mTiles >= t || mTiles >= nTiles
-	if byRows {
-		t = min(t, mTiles)
-	} else {
-		t = min(t, nTiles)
+	t := max(1, min(threads, g.m*g.n*g.k/minWorkPerThread))
+	kb0, nb0 := min(g.k, mk.kc), min(g.n, mk.nc)
+	bp := mk.bBlock(roundUp(nb0, mk.nr) * kb0)
+	defer mk.bBlocks.Put(bp)
+	ws := make([]*workspace, t)
+	for w := range ws {
+		ws[w] = mk.workspace(roundUp(min(mk.mc, g.m), mk.mr) * kb0)
+		defer mk.workspaces.Put(ws[w])
 	}
-	if t <= 1 {
-		mk.band(g, 0, g.m, 0, g.n)
-		return
-	}
-	var wg sync.WaitGroup
-	for part := range t {
-		i0, i1, j0, j1 := 0, g.m, 0, g.n
-		if byRows {
-			i0, i1 = splitTiles(g.m, mk.mr, mTiles, t, part)
-		} else {
-			j0, j1 = splitTiles(g.n, mk.nr, nTiles, t, part)
-		}
-		if part == t-1 {
-			mk.band(g, i0, i1, j0, j1)
-			break
-		}
-		wg.Go(func() { mk.band(g, i0, i1, j0, j1) })
-	}
-	wg.Wait()
-}
-
-// splitTiles returns the bounds of part (of parts) of a dimension of
-// length size cut into tiles of the given size, spreading tiles evenly.
-func splitTiles(size, tile, tiles, parts, part int) (lo, hi int) {
-	lo = tiles * part / parts * tile
-	hi = min(tiles*(part+1)/parts*tile, size)
-	return lo, hi
-}
-
-// band computes rows [i0, i1) and columns [j0, j1) of C.
-func (mk *micro) band(g *gemmCall, i0, i1, j0, j1 int) {
-	ws := mk.workspace(min(mk.mc, i1-i0), min(g.k, mk.kc), min(mk.nc, j1-j0))
-	defer mk.pool.Put(ws)
-	for jc := j0; jc < j1; jc += mk.nc {
-		nb := min(mk.nc, j1-jc)
+	for jc := 0; jc < g.n; jc += mk.nc {
+		nb := min(mk.nc, g.n-jc)
+		panels := (nb + mk.nr - 1) / mk.nr
 		for pc := 0; pc < g.k; pc += mk.kc {
 			kb := min(mk.kc, g.k-pc)
 			beta := g.beta
 			if pc > 0 {
 				beta = 1 // earlier depth blocks already applied beta
 			}
-			mk.packB(g, ws.b, pc, kb, jc, nb)
-			for ic := i0; ic < i1; ic += mk.mc {
-				mb := min(mk.mc, i1-ic)
-				mk.packA(g, ws.a, ic, mb, pc, kb)
-				mk.macro(g, ws, ic, mb, jc, nb, kb, beta)
-			}
+			parallelDo(min(t, panels), func(w, workers int) {
+				lo, hi := panels*w/workers*mk.nr, min(panels*(w+1)/workers*mk.nr, nb)
+				mk.packB(g, *bp, pc, kb, jc, lo, hi)
+			})
+			gr := mk.grid(g.m, nb, t)
+			var next atomic.Int64
+			parallelDo(min(t, gr.items()), func(w, _ int) {
+				for item := int(next.Add(1) - 1); item < gr.items(); item = int(next.Add(1) - 1) {
+					i0, i1, j0, j1 := gr.bounds(item)
+					mk.piece(g, ws[w], (*bp)[j0*kb:], i0, i1, jc+j0, j1-j0, pc, kb, beta)
+				}
+			})
 		}
 	}
 }
 
-// workspace returns packing memory for blocks of up to mb×kb of A and
-// kb×nb of B.
-func (mk *micro) workspace(mb, kb, nb int) *workspace {
-	ws, _ := mk.pool.Get().(*workspace)
+// parallelDo runs fn(w, workers) for w in [0, workers), w 0 on the calling
+// goroutine, and returns when all have returned.
+func parallelDo(workers int, fn func(w, workers int)) {
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Go(func() { fn(w, workers) })
+	}
+	fn(0, workers)
+	wg.Wait()
+}
+
+// grid cuts an m×n block of C into pieces of whole tiles: rows×cols
+// each, the last row and column of pieces possibly smaller.
+type grid struct {
+	m, n, rows, cols int
+	rowPieces        int
+	colPieces        int
+}
+
+// grid returns the pieces for t workers: one piece for one worker, about
+// itemsPerThread*t otherwise, cut along the rows first (pieces in the
+// same rows would pack the same rows of op(A)).
+func (mk *micro) grid(m, n, t int) grid {
+	gr := grid{m: m, n: n, rows: m, cols: n, rowPieces: 1, colPieces: 1}
+	if t == 1 {
+		return gr
+	}
+	rowTiles, colTiles := (m+mk.mr-1)/mk.mr, (n+mk.nr-1)/mk.nr
+	want := itemsPerThread * t
+	r := min(rowTiles, want)
+	c := min(colTiles, (want+r-1)/r)
+	gr.rows = (rowTiles + r - 1) / r * mk.mr
+	gr.cols = (colTiles + c - 1) / c * mk.nr
+	gr.rowPieces = (m + gr.rows - 1) / gr.rows
+	gr.colPieces = (n + gr.cols - 1) / gr.cols
+	return gr
+}
+
+func (gr grid) items() int { return gr.rowPieces * gr.colPieces }
+
+// bounds returns rows [i0, i1) and columns [j0, j1) of piece item.
+func (gr grid) bounds(item int) (i0, i1, j0, j1 int) {
+	i0 = item / gr.colPieces * gr.rows
+	j0 = item % gr.colPieces * gr.cols
+	return i0, min(i0+gr.rows, gr.m), j0, min(j0+gr.cols, gr.n)
+}
+
+// piece computes rows [i0, i1) and the nb columns from jc of C for depth
+// block [pc, pc+kb), whose op(B) is packed in bp.
+func (mk *micro) piece(g *gemmCall, ws *workspace, bp []float32, i0, i1, jc, nb, pc, kb int, beta float32) {
+	for ic := i0; ic < i1; ic += mk.mc {
+		mb := min(mk.mc, i1-ic)
+		mk.packA(g, ws.a, ic, mb, pc, kb)
+		mk.macro(g, ws, bp, ic, mb, jc, nb, kb, beta)
+	}
+}
+
+// workspace returns a worker's memory with room for n packed values of A.
+func (mk *micro) workspace(n int) *workspace {
+	ws, _ := mk.workspaces.Get().(*workspace)
 	if ws == nil {
 		ws = &workspace{tile: make([]float32, mk.mr*mk.nr)}
 	}
-	ws.a = grow(ws.a, roundUp(mb, mk.mr)*kb)
-	ws.b = grow(ws.b, roundUp(nb, mk.nr)*kb)
+	ws.a = grow(ws.a, n)
 	return ws
+}
+
+// bBlock returns memory for n packed values of op(B).
+func (mk *micro) bBlock(n int) *[]float32 {
+	p, _ := mk.bBlocks.Get().(*[]float32)
+	if p == nil {
+		p = new([]float32)
+	}
+	*p = grow(*p, n)
+	return p
 }
 
 func grow(s []float32, n int) []float32 {
@@ -124,23 +172,23 @@ func grow(s []float32, n int) []float32 {
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
 
-// macro multiplies the packed mb×kb block of A by the packed kb×nb block
-// of B into C at (ic, jc), one microkernel tile at a time. Tiles that
-// stick out of C are computed in scratch memory and merged.
-func (mk *micro) macro(g *gemmCall, ws *workspace, ic, mb, jc, nb, kb int, beta float32) {
+// macro multiplies the packed mb×kb block of A in ws by the packed kb×nb
+// block of B in bp into C at (ic, jc), one microkernel tile at a time.
+// Tiles that stick out of C are computed in scratch memory and merged.
+func (mk *micro) macro(g *gemmCall, ws *workspace, bp []float32, ic, mb, jc, nb, kb int, beta float32) {
 	mr, nr := mk.mr, mk.nr
 	for jr := 0; jr < nb; jr += nr {
-		bp := ws.b[jr*kb : (jr+nr)*kb]
+		bpanel := bp[jr*kb : (jr+nr)*kb]
 		w := min(nr, nb-jr)
 		for ir := 0; ir < mb; ir += mr {
 			ap := ws.a[ir*kb : (ir+mr)*kb]
 			h := min(mr, mb-ir)
 			off := (ic+ir)*g.ldc + jc + jr
 			if h == mr && w == nr {
-				mk.kern(kb, ap, bp, g.c[off:], g.ldc, beta)
+				mk.kern(kb, ap, bpanel, g.c[off:], g.ldc, beta)
 				continue
 			}
-			mk.kern(kb, ap, bp, ws.tile, nr, 0)
+			mk.kern(kb, ap, bpanel, ws.tile, nr, 0)
 			for i := range h {
 				row := g.c[off+i*g.ldc : off+i*g.ldc+w]
 				src := ws.tile[i*nr : i*nr+w]
@@ -186,14 +234,15 @@ func (mk *micro) packA(g *gemmCall, dst []float32, i0, mb, p0, kb int) {
 	}
 }
 
-// packB stores op(B)[p0:p0+kb, j0:j0+nb] into dst as panels of nr
-// columns; panel j holds, for each p, the nr values of row p. Columns past
-// nb are zero.
-func (mk *micro) packB(g *gemmCall, dst []float32, p0, kb, j0, nb int) {
+// packB stores columns [lo, hi) of op(B)[p0:p0+kb, j0:] into dst, laid
+// out as panels of nr columns from column j0 (lo is a multiple of nr);
+// panel j holds, for each p, the nr values of row p. Columns past hi in
+// the last panel are zero.
+func (mk *micro) packB(g *gemmCall, dst []float32, p0, kb, j0, lo, hi int) {
 	nr := mk.nr
-	for jr := 0; jr < nb; jr += nr {
+	for jr := lo; jr < hi; jr += nr {
 		panel := dst[jr*kb : (jr+nr)*kb]
-		w := min(nr, nb-jr)
+		w := min(nr, hi-jr)
 		if w < nr {
 			clear(panel)
 		}

@@ -318,3 +318,31 @@ func TestThreads(t *testing.T) {
 		t.Fatalf("Threads() = %d after SetThreads(0), want GOMAXPROCS", got)
 	}
 }
+
+// TestGridCoversC checks that the pieces handed to workers cover every
+// element of C exactly once and start on tile boundaries.
+func TestGridCoversC(t *testing.T) {
+	for _, mk := range []*micro{genericMicro, {mr: 12, nr: 32}, {mr: 6, nr: 16}} {
+		for _, s := range [][3]int{{1, 1, 2}, {5, 2100, 2}, {512, 512, 2}, {513, 31, 3}, {40, 40, 16}, {7, 300, 1}} {
+			m, n, threads := s[0], s[1], s[2]
+			gr := mk.grid(m, n, threads)
+			seen := make([]int, m*n)
+			for item := range gr.items() {
+				i0, i1, j0, j1 := gr.bounds(item)
+				if i0%mk.mr != 0 || j0%mk.nr != 0 || i0 >= i1 || j0 >= j1 {
+					t.Fatalf("%dx%d tile %dx%d: piece %d = rows [%d,%d) cols [%d,%d)", m, n, mk.mr, mk.nr, item, i0, i1, j0, j1)
+				}
+				for i := i0; i < i1; i++ {
+					for j := j0; j < j1; j++ {
+						seen[i*n+j]++
+					}
+				}
+			}
+			for e, cnt := range seen {
+				if cnt != 1 {
+					t.Fatalf("%dx%d with %d threads: C[%d][%d] in %d pieces", m, n, threads, e/n, e%n, cnt)
+				}
+			}
+		}
+	}
+}
