@@ -26,14 +26,20 @@ var (
 // hasAVX2 reports whether the processor runs the AVX2 and FMA3 kernels.
 var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
-// dot and axpy are the vector primitives behind Dot, Axpy and gemv.
-var dot, axpy = vecFuncs()
+// The vector primitives behind Dot, Axpy, AddReLU, ReLUGrad and gemv.
+var (
+	dot      = pick(dotAVX2, dotGo)
+	axpy     = pick(axpyAVX2, axpyGo)
+	addReLU  = pick(addReLUAVX2, addReLUGo)
+	reluGrad = pick(reluGradAVX2, reluGradGo)
+)
 
-func vecFuncs() (func(x, y []float32) float32, func(alpha float32, x, y []float32)) {
+// pick returns fast if the processor runs the AVX2 kernels, else slow.
+func pick[F any](fast, slow F) F {
 	if hasAVX2 {
-		return dotAVX2, axpyAVX2
+		return fast
 	}
-	return dotGo, axpyGo
+	return slow
 }
 
 // dotAVX2 is dotGo with the bulk of the vectors in assembly.
@@ -48,6 +54,20 @@ func axpyAVX2(alpha float32, x, y []float32) {
 	n := len(x) &^ 7
 	axpyKernelAVX2(alpha, x[:n], y[:n])
 	axpyGo(alpha, x[n:], y[n:len(x)])
+}
+
+// addReLUAVX2 is addReLUGo with the bulk of the vectors in assembly.
+func addReLUAVX2(x, bias []float32) {
+	n := len(x) &^ 7
+	addReLUKernelAVX2(x[:n], bias[:n])
+	addReLUGo(x[n:], bias[n:len(x)])
+}
+
+// reluGradAVX2 is reluGradGo with the bulk of the vectors in assembly.
+func reluGradAVX2(dst, g, y []float32) {
+	n := len(dst) &^ 7
+	reluGradKernelAVX2(dst[:n], g[:n], y[:n])
+	reluGradGo(dst[n:], g[n:len(dst)], y[n:len(dst)])
 }
 
 // asmImpls returns the assembly implementations this processor runs,
@@ -83,3 +103,15 @@ func dotKernelAVX2(x, y []float32) float32
 //
 //go:noescape
 func axpyKernelAVX2(alpha float32, x, y []float32)
+
+// addReLUKernelAVX2 sets x[i] = max(x[i]+bias[i], 0); len(x) is a
+// multiple of 8.
+//
+//go:noescape
+func addReLUKernelAVX2(x, bias []float32)
+
+// reluGradKernelAVX2 sets dst[i] = g[i] if y[i] > 0, else 0; len(dst) is
+// a multiple of 8.
+//
+//go:noescape
+func reluGradKernelAVX2(dst, g, y []float32)

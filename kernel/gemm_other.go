@@ -6,8 +6,10 @@ package kernel
 // only, and the purego build tag turns them off.
 func asmImpls() []impl { return nil }
 
-// dot and axpy are the vector primitives behind Dot, Axpy and gemv.
+// The vector primitives behind Dot, Axpy, AddReLU, ReLUGrad and gemv.
 var (
-	dot  = dotGo
-	axpy = axpyGo
+	dot      = dotGo
+	axpy     = axpyGo
+	addReLU  = addReLUGo
+	reluGrad = reluGradGo
 )

@@ -45,3 +45,47 @@ func axpyGo(alpha float32, x, y []float32) {
 		y[i] += alpha * v
 	}
 }
+
+// AddReLU sets x[i] = max(x[i]+bias[i], 0): a linear layer's bias and
+// ReLU in one pass over a row of its output. It panics if x and bias
+// differ in length. A NaN stays NaN.
+func AddReLU(x, bias []float32) {
+	if len(x) != len(bias) {
+		panic(fmt.Sprintf("kernel: AddReLU of lengths %d and %d", len(x), len(bias)))
+	}
+	addReLU(x, bias)
+}
+
+// ReLUGrad sets dst[i] = g[i] where y[i] > 0 and 0 elsewhere: the
+// gradient through a ReLU whose output was y. dst may be g. It panics if
+// the lengths differ.
+func ReLUGrad(dst, g, y []float32) {
+	if len(g) != len(dst) || len(y) != len(dst) {
+		panic(fmt.Sprintf("kernel: ReLUGrad of lengths %d, %d and %d", len(dst), len(g), len(y)))
+	}
+	reluGrad(dst, g, y)
+}
+
+// addReLUGo is AddReLU in portable Go, for equal lengths.
+func addReLUGo(x, bias []float32) {
+	bias = bias[:len(x)]
+	for i, v := range x {
+		v += bias[i]
+		if v < 0 {
+			v = 0
+		}
+		x[i] = v
+	}
+}
+
+// reluGradGo is ReLUGrad in portable Go, for equal lengths.
+func reluGradGo(dst, g, y []float32) {
+	g, y = g[:len(dst)], y[:len(dst)]
+	for i := range dst {
+		if y[i] > 0 {
+			dst[i] = g[i]
+		} else {
+			dst[i] = 0
+		}
+	}
+}

@@ -88,3 +88,62 @@ loop8:
 done:
 	VZEROUPPER
 	RET
+
+// func addReLUKernelAVX2(x, bias []float32)
+// x[i] = max(x[i]+bias[i], 0) for len(x), a multiple of 8; len(bias) >=
+// len(x). A NaN sum stays NaN.
+TEXT ·addReLUKernelAVX2(SB), NOSPLIT, $0-48
+	MOVQ x_base+0(FP), DI
+	MOVQ x_len+8(FP), CX
+	MOVQ bias_base+24(FP), SI
+	VXORPS Y15, Y15, Y15
+loop16:
+	CMPQ CX, $16
+	JLT tail8
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VADDPS (SI), Y0, Y0
+	VADDPS 32(SI), Y1, Y1
+	VMAXPS Y0, Y15, Y0
+	VMAXPS Y1, Y15, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP loop16
+tail8:
+	CMPQ CX, $8
+	JLT done
+	VMOVUPS (DI), Y0
+	VADDPS (SI), Y0, Y0
+	VMAXPS Y0, Y15, Y0
+	VMOVUPS Y0, (DI)
+done:
+	VZEROUPPER
+	RET
+
+// func reluGradKernelAVX2(dst, g, y []float32)
+// dst[i] = g[i] where y[i] > 0 and 0 elsewhere, for len(dst), a multiple
+// of 8; g and y are at least as long.
+TEXT ·reluGradKernelAVX2(SB), NOSPLIT, $0-72
+	MOVQ dst_base+0(FP), DI
+	MOVQ dst_len+8(FP), CX
+	MOVQ g_base+24(FP), SI
+	MOVQ y_base+48(FP), DX
+	VXORPS Y15, Y15, Y15
+loop:
+	CMPQ CX, $8
+	JLT done
+	VMOVUPS (DX), Y0
+	VCMPPS $0x11, Y0, Y15, Y0
+	VANDPS (SI), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $32, DX
+	SUBQ $8, CX
+	JMP loop
+done:
+	VZEROUPPER
+	RET

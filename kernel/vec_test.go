@@ -72,6 +72,8 @@ func TestVecLengthMismatchPanics(t *testing.T) {
 	for _, call := range []func(){
 		func() { Dot(make([]float32, 3), make([]float32, 4)) },
 		func() { Axpy(1, make([]float32, 9), make([]float32, 8)) },
+		func() { AddReLU(make([]float32, 9), make([]float32, 8)) },
+		func() { ReLUGrad(make([]float32, 8), make([]float32, 8), make([]float32, 7)) },
 	} {
 		func() {
 			defer func() {
@@ -81,5 +83,70 @@ func TestVecLengthMismatchPanics(t *testing.T) {
 			}()
 			call()
 		}()
+	}
+}
+
+// activationInputs returns n values mixing positives, negatives, zeros
+// of both signs and NaNs at indexes 5 and 13 (in both halves of a block
+// of 16) where n allows.
+func activationInputs(rng *rand.Rand, n int) []float32 {
+	x := randMatrix(rng, 1, n, 0)
+	for i := range x {
+		switch i % 7 {
+		case 2:
+			x[i] = 0
+		case 4:
+			x[i] = float32(math.Copysign(0, -1))
+		}
+	}
+	for _, i := range []int{5, 13} {
+		if i < n {
+			x[i] = float32(math.NaN())
+		}
+	}
+	return x
+}
+
+func TestAddReLU(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, addReLU := range []func(x, bias []float32){AddReLU, addReLUGo} {
+		for _, n := range vecLengths() {
+			x, bias := activationInputs(rng, n+1), randMatrix(rng, 1, n, 0)
+			orig := slices.Clone(x)
+			addReLU(x[:n], bias)
+			for i := range n {
+				want := max(orig[i]+bias[i], 0)
+				if got := x[i]; got != want && !(math.IsNaN(float64(got)) && math.IsNaN(float64(want))) {
+					t.Fatalf("length %d: x[%d] = %v, want max(%v+%v, 0) = %v", n, i, got, orig[i], bias[i], want)
+				}
+			}
+			if x[n] != orig[n] && !math.IsNaN(float64(x[n])) {
+				t.Fatalf("length %d: element past the end changed", n)
+			}
+		}
+	}
+}
+
+func TestReLUGrad(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	for _, reluGrad := range []func(dst, g, y []float32){ReLUGrad, reluGradGo} {
+		for _, n := range vecLengths() {
+			g, y := randMatrix(rng, 1, n, 0), activationInputs(rng, n)
+			dst := randMatrix(rng, 1, n+1, 0)
+			last := dst[n]
+			reluGrad(dst[:n], g, y)
+			for i := range n {
+				want := float32(0)
+				if y[i] > 0 {
+					want = g[i]
+				}
+				if dst[i] != want {
+					t.Fatalf("length %d: dst[%d] = %v, want %v (g %v, y %v)", n, i, dst[i], want, g[i], y[i])
+				}
+			}
+			if dst[n] != last {
+				t.Fatalf("length %d: element past the end changed", n)
+			}
+		}
 	}
 }
