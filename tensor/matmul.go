@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/mlenv/mlenv/kernel"
 )
@@ -172,6 +173,15 @@ func Linear(x, w, bias *Tensor, act Activation) *Tensor {
 	return y
 }
 
+// reluRow computes row = max(row, 0) without branches: clearing every
+// element whose sign bit is set.
+func reluRow(row []float32) {
+	for i, v := range row {
+		b := math.Float32bits(v)
+		row[i] = math.Float32frombits(b &^ uint32(int32(b)>>31))
+	}
+}
+
 // biasAct computes row = act(row + bias) in place; bias may be nil.
 func biasAct(row, bias []float32, act Activation) {
 	if bias != nil {
@@ -182,9 +192,7 @@ func biasAct(row, bias []float32, act Activation) {
 	}
 	switch act {
 	case ActReLU:
-		for i, v := range row {
-			row[i] = max(v, 0)
-		}
+		reluRow(row)
 	case ActSigmoid:
 		for i, v := range row {
 			row[i] = sigmoid(v)
@@ -227,12 +235,13 @@ func actGrad(dst, g, y []float32, act Activation) {
 	g, y = g[:len(dst)], y[:len(dst)]
 	switch act {
 	case ActReLU:
+		// Branch-free: keep g where y (a ReLU output, so >= 0) is nonzero.
+		// Branches on the sign pattern of activations mispredict half the
+		// time.
 		for i := range dst {
-			if y[i] > 0 {
-				dst[i] = g[i]
-			} else {
-				dst[i] = 0
-			}
+			b := math.Float32bits(y[i])
+			mask := uint32(int32(b|-b) >> 31)
+			dst[i] = math.Float32frombits(math.Float32bits(g[i]) & mask)
 		}
 	case ActSigmoid:
 		for i := range dst {

@@ -89,9 +89,8 @@ func unaryRow(k unaryKind, c float32, dst, src []float32) {
 			dst[i] = float32(math.Sqrt(float64(v)))
 		}
 	case uReLU:
-		for i, v := range src {
-			dst[i] = max(v, 0)
-		}
+		copy(dst, src)
+		reluRow(dst)
 	case uGELU:
 		for i, v := range src {
 			dst[i] = float32(0.5 * float64(v) * (1 + math.Erf(float64(v)/math.Sqrt2)))

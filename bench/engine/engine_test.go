@@ -1,0 +1,49 @@
+package engine
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRunMLPTrains(t *testing.T) {
+	res, err := Run(context.Background(), Config{Model: "mlp", Batch: 64, Duration: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.TrainPerSec <= 0 || res.InferPerSec <= 0 {
+		t.Errorf("no throughput measured: %+v", res)
+	}
+	// The label is the sign of the first feature: a few hundred Adam steps
+	// on one batch must fit it.
+	if res.FinalLoss > 0.3 {
+		t.Errorf("final loss %v: the benchmark's training loop does not learn", res.FinalLoss)
+	}
+}
+
+func TestRunGEMMAndErrors(t *testing.T) {
+	res, err := Run(context.Background(), Config{Model: "gemm", Duration: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.GFLOPS["512"] <= 0 || res.GFLOPS["2048"] <= 0 {
+		t.Errorf("gflops %v", res.GFLOPS)
+	}
+	if _, err := Run(context.Background(), Config{Model: "resnet"}); err == nil || !strings.Contains(err.Error(), `"resnet"`) {
+		t.Errorf("unknown model: err %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Run(ctx, Config{Model: "mlp"}); err == nil {
+		t.Error("cancelled context did not stop the run")
+	}
+}
+
+func BenchmarkMLPTrainStep(b *testing.B) {
+	for range b.N {
+		if _, err := Run(context.Background(), Config{Model: "mlp", Duration: time.Second, Warmup: 100 * time.Millisecond}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
