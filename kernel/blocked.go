@@ -208,29 +208,8 @@ func (mk *micro) macro(g *gemmCall, ws *workspace, bp []float32, ic, mb, jc, nb,
 // rows; panel r holds, for each p, the mr values of column p. Rows past mb
 // are zero.
 func (mk *micro) packA(g *gemmCall, dst []float32, i0, mb, p0, kb int) {
-	mr := mk.mr
-	for ir := 0; ir < mb; ir += mr {
-		panel := dst[ir*kb : (ir+mr)*kb]
-		h := min(mr, mb-ir)
-		if h < mr {
-			clear(panel)
-		}
-		if g.transA { // op(A)[i][p] = a[p*lda+i]: rows of a run along i
-			for p := range kb {
-				src := g.a[(p0+p)*g.lda+i0+ir:][:h]
-				out := panel[p*mr : p*mr+h]
-				for i, v := range src {
-					out[i] = g.alpha * v
-				}
-			}
-			continue
-		}
-		for i := range h { // op(A)[i][p] = a[i*lda+p]
-			src := g.a[(i0+ir+i)*g.lda+p0:][:kb]
-			for p, v := range src {
-				panel[p*mr+i] = g.alpha * v
-			}
-		}
+	for ir := 0; ir < mb; ir += mk.mr {
+		packPanel(dst[ir*kb:(ir+mk.mr)*kb], mk.mr, min(mk.mr, mb-ir), kb, g.a, g.lda, i0+ir, p0, g.transA, g.alpha)
 	}
 }
 
@@ -239,24 +218,38 @@ func (mk *micro) packA(g *gemmCall, dst []float32, i0, mb, p0, kb int) {
 // panel j holds, for each p, the nr values of row p. Columns past hi in
 // the last panel are zero.
 func (mk *micro) packB(g *gemmCall, dst []float32, p0, kb, j0, lo, hi int) {
-	nr := mk.nr
-	for jr := lo; jr < hi; jr += nr {
-		panel := dst[jr*kb : (jr+nr)*kb]
-		w := min(nr, hi-jr)
-		if w < nr {
-			clear(panel)
-		}
-		if g.transB { // op(B)[p][j] = b[j*ldb+p]: rows of b run along p
-			for j := range w {
-				src := g.b[(j0+jr+j)*g.ldb+p0:][:kb]
-				for p, v := range src {
-					panel[p*nr+j] = v
-				}
+	for jr := lo; jr < hi; jr += mk.nr {
+		// Column j of op(B) is row j of op(B)ᵀ, stored crossed unless transB.
+		packPanel(dst[jr*kb:(jr+mk.nr)*kb], mk.nr, min(mk.nr, hi-jr), kb, g.b, g.ldb, j0+jr, p0, !g.transB, 1)
+	}
+}
+
+// packPanel fills panel with kb groups of width values: group p holds
+// scale*X[first+i][p0+p] for i < count and zeros after. X[i][p] is
+// x[p*ld+i] when crossed (the stored rows of x run along i) and x[i*ld+p]
+// otherwise.
+func packPanel(panel []float32, width, count, kb int, x []float32, ld, first, p0 int, crossed bool, scale float32) {
+	if count < width {
+		clear(panel)
+	}
+	if crossed {
+		for p := range kb {
+			src := x[(p0+p)*ld+first:][:count]
+			dst := panel[p*width : p*width+count]
+			if scale == 1 {
+				copy(dst, src)
+				continue
 			}
-			continue
+			for i, v := range src {
+				dst[i] = scale * v
+			}
 		}
-		for p := range kb { // op(B)[p][j] = b[p*ldb+j]
-			copy(panel[p*nr:p*nr+w], g.b[(p0+p)*g.ldb+j0+jr:][:w])
+		return
+	}
+	for i := range count {
+		src := x[(first+i)*ld+p0:][:kb]
+		for p, v := range src {
+			panel[p*width+i] = scale * v
 		}
 	}
 }
