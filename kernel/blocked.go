@@ -52,7 +52,8 @@ func (mk *micro) run(g *gemmCall, threads int) {
 		gemv(g)
 		return
 	}
-	t := max(1, min(threads, g.m*g.n*g.k/minWorkPerThread))
+	work := float64(g.m) * float64(g.n) * float64(g.k) // may overflow int
+	t := max(1, min(threads, int(min(work/minWorkPerThread, 1<<20))))
 	kb0, nb0 := min(g.k, mk.kc), min(g.n, mk.nc)
 	bp := mk.bBlock(roundUp(nb0, mk.nr) * kb0)
 	defer mk.bBlocks.Put(bp)
