@@ -12,25 +12,11 @@ import (
 // value is a Str field, or Null when empty; encoders parse numbers, so that
 // a bad number is reported with its row and column.
 func readCSV(file string, src Source, columns []string, yield func(*Record, error) bool) (bool, error) {
-	rc, err := openFile(file)
+	r, c, header, err := openCSV(file, src)
 	if err != nil {
 		return false, err
 	}
-	defer rc.Close()
-	r := csv.NewReader(rc)
-	r.ReuseRecord = true
-	if src.Delimiter != "" {
-		r.Comma, _ = utf8.DecodeRuneInString(src.Delimiter)
-	}
-	header := src.Columns
-	if len(header) == 0 {
-		h, err := r.Read()
-		if err != nil {
-			return false, fmt.Errorf("data: %s: reading the header: %w", file, err)
-		}
-		header = append([]string(nil), h...)
-	}
-	r.FieldsPerRecord = len(header)
+	defer c.Close()
 	idx, err := columnIndex(file, header, columns)
 	if err != nil {
 		return false, err
@@ -67,4 +53,30 @@ func readCSV(file string, src Source, columns []string, yield func(*Record, erro
 			return false, nil
 		}
 	}
+}
+
+// openCSV opens file and returns a reader positioned at the first data
+// row, the file to close, and the column names: src.Columns, or else the
+// header line.
+func openCSV(file string, src Source) (*csv.Reader, io.Closer, []string, error) {
+	rc, err := openFile(file)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	r := csv.NewReader(rc)
+	r.ReuseRecord = true
+	if src.Delimiter != "" {
+		r.Comma, _ = utf8.DecodeRuneInString(src.Delimiter)
+	}
+	header := src.Columns
+	if len(header) == 0 {
+		h, err := r.Read()
+		if err != nil {
+			rc.Close()
+			return nil, nil, nil, fmt.Errorf("data: %s: reading the header: %w", file, err)
+		}
+		header = append([]string(nil), h...)
+	}
+	r.FieldsPerRecord = len(header)
+	return r, rc, header, nil
 }

@@ -153,3 +153,19 @@ func columnIndex(file string, have, want []string) ([]int, error) {
 	}
 	return idx, nil
 }
+
+// FormatOf guesses a file's format from its name: .parquet, .csv (also
+// gzipped, .csv.gz) and IDX names such as train-images-idx3-ubyte[.gz].
+// It returns "" when it cannot tell.
+func FormatOf(path string) string {
+	base := strings.ToLower(strings.TrimSuffix(filepath.Base(path), ".gz"))
+	switch {
+	case strings.HasSuffix(base, ".parquet"):
+		return FormatParquet
+	case strings.HasSuffix(base, ".csv"):
+		return FormatCSV
+	case strings.Contains(base, "idx1") || strings.Contains(base, "idx3") || strings.HasSuffix(base, ".idx"):
+		return FormatIDX
+	}
+	return ""
+}

@@ -2,8 +2,6 @@ package job
 
 import (
 	"fmt"
-	"path/filepath"
-	"strings"
 
 	"github.com/mlenv/mlenv/data"
 )
@@ -74,25 +72,11 @@ func resolveSource(src *data.Source) {
 		return
 	}
 	if src.Format == "" {
-		src.Format = inferFormat(src.Path)
+		src.Format = data.FormatOf(src.Path)
 	}
 	if src.Format == data.FormatCSV && src.Delimiter == "" {
 		src.Delimiter = ","
 	}
-}
-
-// inferFormat guesses a format from a path's extension ("" when it cannot).
-func inferFormat(path string) string {
-	base := strings.ToLower(strings.TrimSuffix(filepath.Base(path), ".gz"))
-	switch {
-	case strings.HasSuffix(base, ".parquet"):
-		return data.FormatParquet
-	case strings.HasSuffix(base, ".csv"):
-		return data.FormatCSV
-	case strings.Contains(base, "idx1") || strings.Contains(base, "idx3") || strings.HasSuffix(base, ".idx"):
-		return data.FormatIDX
-	}
-	return ""
 }
 
 // resolveFeature fills a feature's type-dependent defaults; set reports
