@@ -1,0 +1,125 @@
+package servebench
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/mlenv/mlenv/serve"
+)
+
+var loadSeconds = flag.Duration("serve.duration", 3*time.Second, "length of each load run of BenchmarkServe")
+
+// mlp is the benchmark model: y = w2 · relu(W1 x + b1) + b2 with x of 64
+// features, 256 hidden units and one output, computed in plain Go.
+type mlp struct {
+	w1 [][]float32 // [hidden][in]
+	b1 []float32
+	w2 []float32
+	b2 float32
+}
+
+const (
+	features = 64
+	hidden   = 256
+)
+
+func newMLP() *mlp {
+	r := rand.New(rand.NewPCG(1, 2))
+	m := &mlp{w1: make([][]float32, hidden), b1: make([]float32, hidden), w2: make([]float32, hidden)}
+	for h := range hidden {
+		m.w1[h] = make([]float32, features)
+		for i := range features {
+			m.w1[h][i] = float32(r.NormFloat64()) / 8
+		}
+		m.w2[h] = float32(r.NormFloat64()) / 16
+	}
+	return m
+}
+
+func (m *mlp) Metadata() serve.Metadata {
+	return serve.Metadata{
+		Name: "mlp", Version: "1", Platform: "go",
+		Inputs:  []serve.TensorSpec{{Name: "x", Datatype: serve.FP32, Shape: []int64{-1, features}}},
+		Outputs: []serve.TensorSpec{{Name: "y", Datatype: serve.FP32, Shape: []int64{-1, 1}}},
+	}
+}
+
+func (m *mlp) Infer(_ context.Context, inputs []serve.Tensor) ([]serve.Tensor, error) {
+	x := inputs[0].Data.([]float32)
+	rows := len(x) / features
+	y := make([]float32, rows)
+	for r := range rows {
+		xr := x[r*features : (r+1)*features]
+		out := m.b2
+		for h, w := range m.w1 {
+			s := m.b1[h]
+			for i, v := range xr {
+				s += w[i] * v
+			}
+			out += m.w2[h] * max(s, 0)
+		}
+		y[r] = out
+	}
+	return []serve.Tensor{{Name: "y", Datatype: serve.FP32, Shape: []int64{int64(rows), 1}, Data: y}}, nil
+}
+
+// startServer serves the model over HTTP on a loopback port until the test
+// or benchmark ends, and returns its base URL.
+func startServer(tb testing.TB, m serve.Model, cfg serve.BatchConfig) string {
+	tb.Helper()
+	repo := serve.NewRepository(nil, nil)
+	if err := repo.Load(m, cfg); err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve.NewServer(repo, serve.Config{}).Serve(ctx, ln, nil) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Error(err)
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// BenchmarkServe runs closed-loop HTTP load on the MLP model with dynamic
+// batching off (each request its own Infer call) and on (up to 64 rows,
+// 1 ms queue delay), at several concurrencies. Each iteration is one load
+// run of -serve.duration; it reports requests/s and p50/p99 latency.
+func BenchmarkServe(b *testing.B) {
+	for _, mode := range []struct {
+		name string
+		cfg  serve.BatchConfig
+	}{
+		{"batching=off", serve.BatchConfig{}},
+		{"batching=on", serve.BatchConfig{MaxBatchSize: 64, MaxQueueDelay: time.Millisecond}},
+	} {
+		for _, conc := range []int{1, 8, 32} {
+			b.Run(fmt.Sprintf("%s/concurrency=%d", mode.name, conc), func(b *testing.B) {
+				url := startServer(b, newMLP(), mode.cfg)
+				for b.Loop() {
+					s, err := Run(context.Background(), Config{URL: url, Model: "mlp", Concurrency: conc, Duration: *loadSeconds})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if s.Failed > 0 || s.Requests == 0 {
+						b.Fatalf("%d failed, %d succeeded: %s", s.Failed, s.Requests, s.FirstErr)
+					}
+					b.ReportMetric(s.PerSecond, "req/s")
+					b.ReportMetric(float64(s.P50.Microseconds())/1000, "p50-ms")
+					b.ReportMetric(float64(s.P99.Microseconds())/1000, "p99-ms")
+				}
+			})
+		}
+	}
+}
