@@ -148,3 +148,26 @@ func TestGradBCEWithLogits(t *testing.T) {
 	y := FromSlice([]float32{1, 0, 1, 1, 0, 0}, 2, 3)
 	checkGrad(t, "bcewithlogits", func(in []*Tensor) *Tensor { return BCEWithLogits(in[0], y) }, randT(rng, 2, 3))
 }
+
+func TestGradConvAndPool(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, c := range []struct{ stride, pad int }{{1, 0}, {2, 1}, {1, 2}} {
+		checkGrad(t, "conv2d", func(in []*Tensor) *Tensor { return Conv2d(in[0], in[1], in[2], c.stride, c.pad) },
+			randT(rng, 2, 3, 5, 4), randT(rng, 4, 3, 3, 2), randT(rng, 4))
+	}
+	checkGrad(t, "conv2d/no-bias", func(in []*Tensor) *Tensor { return Conv2d(in[0], in[1], nil, 1, 1) },
+		randT(rng, 1, 2, 4, 4), randT(rng, 3, 2, 3, 3))
+	checkGrad(t, "maxpool2d", func(in []*Tensor) *Tensor { return MaxPool2d(in[0], 2, 2) }, randT(rng, 2, 2, 4, 6))
+	checkGrad(t, "maxpool2d/overlap", func(in []*Tensor) *Tensor { return MaxPool2d(in[0], 3, 1) }, randT(rng, 1, 2, 4, 5))
+	checkGrad(t, "avgpool2d", func(in []*Tensor) *Tensor { return AvgPool2d(in[0], 2, 1) }, randT(rng, 2, 2, 3, 4))
+}
+
+func TestGradIndexAddAndLookup(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	checkGrad(t, "indexadd", func(in []*Tensor) *Tensor { return IndexAdd(in[0], 0, []int{1, 1, 0}, in[1]) },
+		randT(rng, 2, 3), randT(rng, 3, 3))
+	checkGrad(t, "indexadd/axis1", func(in []*Tensor) *Tensor { return IndexAdd(in[0], 1, []int{2, 0}, in[1]) },
+		randT(rng, 2, 3), randT(rng, 2, 2))
+	ar := NewArena()
+	checkGrad(t, "lookup", func(in []*Tensor) *Tensor { return Lookup(ar, in[0], []int{3, 0, 3}) }, randT(rng, 4, 2))
+}

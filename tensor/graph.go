@@ -26,9 +26,13 @@ const (
 	opIndexSelect
 	opGather
 	opScatterAdd
+	opIndexAdd
 	opMatMul
 	opLinear
 	opBCEWithLogits
+	opConv2d
+	opMaxPool2d
+	opAvgPool2d
 	numOps
 )
 
@@ -55,9 +59,13 @@ var rules = [numOps]struct {
 	opIndexSelect:   {"indexselect", backIndexSelect},
 	opGather:        {"gather", backGather},
 	opScatterAdd:    {"scatteradd", backScatterAdd},
+	opIndexAdd:      {"indexadd", backIndexAdd},
 	opMatMul:        {"matmul", backMatMul},
 	opLinear:        {"linear", backLinear},
 	opBCEWithLogits: {"bcewithlogits", backBCEWithLogits},
+	opConv2d:        {"conv2d", backConv2d},
+	opMaxPool2d:     {"maxpool2d", backMaxPool2d},
+	opAvgPool2d:     {"avgpool2d", backAvgPool2d},
 }
 
 // RequiresGrad marks t as a leaf whose gradient Backward should compute and

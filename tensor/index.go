@@ -54,8 +54,21 @@ func checkIndex(op string, i, n int, shape []int, axis int) {
 // 0 on a [rows, dim] table this is an embedding lookup; if x is marked with
 // SetSparseGrad its gradient is delivered as RowGrad.
 func IndexSelect(x *Tensor, axis int, idx []int) *Tensor {
-	ax := x.axisIndex(axis, "IndexSelect")
-	ar := arenaOf(x)
+	return indexSelect(arenaOf(x), x, x.axisIndex(axis, "IndexSelect"), idx)
+}
+
+// Lookup returns the rows of table [rows, ...] at ids, placing the result
+// in ar (nil for the heap). It is IndexSelect along axis 0 for embedding
+// tables, which live on the heap while their lookups belong to a step's
+// arena.
+func Lookup(ar *Arena, table *Tensor, ids []int) *Tensor {
+	if table.Rank() == 0 {
+		panic("tensor: Lookup in a 0-dimensional table")
+	}
+	return indexSelect(ar, table, 0, ids)
+}
+
+func indexSelect(ar *Arena, x *Tensor, ax int, idx []int) *Tensor {
 	src := x.contiguous(ar)
 	outer, n, inner := split(x.shape, ax)
 	shape := slices.Clone(x.shape)
@@ -198,6 +211,63 @@ func backScatterAdd(t *Tensor) {
 			for j := 0; j < inner; j++ {
 				p := (o*m+i)*inner + j
 				dst[p] += t.grad.data[(o*n+t.idx[p])*inner+j]
+			}
+		}
+	}
+}
+
+// IndexAdd returns a copy of x with src's entries added at positions idx
+// along axis (torch.index_add): out[o, idx[i], j] += src[o, i, j]. src has
+// x's shape except that dimension axis has size len(idx). Summing looked-up
+// embedding rows into bags is IndexAdd of a zero tensor.
+func IndexAdd(x *Tensor, axis int, idx []int, src *Tensor) *Tensor {
+	ax := x.axisIndex(axis, "IndexAdd")
+	if len(src.shape) != len(x.shape) || src.shape[ax] != len(idx) {
+		panic(fmt.Sprintf("tensor: IndexAdd: src shape %v with %d indices for x shape %v", src.shape, len(idx), x.shape))
+	}
+	for i := range x.shape {
+		if i != ax && src.shape[i] != x.shape[i] {
+			panic(fmt.Sprintf("tensor: IndexAdd along axis %d: src shape %v does not match x shape %v", ax, src.shape, x.shape))
+		}
+	}
+	ar := arenaOf(x, src)
+	out := newOut(ar, x.shape)
+	copyStrided(out.data, x)
+	s := src.contiguous(ar)
+	outer, n, inner := split(x.shape, ax)
+	m := len(idx)
+	for o := 0; o < outer; o++ {
+		for i, k := range idx {
+			checkIndex("IndexAdd", k, n, x.shape, ax)
+			d := out.data[(o*n+k)*inner : (o*n+k+1)*inner]
+			for j, v := range s[(o*m+i)*inner : (o*m+i+1)*inner] {
+				d[j] += v
+			}
+		}
+	}
+	if record(out, opIndexAdd, x, src) {
+		out.axis = ax
+		out.idx = idx
+	}
+	return out
+}
+
+func backIndexAdd(t *Tensor) {
+	x, src := t.in[0], t.in[1]
+	if wantsGrad(x) {
+		addTo(gradData(x), t.grad.data)
+	}
+	if !wantsGrad(src) {
+		return
+	}
+	dst := gradData(src)
+	outer, n, inner := split(t.shape, t.axis)
+	m := len(t.idx)
+	for o := 0; o < outer; o++ {
+		for i, k := range t.idx {
+			d := dst[(o*m+i)*inner : (o*m+i+1)*inner]
+			for j, v := range t.grad.data[(o*n+k)*inner : (o*n+k+1)*inner] {
+				d[j] += v
 			}
 		}
 	}

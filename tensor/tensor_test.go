@@ -52,6 +52,13 @@ func TestForwardValues(t *testing.T) {
 		{"logsumexp", LogSumExp(FromSlice([]float32{0, 0}, 2), 0, false), []float32{float32(math.Ln2)}, []int{}},
 		{"relu", ReLU(FromSlice([]float32{-1, 0, 2}, 3)), []float32{0, 0, 2}, []int{3}},
 		{"gelu", GELU(FromSlice([]float32{1}, 1)), []float32{0.8413447}, []int{1}},
+		{"indexadd", IndexAdd(New(2, 3), 0, []int{1, 1}, a), []float32{0, 0, 0, 5, 7, 9}, []int{2, 3}},
+		{"conv2d", Conv2d(FromSlice([]float32{1, 2, 3, 4, 5, 6, 7, 8, 9}, 1, 1, 3, 3), FromSlice([]float32{1, 0, 0, 1}, 1, 1, 2, 2), FromSlice([]float32{0.5}, 1), 1, 0),
+			[]float32{6.5, 8.5, 12.5, 14.5}, []int{1, 1, 2, 2}},
+		{"conv2d/pad", Conv2d(FromSlice([]float32{1, 2, 3, 4}, 1, 1, 2, 2), FromSlice([]float32{1}, 1, 1, 1, 1), nil, 2, 1),
+			[]float32{0, 0, 0, 4}, []int{1, 1, 2, 2}},
+		{"maxpool", MaxPool2d(FromSlice([]float32{1, 5, 3, 4, 2, 6, 7, 8}, 1, 1, 2, 4), 2, 2), []float32{6, 8}, []int{1, 1, 1, 2}},
+		{"avgpool", AvgPool2d(FromSlice([]float32{1, 5, 3, 4, 2, 6, 7, 8}, 1, 1, 2, 4), 2, 2), []float32{3.5, 5.5}, []int{1, 1, 1, 2}},
 	}
 	for _, tt := range tests {
 		if !slices.Equal(tt.got.Shape(), tt.dims) {

@@ -1,0 +1,259 @@
+package tensor
+
+import (
+	"fmt"
+
+	"github.com/mlenv/mlenv/kernel"
+)
+
+// Conv2d and 2-D pooling over NCHW tensors. Convolution lowers each image
+// to a column matrix (im2col) and calls the GEMM kernel; its gradient
+// recomputes the columns instead of keeping them.
+
+// convGeom holds the sizes of one convolution or pooling.
+type convGeom struct {
+	n, c, h, w     int // input
+	kh, kw         int // window
+	stride, pad    int
+	ho, wo         int // output
+	outC           int // output channels (conv) or c (pooling)
+	windowElements int // c*kh*kw for conv
+}
+
+func newGeom(op string, x *Tensor, kh, kw, stride, pad int) convGeom {
+	if x.Rank() != 4 {
+		panic(fmt.Sprintf("tensor: %s: input shape %v is not [N, C, H, W]", op, x.shape))
+	}
+	if stride < 1 || pad < 0 {
+		panic(fmt.Sprintf("tensor: %s: stride %d and padding %d", op, stride, pad))
+	}
+	g := convGeom{n: x.shape[0], c: x.shape[1], h: x.shape[2], w: x.shape[3], kh: kh, kw: kw, stride: stride, pad: pad}
+	g.ho = (g.h+2*pad-kh)/stride + 1
+	g.wo = (g.w+2*pad-kw)/stride + 1
+	if g.ho < 1 || g.wo < 1 {
+		panic(fmt.Sprintf("tensor: %s: window %dx%d does not fit input %v with padding %d", op, kh, kw, x.shape, pad))
+	}
+	g.outC = g.c
+	g.windowElements = g.c * kh * kw
+	return g
+}
+
+// im2col writes the column matrix [c*kh*kw, ho*wo] of one image.
+func (g *convGeom) im2col(col, img []float32) {
+	hw := g.ho * g.wo
+	for c := 0; c < g.c; c++ {
+		for ki := 0; ki < g.kh; ki++ {
+			for kj := 0; kj < g.kw; kj++ {
+				row := col[((c*g.kh+ki)*g.kw+kj)*hw:][:hw]
+				for oi := 0; oi < g.ho; oi++ {
+					i := oi*g.stride - g.pad + ki
+					dst := row[oi*g.wo : (oi+1)*g.wo]
+					if i < 0 || i >= g.h {
+						clear(dst)
+						continue
+					}
+					src := img[(c*g.h+i)*g.w:][:g.w]
+					for oj := range dst {
+						j := oj*g.stride - g.pad + kj
+						if j < 0 || j >= g.w {
+							dst[oj] = 0
+						} else {
+							dst[oj] = src[j]
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// col2im adds a column matrix back into one image's gradient.
+func (g *convGeom) col2im(img, col []float32) {
+	hw := g.ho * g.wo
+	for c := 0; c < g.c; c++ {
+		for ki := 0; ki < g.kh; ki++ {
+			for kj := 0; kj < g.kw; kj++ {
+				row := col[((c*g.kh+ki)*g.kw+kj)*hw:][:hw]
+				for oi := 0; oi < g.ho; oi++ {
+					i := oi*g.stride - g.pad + ki
+					if i < 0 || i >= g.h {
+						continue
+					}
+					dst := img[(c*g.h+i)*g.w:][:g.w]
+					for oj, v := range row[oi*g.wo : (oi+1)*g.wo] {
+						if j := oj*g.stride - g.pad + kj; j >= 0 && j < g.w {
+							dst[j] += v
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// Conv2d returns the 2-D cross-correlation of x [N, C, H, W] with weight
+// [O, C, KH, KW] plus bias [O] (or nil), with the given stride and zero
+// padding on every side: [N, O, Ho, Wo], as torch.nn.functional.conv2d.
+func Conv2d(x, weight, bias *Tensor, stride, pad int) *Tensor {
+	if weight.Rank() != 4 || x.Rank() != 4 || weight.shape[1] != x.shape[1] ||
+		(bias != nil && (bias.Rank() != 1 || bias.shape[0] != weight.shape[0])) {
+		panic(fmt.Sprintf("tensor: Conv2d: input %v and weight %v (bias %v) are not compatible", x.shape, weight.shape, shapeOf(bias)))
+	}
+	g := newGeom("Conv2d", x, weight.shape[2], weight.shape[3], stride, pad)
+	g.outC = weight.shape[0]
+	ar := arenaOf(x, weight, bias)
+	xs, ws := x.contiguous(ar), weight.contiguous(ar)
+	out := newOut(ar, []int{g.n, g.outC, g.ho, g.wo})
+	hw := g.ho * g.wo
+	col := ar.floats(g.windowElements * hw)
+	var bd []float32
+	if bias != nil {
+		bd = bias.contiguous(ar)
+	}
+	for n := 0; n < g.n; n++ {
+		g.im2col(col, xs[n*g.c*g.h*g.w:])
+		o := out.data[n*g.outC*hw : (n+1)*g.outC*hw]
+		kernel.Sgemm(false, false, g.outC, hw, g.windowElements, 1, ws, g.windowElements, col, hw, 0, o, hw)
+		for c := 0; c < g.outC && bd != nil; c++ {
+			for i := range o[c*hw : (c+1)*hw] {
+				o[c*hw+i] += bd[c]
+			}
+		}
+	}
+	if record(out, opConv2d, x, weight, bias) {
+		out.idx = ar.ints(2)
+		out.idx[0], out.idx[1] = stride, pad
+	}
+	return out
+}
+
+func shapeOf(t *Tensor) []int {
+	if t == nil {
+		return nil
+	}
+	return t.shape
+}
+
+func backConv2d(t *Tensor) {
+	x, weight, bias := t.in[0], t.in[1], t.in[2]
+	g := newGeom("Conv2d", x, weight.shape[2], weight.shape[3], t.idx[0], t.idx[1])
+	g.outC = weight.shape[0]
+	ar := t.arena
+	xs, ws := x.contiguous(ar), weight.contiguous(ar)
+	hw := g.ho * g.wo
+	col := ar.floats(g.windowElements * hw)
+	var dx, dw, db []float32
+	if wantsGrad(x) {
+		dx = gradData(x)
+	}
+	if wantsGrad(weight) {
+		dw = gradData(weight)
+	}
+	if wantsGrad(bias) {
+		db = gradData(bias)
+	}
+	for n := 0; n < g.n; n++ {
+		gn := t.grad.data[n*g.outC*hw : (n+1)*g.outC*hw]
+		if dw != nil {
+			g.im2col(col, xs[n*g.c*g.h*g.w:])
+			kernel.Sgemm(false, true, g.outC, g.windowElements, hw, 1, gn, hw, col, hw, 1, dw, g.windowElements)
+		}
+		if dx != nil {
+			kernel.Sgemm(true, false, g.windowElements, hw, g.outC, 1, ws, g.windowElements, gn, hw, 0, col, hw)
+			g.col2im(dx[n*g.c*g.h*g.w:], col)
+		}
+		for c := 0; c < g.outC && db != nil; c++ {
+			for _, v := range gn[c*hw : (c+1)*hw] {
+				db[c] += v
+			}
+		}
+	}
+}
+
+// MaxPool2d returns the maximum over k×k windows of x [N, C, H, W] moved by
+// stride (no padding). The gradient goes to the first maximum of each window.
+func MaxPool2d(x *Tensor, k, stride int) *Tensor {
+	g := newGeom("MaxPool2d", x, k, k, stride, 0)
+	ar := arenaOf(x)
+	xs := x.contiguous(ar)
+	out := newOut(ar, []int{g.n, g.c, g.ho, g.wo})
+	arg := ar.ints(len(out.data))
+	for p := 0; p < g.n*g.c; p++ {
+		img := xs[p*g.h*g.w:]
+		for oi := 0; oi < g.ho; oi++ {
+			for oj := 0; oj < g.wo; oj++ {
+				best := (oi*stride)*g.w + oj*stride
+				for ki := 0; ki < k; ki++ {
+					for kj := 0; kj < k; kj++ {
+						if q := (oi*stride+ki)*g.w + oj*stride + kj; img[q] > img[best] {
+							best = q
+						}
+					}
+				}
+				o := (p*g.ho+oi)*g.wo + oj
+				out.data[o], arg[o] = img[best], p*g.h*g.w+best
+			}
+		}
+	}
+	if record(out, opMaxPool2d, x) {
+		out.idx = arg
+	}
+	return out
+}
+
+func backMaxPool2d(t *Tensor) {
+	x := t.in[0]
+	if !wantsGrad(x) {
+		return
+	}
+	dst := gradData(x)
+	for o, q := range t.idx {
+		dst[q] += t.grad.data[o]
+	}
+}
+
+// AvgPool2d returns the mean over k×k windows of x [N, C, H, W] moved by
+// stride (no padding).
+func AvgPool2d(x *Tensor, k, stride int) *Tensor {
+	g := newGeom("AvgPool2d", x, k, k, stride, 0)
+	ar := arenaOf(x)
+	xs := x.contiguous(ar)
+	out := newOut(ar, []int{g.n, g.c, g.ho, g.wo})
+	scale := 1 / float32(k*k)
+	clear(out.data)
+	g.forWindows(func(o, q int) { out.data[o] += xs[q] * scale })
+	if record(out, opAvgPool2d, x) {
+		out.idx = ar.ints(2)
+		out.idx[0], out.idx[1] = k, stride
+	}
+	return out
+}
+
+// forWindows calls fn for every (output, input) element offset pair of the
+// pooling windows.
+func (g *convGeom) forWindows(fn func(o, q int)) {
+	for p := 0; p < g.n*g.c; p++ {
+		for oi := 0; oi < g.ho; oi++ {
+			for oj := 0; oj < g.wo; oj++ {
+				o := (p*g.ho+oi)*g.wo + oj
+				for ki := 0; ki < g.kh; ki++ {
+					for kj := 0; kj < g.kw; kj++ {
+						fn(o, p*g.h*g.w+(oi*g.stride+ki)*g.w+oj*g.stride+kj)
+					}
+				}
+			}
+		}
+	}
+}
+
+func backAvgPool2d(t *Tensor) {
+	x := t.in[0]
+	if !wantsGrad(x) {
+		return
+	}
+	k, stride := t.idx[0], t.idx[1]
+	g := newGeom("AvgPool2d", x, k, k, stride, 0)
+	dst := gradData(x)
+	scale := 1 / float32(k*k)
+	g.forWindows(func(o, q int) { dst[q] += t.grad.data[o] * scale })
+}
