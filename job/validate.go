@@ -36,10 +36,14 @@ var (
 
 // FieldError returns an *Error for the field at path (such as
 // "model.params.hidden[1]"), positioned at its value in the spec file when
-// the file gave it, else at its nearest enclosing field that the file gave.
+// the file gave it, else at its nearest enclosing field that the file gave,
+// else at the start of the file.
 // The model zoo uses it to report bad architecture parameters.
 func (s *Spec) FieldError(path, format string, args ...any) error {
 	e := &Error{File: s.file, Path: path, Msg: fmt.Sprintf(format, args...)}
+	if s.pos != nil {
+		e.Line, e.Column = 1, 1
+	}
 	for p := path; p != ""; p = parent(p) {
 		if at, ok := s.pos[p]; ok {
 			e.Line, e.Column = at.line, at.col
@@ -121,9 +125,6 @@ func (v *validator) top() {
 
 func (v *validator) data() {
 	d := &v.s.Data
-	if d.Train.Path == "" {
-		v.fail("data.train.path", "required")
-	}
 	v.source("data.train", d.Train)
 	for _, split := range []struct {
 		path string
