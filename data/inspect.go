@@ -144,7 +144,11 @@ func (info *FileInfo) idx(sample int) error {
 	for i, d := range f.dims[1:] {
 		dims[i] = strconv.Itoa(d)
 	}
-	info.Columns = []ColumnInfo{{Name: "values", Type: "ubyte[" + strings.Join(dims, " x ") + "]"}}
+	typ := "ubyte"
+	if len(dims) > 0 {
+		typ += "[" + strings.Join(dims, " x ") + "]"
+	}
+	info.Columns = []ColumnInfo{{Name: "values", Type: typ}}
 	if len(f.dims) != 1 {
 		return nil // images are not printable as text
 	}

@@ -1,0 +1,56 @@
+package data
+
+import (
+	"context"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+// benchRows is the number of rows per pass in the pipeline benchmarks.
+const benchRows = 100000
+
+// ctrFeatures are the synthetic data set's features as a CTR job uses them.
+func ctrFeatures() []Feature {
+	var fs []Feature
+	for i := 1; i <= synthDense; i++ {
+		fs = append(fs, Feature{Name: "I" + strconv.Itoa(i), Type: Numeric, Log: true, Normalize: NormStandard})
+	}
+	for j := 1; j <= synthCat; j++ {
+		fs = append(fs, Feature{Name: "C" + strconv.Itoa(j), Type: Categorical, Vocab: Vocab{MinCount: 1, OOVBuckets: 1}})
+	}
+	return fs
+}
+
+// benchPipeline measures one full pass over a synthetic file of the given
+// extension: reading, encoding, shuffling, batching into 512-example
+// batches and prefetching. It reports rows/s.
+func benchPipeline(b *testing.B, ext string) {
+	path := filepath.Join(b.TempDir(), "ctr"+ext)
+	if _, err := WriteSynthetic(path, SynthOptions{Rows: benchRows, Seed: 1}); err != nil {
+		b.Fatal(err)
+	}
+	src := Source{Path: path, Format: FormatOf(path)}
+	tr, _, err := Fit(context.Background(), src, ctrFeatures(), Label{Name: "label", Type: Binary}, FitOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; b.Loop(); i++ {
+		l, err := NewLoader(tr, src, LoaderOptions{BatchSize: 512, ShuffleBuffer: 10000, Seed: 1, Epoch: i, Prefetch: 4})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, err := range l.Batches(context.Background()) {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		if l.Stats().Rows != benchRows {
+			b.Fatalf("read %d rows", l.Stats().Rows)
+		}
+	}
+	b.ReportMetric(float64(benchRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+func BenchmarkParquetBatches(b *testing.B) { benchPipeline(b, ".parquet") }
+func BenchmarkCSVBatches(b *testing.B)     { benchPipeline(b, ".csv") }
