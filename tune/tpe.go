@@ -1,0 +1,189 @@
+package tune
+
+import (
+	"math"
+	"math/rand/v2"
+	"sort"
+)
+
+// TPE is the Tree-structured Parzen Estimator sampler (Bergstra et al.,
+// 2011) with Optuna 3's defaults. After Startup random trials it splits the
+// finished trials into the best gamma(n) = min(ceil(n/10), 25) and the
+// rest, fits a Parzen estimator l to the best and g to the rest, draws
+// Candidates points from l and keeps the one maximising l(x)/g(x), which
+// maximises expected improvement under the TPE model. Older observations
+// get less weight once there are more than 25.
+//
+// Univariate (default) models each parameter on its own. Multivariate
+// models all unconditional parameters jointly, which captures interactions;
+// conditional parameters are still modelled one at a time from the trials
+// where they exist. ConstantLiar counts running trials as the worst
+// results, so parallel workers do not all propose the same region.
+type TPE struct {
+	Seed         uint64
+	Startup      int     // random trials first; 0 means 10
+	Candidates   int     // draws from l per sample; 0 means 24
+	PriorWeight  float64 // weight of the prior component; 0 means 1
+	Multivariate bool
+	ConstantLiar bool
+	Init         Sampler // proposes the startup trials; nil means uniform random
+	rng          *rand.Rand
+}
+
+var _ Sampler = (*TPE)(nil)
+
+func (s *TPE) init() {
+	if s.rng == nil {
+		s.rng = newRand(s.Seed)
+	}
+	if s.Startup == 0 {
+		s.Startup = 10
+	}
+	if s.Candidates == 0 {
+		s.Candidates = 24
+	}
+	if s.PriorWeight == 0 {
+		s.PriorWeight = 1
+	}
+}
+
+// observations returns the trials TPE learns from, best first (the rank
+// order of keyOf), and how many of them are finished (not liars).
+func (s *TPE) observations(h History) (ranked []*Trial, finished int) {
+	for i := range h.Trials {
+		t := &h.Trials[i]
+		switch {
+		case t.State == Complete || t.State == Pruned:
+			finished++
+		case t.State == Running && s.ConstantLiar:
+		default:
+			continue
+		}
+		ranked = append(ranked, t)
+	}
+	sort.SliceStable(ranked, func(i, j int) bool { return keyOf(ranked[i]).less(keyOf(ranked[j])) })
+	return ranked, finished
+}
+
+// Sample proposes the next point.
+func (s *TPE) Sample(h History) (Params, error) {
+	s.init()
+	ranked, finished := s.observations(h)
+	if finished < s.Startup {
+		if s.Init != nil {
+			return s.Init.Sample(h)
+		}
+		return uniformPoint(h.Space, s.rng), nil
+	}
+	nBelow := min(int(math.Ceil(0.1*float64(finished))), 25)
+	below, above := ranked[:nBelow], ranked[nBelow:]
+	joint := Params{}
+	if s.Multivariate {
+		var group []Param
+		for _, p := range h.Space.params {
+			if p.Parent == "" {
+				group = append(group, p)
+			}
+		}
+		joint = s.propose(group, below, above, multivariateConfig)
+	}
+	return h.Space.build(func(p Param) float64 {
+		if v, ok := joint[p.Name]; ok {
+			return v
+		}
+		return s.propose([]Param{p}, below, above, univariateConfig)[p.Name]
+	}), nil
+}
+
+var (
+	univariateConfig   = parzenConfig{multivariate: false}
+	multivariateConfig = parzenConfig{multivariate: true}
+)
+
+// propose fits l to the trials of below and g to those of above that set
+// all of params, and returns the best of the candidates drawn from l.
+func (s *TPE) propose(params []Param, below, above []*Trial, cfg parzenConfig) Params {
+	cfg.priorWeight = s.PriorWeight
+	l := s.estimator(params, below, cfg)
+	g := s.estimator(params, above, cfg)
+	var best []float64
+	bestScore := math.Inf(-1)
+	for range s.Candidates {
+		x := snap(params, l.sample(s.rng))
+		if score := l.logPDF(x) - g.logPDF(x); score > bestScore || best == nil {
+			best, bestScore = x, score
+		}
+	}
+	out := make(Params, len(params))
+	for d, p := range params {
+		out[p.Name] = toValue(p, best[d])
+	}
+	return out
+}
+
+// estimator fits a Parzen estimator to group, weighting observations by
+// age: with n > 25 the oldest n-25 ramp linearly from 1/n up to 1.
+func (s *TPE) estimator(params []Param, group []*Trial, cfg parzenConfig) *parzen {
+	var byAge []*Trial
+	for _, t := range group {
+		if hasAll(t.Params, params) {
+			byAge = append(byAge, t)
+		}
+	}
+	sort.Slice(byAge, func(i, j int) bool { return byAge[i].Number < byAge[j].Number })
+	n := len(byAge)
+	obs := make([][]float64, n)
+	w := make([]float64, n)
+	ramp := n - 25
+	for i, t := range byAge {
+		obs[i] = unitCoords(params, t.Params)
+		w[i] = 1
+		if i < ramp {
+			w[i] = 1/float64(n) + (1-1/float64(n))*float64(i)/float64(max(ramp-1, 1))
+		}
+	}
+	return newParzen(params, obs, w, cfg)
+}
+
+// hasAll reports whether x sets every parameter in params.
+func hasAll(x Params, params []Param) bool {
+	for _, p := range params {
+		if _, ok := x[p.Name]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// unitCoords returns x's coordinates for params: the unit coordinate of a
+// numeric parameter, the choice index of a categorical one.
+func unitCoords(params []Param, x Params) []float64 {
+	out := make([]float64, len(params))
+	for d, p := range params {
+		if p.Kind == Categorical {
+			out[d] = x[p.Name]
+		} else {
+			out[d] = p.ToUnit(x[p.Name])
+		}
+	}
+	return out
+}
+
+// snap moves the numeric coordinates of u to the unit coordinate of the
+// value they map to, so integers are evaluated at their cell centres.
+func snap(params []Param, u []float64) []float64 {
+	for d, p := range params {
+		if p.Kind == Int {
+			u[d] = p.ToUnit(p.FromUnit(u[d]))
+		}
+	}
+	return u
+}
+
+// toValue maps a coordinate produced by unitCoords back to a value.
+func toValue(p Param, c float64) float64 {
+	if p.Kind == Categorical {
+		return c
+	}
+	return p.FromUnit(c)
+}
