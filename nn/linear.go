@@ -69,9 +69,13 @@ func NewMLP(rng *rand.Rand, act Activation, sizes ...int) *MLP {
 }
 
 // Parameters returns the layers' parameters in order.
-func (m *MLP) Parameters() []NamedParam {
+func (m *MLP) Parameters() []NamedParam { return layerParams(m.Layers) }
+
+// layerParams names the parameters of a list of Linear layers
+// "layers.<i>.<name>", as a PyTorch ModuleList attribute named layers.
+func layerParams(ls []*Linear) []NamedParam {
 	var ps []NamedParam
-	for i, l := range m.Layers {
+	for i, l := range ls {
 		ps = append(ps, Prefix("layers."+strconv.Itoa(i), l)...)
 	}
 	return ps

@@ -87,13 +87,19 @@ func ZeroGrad(m Module) {
 	}
 }
 
-// StateDict returns m's parameters and buffers by name. It panics on a
-// duplicate name, which is a bug in the module's Parameters.
-func StateDict(m Module) map[string]*tensor.Tensor {
+// state returns m's parameters followed by its buffers, in order.
+func state(m Module) []NamedParam {
 	ps := m.Parameters()
 	if b, ok := m.(Buffered); ok {
 		ps = append(slices.Clip(ps), b.Buffers()...)
 	}
+	return ps
+}
+
+// StateDict returns m's parameters and buffers by name. It panics on a
+// duplicate name, which is a bug in the module's Parameters.
+func StateDict(m Module) map[string]*tensor.Tensor {
+	ps := state(m)
 	sd := make(map[string]*tensor.Tensor, len(ps))
 	for _, p := range ps {
 		if _, dup := sd[p.Name]; dup {
@@ -125,22 +131,28 @@ func Load(r io.Reader, m Module) error {
 // with the same checks as Load.
 func LoadStateDict(m Module, src map[string]*tensor.Tensor) error {
 	dst := StateDict(m)
-	for name, t := range dst {
-		s, ok := src[name]
+	ps := state(m)
+	for _, p := range ps {
+		s, ok := src[p.Name]
 		if !ok {
-			return fmt.Errorf("nn: state dict lacks %q (shape %v)", name, t.Shape())
+			return fmt.Errorf("nn: state dict lacks %q (shape %v)", p.Name, p.Tensor.Shape())
 		}
-		if !slices.Equal(s.Shape(), t.Shape()) {
-			return fmt.Errorf("nn: state dict entry %q has shape %v, model wants %v", name, s.Shape(), t.Shape())
+		if !slices.Equal(s.Shape(), p.Tensor.Shape()) {
+			return fmt.Errorf("nn: state dict entry %q has shape %v, model wants %v", p.Name, s.Shape(), p.Tensor.Shape())
 		}
 	}
+	var extra []string
 	for name := range src {
 		if _, ok := dst[name]; !ok {
-			return fmt.Errorf("nn: state dict has unexpected entry %q", name)
+			extra = append(extra, name)
 		}
 	}
-	for name, t := range dst {
-		copy(t.Data(), src[name].Data())
+	if len(extra) > 0 {
+		slices.Sort(extra)
+		return fmt.Errorf("nn: state dict has unexpected entries %q", extra)
+	}
+	for _, p := range ps {
+		copy(p.Tensor.Data(), src[p.Name].Data())
 	}
 	return nil
 }

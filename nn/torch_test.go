@@ -142,3 +142,52 @@ func TestTorchMLP(t *testing.T) {
 		assertClose(t, "mlp.grad."+p.Name, p.Tensor.Grad())
 	}
 }
+
+func TestTorchEmbeddingBag(t *testing.T) {
+	for _, mode := range []BagMode{BagSum, BagMean} {
+		name := "bag_" + string(mode)
+		ids, offsets := labelsOf(t, name+".ids"), labelsOf(t, name+".offsets")
+		checkCase(t, name, []string{"weight"}, func(in []*tensor.Tensor) *tensor.Tensor {
+			return (&EmbeddingBag{Weight: in[0], Mode: mode, PaddingID: 2}).Forward(tensor.NewArena(), ids, offsets)
+		})
+	}
+}
+
+func TestTorchNorms(t *testing.T) {
+	checkCase(t, "layernorm", []string{"x", "weight", "bias"}, func(in []*tensor.Tensor) *tensor.Tensor {
+		return (&LayerNorm{Weight: in[1], Bias: in[2], Eps: 1e-5}).Forward(in[0])
+	})
+	for _, name := range []string{"bn1d", "bn2d"} {
+		bn := NewBatchNorm(3)
+		checkCase(t, name, []string{"x", "weight", "bias"}, func(in []*tensor.Tensor) *tensor.Tensor {
+			bn.Weight, bn.Bias = in[1], in[2]
+			return bn.Forward(in[0])
+		})
+		assertClose(t, name+".running_mean", bn.RunningMean)
+		assertClose(t, name+".running_var", bn.RunningVar)
+		SetTraining(bn, false)
+		assertClose(t, name+".eval_out", bn.Forward(vec(t, name+".eval_x")))
+	}
+}
+
+func TestTorchConvPoolAttentionInteraction(t *testing.T) {
+	checkCase(t, "conv2d", []string{"x", "weight", "bias"}, func(in []*tensor.Tensor) *tensor.Tensor {
+		return (&Conv2d{Weight: in[1], Bias: in[2], Stride: 2, Pad: 1}).Forward(in[0])
+	})
+	checkCase(t, "maxpool", []string{"x"}, func(in []*tensor.Tensor) *tensor.Tensor { return MaxPool2d{2, 2}.Forward(in[0]) })
+	checkCase(t, "avgpool", []string{"x"}, func(in []*tensor.Tensor) *tensor.Tensor { return AvgPool2d{3, 1}.Forward(in[0]) })
+	mask := vec(t, "mha.mask")
+	checkCase(t, "mha", []string{"q", "k", "v", "in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"},
+		func(in []*tensor.Tensor) *tensor.Tensor {
+			m := &MultiHeadAttention{InProjWeight: in[3], InProjBias: in[4], OutProj: &Linear{in[5], in[6]}, Heads: 2}
+			return m.Forward(in[0], in[1], in[2], mask)
+		})
+	checkCase(t, "cross", []string{"x", "layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"},
+		func(in []*tensor.Tensor) *tensor.Tensor {
+			c := &CrossNet{Layers: []*Linear{{in[1], in[2]}, {in[3], in[4]}}}
+			return c.Forward(in[0])
+		})
+	checkCase(t, "dot", []string{"dense", "e1", "e2"}, func(in []*tensor.Tensor) *tensor.Tensor {
+		return DotInteraction(in[0], in[1], in[2])
+	})
+}

@@ -37,12 +37,16 @@ func closeTo(a, b []float32, tol float64) bool {
 func TestMatchesPyTorch(t *testing.T) {
 	ref := loadRef(t)
 	makers := map[string]func(ps []*tensor.Tensor) Optimizer{
-		"sgd":          func(ps []*tensor.Tensor) Optimizer { return NewSGD(ps, SGDConfig{LR: 0.1}) },
-		"sgd_momentum": func(ps []*tensor.Tensor) Optimizer { return NewSGD(ps, SGDConfig{LR: 0.1, Momentum: 0.9, WeightDecay: 0.01}) },
-		"sgd_nesterov": func(ps []*tensor.Tensor) Optimizer { return NewSGD(ps, SGDConfig{LR: 0.1, Momentum: 0.9, Nesterov: true}) },
-		"adam":         func(ps []*tensor.Tensor) Optimizer { return NewAdam(ps, AdamConfig{LR: 0.01, WeightDecay: 0.1}) },
-		"adamw":        func(ps []*tensor.Tensor) Optimizer { return NewAdamW(ps, AdamConfig{LR: 0.01, WeightDecay: 0.1}) },
-		"adagrad":      func(ps []*tensor.Tensor) Optimizer { return NewAdagrad(ps, AdagradConfig{LR: 0.1, WeightDecay: 0.01}) },
+		"sgd": func(ps []*tensor.Tensor) Optimizer { return NewSGD(ps, SGDConfig{LR: 0.1}) },
+		"sgd_momentum": func(ps []*tensor.Tensor) Optimizer {
+			return NewSGD(ps, SGDConfig{LR: 0.1, Momentum: 0.9, WeightDecay: 0.01})
+		},
+		"sgd_nesterov": func(ps []*tensor.Tensor) Optimizer {
+			return NewSGD(ps, SGDConfig{LR: 0.1, Momentum: 0.9, Nesterov: true})
+		},
+		"adam":    func(ps []*tensor.Tensor) Optimizer { return NewAdam(ps, AdamConfig{LR: 0.01, WeightDecay: 0.1}) },
+		"adamw":   func(ps []*tensor.Tensor) Optimizer { return NewAdamW(ps, AdamConfig{LR: 0.01, WeightDecay: 0.1}) },
+		"adagrad": func(ps []*tensor.Tensor) Optimizer { return NewAdagrad(ps, AdagradConfig{LR: 0.1, WeightDecay: 0.01}) },
 	}
 	for name, mk := range makers {
 		p := ref["p0"].Copy().RequiresGrad()

@@ -73,6 +73,11 @@ func (a *Arena) FromSlice(data []float32, shape ...int) *Tensor {
 	return t
 }
 
+// Ints returns a scratch int slice of length n, valid until Reset; a nil
+// arena allocates. Layers use it for per-step index lists (embedding bags)
+// that the graph keeps until Backward.
+func (a *Arena) Ints(n int) []int { return a.ints(n) }
+
 // floats returns a buffer of length n, not zeroed. A nil arena allocates.
 func (a *Arena) floats(n int) []float32 {
 	if a == nil {

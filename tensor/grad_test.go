@@ -1,53 +1,15 @@
 package tensor
 
 import (
-	"math"
 	"math/rand/v2"
 	"testing"
 )
 
-// checkGrad compares the gradients Backward computes for loss = Σ f(in)·w
-// (w fixed and random) with central finite differences, accumulated in
-// float64, for every element of every input.
+// checkGrad runs GradCheck with the tolerance used for float32 ops.
 func checkGrad(t *testing.T, name string, f func(in []*Tensor) *Tensor, inputs ...*Tensor) {
 	t.Helper()
-	rng := rand.New(rand.NewPCG(7, 7))
-	for _, x := range inputs {
-		x.RequiresGrad()
-		x.ZeroGrad()
-	}
-	out := f(inputs)
-	w := Normal(rng, 0, 1, out.Shape()...)
-	loss := SumAll(Mul(out, w))
-	loss.Backward()
-
-	value := func() float64 {
-		o := f(inputs).Data()
-		var s float64
-		for i, v := range o {
-			s += float64(v) * float64(w.data[i])
-		}
-		return s
-	}
-	const eps = 1e-3
-	for k, x := range inputs {
-		if x.grad == nil {
-			t.Errorf("%s: input %d got no gradient", name, k)
-			continue
-		}
-		for i := range x.data {
-			orig := x.data[i]
-			x.data[i] = orig + eps
-			up := value()
-			x.data[i] = orig - eps
-			down := value()
-			x.data[i] = orig
-			num := (up - down) / (2 * eps)
-			got := float64(x.grad.data[i])
-			if math.Abs(got-num) > 1e-2+2e-2*math.Abs(num) {
-				t.Errorf("%s: d/d input%d[%d] = %.5f, finite difference %.5f", name, k, i, got, num)
-			}
-		}
+	if err := GradCheck(f, inputs, 1e-3, 2e-2); err != nil {
+		t.Errorf("%s: %v", name, err)
 	}
 }
 
@@ -170,4 +132,14 @@ func TestGradIndexAddAndLookup(t *testing.T) {
 		randT(rng, 2, 3), randT(rng, 2, 2))
 	ar := NewArena()
 	checkGrad(t, "lookup", func(in []*Tensor) *Tensor { return Lookup(ar, in[0], []int{3, 0, 3}) }, randT(rng, 4, 2))
+}
+
+// TestGradCheckCatchesWrongGradient makes sure the checker itself fails:
+// x * detach(x) has true derivative 2x but Backward sees only x.
+func TestGradCheckCatchesWrongGradient(t *testing.T) {
+	x := FromSlice([]float32{1, 2}, 2)
+	err := GradCheck(func(in []*Tensor) *Tensor { return Mul(in[0], in[0].Detach()) }, []*Tensor{x}, 1e-3, 2e-2)
+	if err == nil {
+		t.Fatal("GradCheck accepted a wrong gradient")
+	}
 }

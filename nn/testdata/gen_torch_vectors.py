@@ -131,6 +131,74 @@ for k, v in mlp.named_parameters():
     out["mlp.grad." + k] = v.grad
 save(os.path.join(HERE, "mlp_weights.safetensors"), dict(mlp.state_dict()))
 
+
+# Embedding bags: ids 0..5 in 3 bags (one empty), padding id 2.
+ids = torch.tensor([1, 2, 4, 4, 0, 2])
+offsets = torch.tensor([0, 3, 3])
+for mode in ("sum", "mean"):
+    name = "bag_" + mode
+    out[name + ".ids"], out[name + ".offsets"] = ids.float(), offsets.float()
+    case(name, {"weight": rnd(6, 4)},
+         lambda w: F.embedding_bag(ids, w, offsets, mode=mode, padding_idx=2))
+
+# Norms.
+case("layernorm", {"x": rnd(3, 5), "weight": torch.randn(5, requires_grad=True),
+                   "bias": torch.randn(5, requires_grad=True)},
+     lambda x, w, b: F.layer_norm(x, (5,), w, b, eps=1e-5))
+for name, shape in (("bn1d", (6, 3)), ("bn2d", (2, 3, 4, 5))):
+    rm, rv = torch.zeros(3), torch.ones(3)
+    w, b = torch.randn(3, requires_grad=True), torch.randn(3, requires_grad=True)
+    case(name, {"x": rnd(*shape), "weight": w, "bias": b},
+         lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=True, momentum=0.1, eps=1e-5))
+    out[name + ".running_mean"], out[name + ".running_var"] = rm, rv
+    x2 = torch.randn(*shape)
+    out[name + ".eval_x"] = x2
+    out[name + ".eval_out"] = F.batch_norm(x2, rm, rv, w, b, training=False, eps=1e-5)
+
+# Convolution and pooling.
+conv = tnn.Conv2d(3, 4, 3, stride=2, padding=1)
+case("conv2d", {"x": rnd(2, 3, 7, 6), "weight": conv.weight, "bias": conv.bias},
+     lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1))
+case("maxpool", {"x": rnd(2, 3, 6, 4)}, lambda x: F.max_pool2d(x, 2, 2))
+case("avgpool", {"x": rnd(2, 3, 5, 4)}, lambda x: F.avg_pool2d(x, 3, 1))
+
+# Multi-head attention (batch_first) with an additive mask.
+mha = tnn.MultiheadAttention(8, 2, batch_first=True)
+tnn.init.normal_(mha.in_proj_bias)
+mask = torch.zeros(4, 5)
+mask[0, 3:] = float("-inf")
+mask[2, 0] = float("-inf")
+out["mha.mask"] = mask
+case("mha", {"q": rnd(2, 4, 8), "k": rnd(2, 5, 8), "v": rnd(2, 5, 8),
+             "in_proj_weight": mha.in_proj_weight, "in_proj_bias": mha.in_proj_bias,
+             "out_proj.weight": mha.out_proj.weight, "out_proj.bias": mha.out_proj.bias},
+     lambda q, k, v, *_: mha(q, k, v, attn_mask=mask, need_weights=False)[0])
+
+# DCNv2 cross network (2 layers) and DLRM dot interaction.
+cross = tnn.ModuleList([tnn.Linear(4, 4) for _ in range(2)])
+
+
+def cross_fwd(x0, *_):
+    x = x0
+    for l in cross:
+        x = x0 * l(x) + x
+    return x
+
+
+params = {f"layers.{i}.{k}": v for i, l in enumerate(cross) for k, v in l.named_parameters()}
+case("cross", {"x": rnd(3, 4), **params}, cross_fwd)
+
+
+def interact(dense, e1, e2):
+    t = torch.stack([dense, e1, e2], 1)
+    z = torch.bmm(t, t.transpose(1, 2))
+    li = [i for i in range(3) for j in range(i)]
+    lj = [j for i in range(3) for j in range(i)]
+    return torch.cat([dense, z[:, li, lj]], 1)
+
+
+case("dot", {"dense": rnd(3, 4), "e1": rnd(3, 4), "e2": rnd(3, 4)}, interact)
+
 save(os.path.join(HERE, "torch_vectors.safetensors"), out)
 
 # Optimizers: three steps on one parameter with fixed gradients.
