@@ -90,6 +90,7 @@ func TestBatchingRespectsMaxBatchSize(t *testing.T) {
 	}
 }
 
+// queueLen returns how many requests wait in the default version's queue.
 func queueLen(repo *Repository, name string) int {
 	v, err := repo.acquire(name, "")
 	if err != nil {

@@ -260,14 +260,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // queued returns how many requests wait in the default version's queue.
-func (ts *testServer) queued(name string) int {
-	v, err := ts.repo.acquire(name, "")
-	if err != nil {
-		return -1
-	}
-	defer v.refs.Done()
-	return len(v.batcher.queue)
-}
+func (ts *testServer) queued(name string) int { return queueLen(ts.repo, name) }
 
 func approxEqual(a, b []float32) bool {
 	if len(a) != len(b) {

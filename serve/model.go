@@ -24,6 +24,9 @@ type Model interface {
 	// concatenated) and every output must have that same first dimension;
 	// the server splits outputs back to the requests by rows.
 	//
+	// ctx belongs to the batch, not to any one caller, since a batch
+	// serves several; callers' deadlines are enforced while they queue.
+	//
 	// Infer returns one tensor per Metadata().Outputs entry, in any order.
 	// It must not retain or modify inputs after returning. A panic inside
 	// Infer fails only the batch it ran on.

@@ -94,7 +94,8 @@ func startServer(tb testing.TB, m serve.Model, cfg serve.BatchConfig) string {
 
 // BenchmarkServe runs closed-loop HTTP load on the MLP model with dynamic
 // batching off (each request its own Infer call) and on (up to 64 rows,
-// 1 ms queue delay), at several concurrencies. Each iteration is one load
+// merging only waiting requests, or waiting up to 1 ms for more), at several
+// concurrencies. Each iteration is one load
 // run of -serve.duration; it reports requests/s and p50/p99 latency.
 func BenchmarkServe(b *testing.B) {
 	for _, mode := range []struct {
@@ -102,9 +103,10 @@ func BenchmarkServe(b *testing.B) {
 		cfg  serve.BatchConfig
 	}{
 		{"batching=off", serve.BatchConfig{}},
-		{"batching=on", serve.BatchConfig{MaxBatchSize: 64, MaxQueueDelay: time.Millisecond}},
+		{"batching=on/delay=0", serve.BatchConfig{MaxBatchSize: 64}},
+		{"batching=on/delay=1ms", serve.BatchConfig{MaxBatchSize: 64, MaxQueueDelay: time.Millisecond}},
 	} {
-		for _, conc := range []int{1, 8, 32} {
+		for _, conc := range []int{1, 8, 32, 128} {
 			b.Run(fmt.Sprintf("%s/concurrency=%d", mode.name, conc), func(b *testing.B) {
 				url := startServer(b, newMLP(), mode.cfg)
 				for b.Loop() {
