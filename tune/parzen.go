@@ -1,9 +1,10 @@
 package tune
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
-	"sort"
+	"slices"
 )
 
 // parzen is a Parzen estimator: a weighted mixture of product kernels over
@@ -146,7 +147,7 @@ func neighbourGaps(mu, sigma []float64) {
 
 // sortByValue sorts idx by v[idx] ascending (insertion order on ties).
 func sortByValue(idx []int, v []float64) {
-	sort.SliceStable(idx, func(a, b int) bool { return v[idx[a]] < v[idx[b]] })
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(v[a], v[b]) })
 }
 
 // sample draws one point.
@@ -212,18 +213,24 @@ func (pz *parzen) logPDF(x []float64) float64 {
 	return logSumExp(terms)
 }
 
-// logSumExp returns log(sum(exp(x))) without overflow.
+// logSumExp returns log(sum(exp(x))) without overflow. Terms more than 40
+// below the largest add under 1e-17 relative and are skipped, which saves
+// most exponentials when kernels are narrow.
 func logSumExp(x []float64) float64 {
 	m := math.Inf(-1)
 	for _, v := range x {
-		m = math.Max(m, v)
+		if v > m {
+			m = v
+		}
 	}
 	if math.IsInf(m, -1) {
 		return m
 	}
 	s := 0.0
 	for _, v := range x {
-		s += math.Exp(v - m)
+		if v-m > -40 {
+			s += math.Exp(v - m)
+		}
 	}
 	return m + math.Log(s)
 }

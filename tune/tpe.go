@@ -3,7 +3,7 @@ package tune
 import (
 	"math"
 	"math/rand/v2"
-	"sort"
+	"slices"
 )
 
 // TPE is the Tree-structured Parzen Estimator sampler (Bergstra et al.,
@@ -61,7 +61,7 @@ func (s *TPE) observations(h History) (ranked []*Trial, finished int) {
 		}
 		ranked = append(ranked, t)
 	}
-	sort.SliceStable(ranked, func(i, j int) bool { return keyOf(ranked[i]).less(keyOf(ranked[j])) })
+	slices.SortStableFunc(ranked, func(a, b *Trial) int { return keyOf(a).compare(keyOf(b)) })
 	return ranked, finished
 }
 
@@ -130,7 +130,7 @@ func (s *TPE) estimator(params []Param, group []*Trial, cfg parzenConfig) *parze
 			byAge = append(byAge, t)
 		}
 	}
-	sort.Slice(byAge, func(i, j int) bool { return byAge[i].Number < byAge[j].Number })
+	slices.SortFunc(byAge, func(a, b *Trial) int { return a.Number - b.Number })
 	n := len(byAge)
 	obs := make([][]float64, n)
 	w := make([]float64, n)

@@ -1,6 +1,7 @@
 package tune
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"sort"
@@ -128,14 +129,9 @@ func keyOf(t *Trial) rankKey {
 	return rankKey{2, 0, 0}
 }
 
-func (a rankKey) less(b rankKey) bool {
-	if a.group != b.group {
-		return a.group < b.group
-	}
-	if a.step != b.step {
-		return a.step < b.step
-	}
-	return a.value < b.value
+// compare returns -1, 0 or 1 as a ranks before, with or after b.
+func (a rankKey) compare(b rankKey) int {
+	return cmp.Or(cmp.Compare(a.group, b.group), cmp.Compare(a.step, b.step), cmp.Compare(a.value, b.value))
 }
 
 // Ranked returns the complete trials ordered best first (lowest value, or
