@@ -238,13 +238,14 @@ func checkData(ctx context.Context, w io.Writer, spec *job.Spec, transformsOut s
 			shuffle = d.ShuffleBuffer
 		}
 		l, err := data.NewLoader(tr, split.src, data.LoaderOptions{BatchSize: spec.Training.BatchSize,
-			ShuffleBuffer: shuffle, Seed: uint64(spec.Training.Seed), Prefetch: d.Prefetch, SkipBadRows: skip})
+			ShuffleBuffer: shuffle, Seed: uint64(spec.Training.Seed), Prefetch: d.Prefetch, SkipBadRows: skip,
+			InMemory: d.InMemory})
 		if err != nil {
 			return err
 		}
 		start := time.Now()
 		batches := 0
-		for _, err := range l.Batches(ctx) {
+		for _, err := range l.Batches(ctx, 0) {
 			if err != nil {
 				return fmt.Errorf("%s split: %w", split.name, err)
 			}

@@ -64,6 +64,22 @@ func (b *Batch) add(ex *Example) {
 	b.Labels = append(b.Labels, ex.Label)
 }
 
+// addRow appends a copy of example i of src, a batch of the same layout.
+func (b *Batch) addRow(src *Batch, i int) {
+	nDense, nImage := len(src.Dense)/src.Size, len(src.Image)/src.Size
+	b.Size++
+	b.Dense = append(b.Dense, src.Dense[i*nDense:(i+1)*nDense]...)
+	for f, col := range src.Cat {
+		b.Cat[f] = append(b.Cat[f], col[i])
+	}
+	for f, off := range src.MultiOffsets {
+		b.MultiIDs[f] = append(b.MultiIDs[f], src.MultiIDs[f][off[i]:off[i+1]]...)
+		b.MultiOffsets[f] = append(b.MultiOffsets[f], int32(len(b.MultiIDs[f])))
+	}
+	b.Image = append(b.Image, src.Image[i*nImage:(i+1)*nImage]...)
+	b.Labels = append(b.Labels, src.Labels[i])
+}
+
 // shuffleBuffer shuffles a stream with bounded memory: it holds up to size
 // items and, once full, hands out a uniformly chosen one for each new item.
 type shuffleBuffer[T any] struct {

@@ -28,19 +28,26 @@ func idSource(t *testing.T, n int) (*Transforms, Source) {
 	return tr, Source{Path: path, Format: FormatParquet}
 }
 
-// labels runs one pass and returns the labels in order, checking batch sizes.
-func labels(t *testing.T, tr *Transforms, src Source, opt LoaderOptions) []int {
+// labels runs one pass of a new loader and returns the labels in order.
+func labels(t *testing.T, tr *Transforms, src Source, opt LoaderOptions, epoch int) []int {
 	t.Helper()
 	l, err := NewLoader(tr, src, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pass(t, l, epoch)
+}
+
+// pass runs one pass of l and returns the labels in order, checking that
+// batches are consistent.
+func pass(t *testing.T, l *Loader, epoch int) []int {
+	t.Helper()
 	var out []int
-	for b, err := range l.Batches(context.Background()) {
+	for b, err := range l.Batches(context.Background(), epoch) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if b.Size > opt.BatchSize || len(b.Labels) != b.Size || len(b.Dense) != b.Size {
+		if b.Size > l.opt.BatchSize || len(b.Labels) != b.Size || len(b.Dense) != b.Size {
 			t.Fatalf("batch of %d with %d labels and %d dense values", b.Size, len(b.Labels), len(b.Dense))
 		}
 		for i, y := range b.Labels {
@@ -56,8 +63,8 @@ func labels(t *testing.T, tr *Transforms, src Source, opt LoaderOptions) []int {
 func TestShuffleIsASeededPermutation(t *testing.T) {
 	tr, src := idSource(t, 1000)
 	opt := LoaderOptions{BatchSize: 64, ShuffleBuffer: 200, Seed: 7, Prefetch: 2}
-	a := labels(t, tr, src, opt)
-	b := labels(t, tr, src, opt)
+	a := labels(t, tr, src, opt, 0)
+	b := labels(t, tr, src, opt, 0)
 	if !slices.Equal(a, b) {
 		t.Error("same seed and epoch gave different orders")
 	}
@@ -70,13 +77,41 @@ func TestShuffleIsASeededPermutation(t *testing.T) {
 	if slices.IsSorted(a) {
 		t.Error("shuffled order equals file order")
 	}
-	opt.Epoch = 1
-	if slices.Equal(a, labels(t, tr, src, opt)) {
+	if slices.Equal(a, labels(t, tr, src, opt, 1)) {
 		t.Error("a new epoch gave the same order")
 	}
 	opt.ShuffleBuffer = 0
-	if got := labels(t, tr, src, opt); !slices.IsSorted(got) || len(got) != 1000 {
+	if got := labels(t, tr, src, opt, 0); !slices.IsSorted(got) || len(got) != 1000 {
 		t.Error("without a shuffle buffer rows are not in file order")
+	}
+}
+
+func TestInMemory(t *testing.T) {
+	tr, src := idSource(t, 500)
+	l, err := NewLoader(tr, src, LoaderOptions{BatchSize: 64, ShuffleBuffer: 2, Seed: 3, InMemory: true, Rank: 1, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := pass(t, l, 0)
+	// Later passes read no file.
+	if err := os.Remove(src.Path); err != nil {
+		t.Fatal(err)
+	}
+	if again := pass(t, l, 0); !slices.Equal(first, again) {
+		t.Error("same epoch, different order")
+	}
+	second := pass(t, l, 1)
+	if slices.Equal(first, second) {
+		t.Error("a new epoch gave the same order")
+	}
+	sorted := slices.Sorted(slices.Values(second))
+	for i, v := range sorted {
+		if v != 2*i+1 {
+			t.Fatalf("not a permutation of the odd rows: sorted[%d] = %d", i, v)
+		}
+	}
+	if len(sorted) != 250 || l.Stats().Rows != 750 {
+		t.Errorf("%d rows per pass, %d delivered in all", len(sorted), l.Stats().Rows)
 	}
 }
 
@@ -84,7 +119,7 @@ func TestShardingPartitionsRows(t *testing.T) {
 	tr, src := idSource(t, 103)
 	seen := map[int]int{}
 	for rank := range 3 {
-		got := labels(t, tr, src, LoaderOptions{BatchSize: 10, ShuffleBuffer: 16, Rank: rank, Workers: 3})
+		got := labels(t, tr, src, LoaderOptions{BatchSize: 10, ShuffleBuffer: 16, Rank: rank, Workers: 3}, 0)
 		if len(got) != 34 && len(got) != 35 {
 			t.Errorf("rank %d got %d rows, want 34 or 35", rank, len(got))
 		}
@@ -107,7 +142,7 @@ func TestShardingPartitionsRows(t *testing.T) {
 
 func TestDropRemainder(t *testing.T) {
 	tr, src := idSource(t, 25)
-	if got := labels(t, tr, src, LoaderOptions{BatchSize: 10, DropRemainder: true}); len(got) != 20 {
+	if got := labels(t, tr, src, LoaderOptions{BatchSize: 10, DropRemainder: true}, 0); len(got) != 20 {
 		t.Errorf("got %d rows, want 20", len(got))
 	}
 }
@@ -141,7 +176,7 @@ func TestMalformedRows(t *testing.T) {
 	}
 	l, _ := NewLoader(tr, src, LoaderOptions{BatchSize: 4})
 	var errs []string
-	for _, err := range l.Batches(context.Background()) {
+	for _, err := range l.Batches(context.Background(), 0) {
 		errs = append(errs, err.Error())
 	}
 	if want := path + ":3: row 2: column \"x\": \"abc\" is not a number"; len(errs) != 1 || errs[0] != want {
@@ -159,7 +194,7 @@ func TestMalformedRowKinds(t *testing.T) {
 	os.WriteFile(path, []byte("x,label\n1,0\n2,3\n3,0,9\n4\n5,1\n"), 0o644)
 	l, _ := NewLoader(tr, Source{Path: path, Format: FormatCSV}, LoaderOptions{BatchSize: 10, SkipBadRows: true})
 	var got []float32
-	for b, err := range l.Batches(context.Background()) {
+	for b, err := range l.Batches(context.Background(), 0) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -180,7 +215,7 @@ func TestMalformedRowKinds(t *testing.T) {
 		os.WriteFile(path, []byte("x,label\n1,0\n"+c.content+"\n5,1\n"), 0o644)
 		l, _ := NewLoader(tr, Source{Path: path, Format: FormatCSV}, LoaderOptions{BatchSize: 10})
 		var errs []string
-		for _, err := range l.Batches(context.Background()) {
+		for _, err := range l.Batches(context.Background(), 0) {
 			if err != nil {
 				errs = append(errs, err.Error())
 			}
@@ -199,7 +234,7 @@ func TestPrefetchCancels(t *testing.T) {
 	l, _ := NewLoader(tr, src, LoaderOptions{BatchSize: 8, Prefetch: 4})
 	n := 0
 	var last error
-	for b, err := range l.Batches(ctx) {
+	for b, err := range l.Batches(ctx, 0) {
 		if err != nil {
 			last = err
 			break
@@ -216,7 +251,7 @@ func TestPrefetchCancels(t *testing.T) {
 		t.Error("the producer read everything despite cancellation")
 	}
 	// Leaving the loop early stops the producer too.
-	for range l.Batches(context.Background()) {
+	for range l.Batches(context.Background(), 0) {
 		break
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -244,7 +279,7 @@ func TestBatchLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	l, _ := NewLoader(tr, Source{Path: path, Format: FormatParquet}, LoaderOptions{BatchSize: 3})
-	for b, err := range l.Batches(context.Background()) {
+	for b, err := range l.Batches(context.Background(), 0) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -270,7 +305,7 @@ func TestImageBatches(t *testing.T) {
 		t.Errorf("image shape %v", s.Image)
 	}
 	l, _ := NewLoader(tr, src, LoaderOptions{BatchSize: 3})
-	for b, err := range l.Batches(context.Background()) {
+	for b, err := range l.Batches(context.Background(), 0) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -281,7 +316,7 @@ func TestImageBatches(t *testing.T) {
 	}
 	tr.Label.NumClasses = 5
 	l, _ = NewLoader(tr, src, LoaderOptions{BatchSize: 3})
-	for _, err := range l.Batches(context.Background()) {
+	for _, err := range l.Batches(context.Background(), 0) {
 		if want := filepath.Join(dir, "im") + `: row 3: column "label": class 9 is not an integer in [0, 5)`; err == nil || err.Error() != want {
 			t.Errorf("got %v, want %s", err, want)
 		}

@@ -148,7 +148,7 @@ func TestTransformsJSONAndApplyMatchBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	i := 0
-	for batch, err := range l.Batches(context.Background()) {
+	for batch, err := range l.Batches(context.Background(), 0) {
 		if err != nil {
 			t.Fatal(err)
 		}

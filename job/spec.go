@@ -49,6 +49,9 @@ type Data struct {
 	ShuffleBuffer int `yaml:"shuffle_buffer"`
 	// Prefetch is the number of batches prepared ahead in the background.
 	Prefetch int `yaml:"prefetch"`
+	// InMemory keeps each split's encoded examples in memory after the
+	// first epoch, so later epochs read no file and shuffle fully.
+	InMemory bool `yaml:"in_memory"`
 }
 
 // Model picks a zoo architecture. Params are the architecture's own
