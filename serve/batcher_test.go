@@ -12,7 +12,9 @@ import (
 
 func TestBatchingMergesConcurrentRequests(t *testing.T) {
 	m := newLinear("1", 2)
-	ts := startServer(t, Config{}, map[Model]BatchConfig{m: {MaxBatchSize: 8, MaxQueueDelay: 200 * time.Millisecond}})
+	// The delay is long so that slow machines still merge; a full batch of 8
+	// rows closes at once.
+	ts := startServer(t, Config{}, map[Model]BatchConfig{m: {MaxBatchSize: 8, MaxQueueDelay: 2 * time.Second}})
 	const n = 8
 	var wg sync.WaitGroup
 	for i := range n {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/status"
 
@@ -125,6 +126,44 @@ func TestGRPCErrors(t *testing.T) {
 		tc.edit(req)
 		if _, err := ts.grpc.ModelInfer(ctx, req); grpcCode(err) != tc.code {
 			t.Errorf("%s: %v, want %s", tc.name, err, tc.code)
+		}
+	}
+}
+
+func TestGRPCDeadlineAndSizeLimit(t *testing.T) {
+	m := newLinear("1", 0)
+	release := m.gated()
+	ts := startServer(t, Config{MaxRequestBytes: 4096}, map[Model]BatchConfig{m: {}})
+	defer release()
+
+	big := rowRequest(1)
+	big.Inputs[0].Shape = []int64{1000, 3}
+	big.Inputs[0].Contents.Fp32Contents = make([]float32, 3000)
+	if _, err := ts.grpc.ModelInfer(context.Background(), big); grpcCode(err) != "ResourceExhausted" {
+		t.Errorf("12 kB message with a 4 kB limit: %v, want RESOURCE_EXHAUSTED", err)
+	}
+
+	done := make(chan error, 1)
+	go func() { _, err := ts.grpc.ModelInfer(context.Background(), rowRequest(1)); done <- err }()
+	<-m.entered
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := ts.grpc.ModelInfer(ctx, rowRequest(42)); grpcCode(err) != "DeadlineExceeded" {
+		t.Errorf("request past its deadline: %v, want DEADLINE_EXCEEDED", err)
+	}
+	// The client gives up at its deadline; the server sees the end of the
+	// request a moment later. Wait for that before letting the model run.
+	eventually(t, "the server to fail the request", func() bool { return ts.failures(t) == 1 })
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.grpc.ModelInfer(context.Background(), rowRequest(7)); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range m.seenFirst() {
+		if x == 42 {
+			t.Errorf("the expired gRPC request ran on the model: %v", m.seenFirst())
 		}
 	}
 }

@@ -282,3 +282,21 @@ func containsAll(s string, subs ...string) bool {
 	}
 	return true
 }
+
+// failures returns the sum of mlenv_serve_request_errors_total.
+func (ts *testServer) failures(t *testing.T) float64 {
+	t.Helper()
+	families, err := ts.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, f := range families {
+		if f.GetName() == "mlenv_serve_request_errors_total" {
+			for _, m := range f.GetMetric() {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return total
+}

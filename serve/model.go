@@ -67,7 +67,11 @@ func (m Metadata) validate(batched bool) error {
 	if len(m.Inputs) == 0 || len(m.Outputs) == 0 {
 		return fmt.Errorf("model %q: needs at least one input and one output", m.Name)
 	}
-	for kind, specs := range map[string][]TensorSpec{"input": m.Inputs, "output": m.Outputs} {
+	for _, group := range []struct {
+		kind  string
+		specs []TensorSpec
+	}{{"input", m.Inputs}, {"output", m.Outputs}} {
+		kind, specs := group.kind, group.specs
 		seen := map[string]bool{}
 		for _, s := range specs {
 			if s.Name == "" || seen[s.Name] {

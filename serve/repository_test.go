@@ -183,3 +183,10 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 		t.Error("models still loaded after shutdown")
 	}
 }
+
+func TestRunFailsOnBadAddress(t *testing.T) {
+	srv := NewServer(NewRepository(nil, nil), Config{HTTPAddr: "127.0.0.1:-1"})
+	if err := srv.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "HTTP listener") {
+		t.Errorf("Run on a bad address: %v", err)
+	}
+}
