@@ -173,17 +173,29 @@ func Linear(x, w, bias *Tensor, act Activation) *Tensor {
 	return y
 }
 
-// reluRow computes row = max(row, 0) without branches: clearing every
-// element whose sign bit is set.
+// relu returns max(v, 0) without a branch, by clearing v if its sign bit
+// is set: branches on the signs of activations mispredict half the time.
+func relu(v float32) float32 {
+	b := math.Float32bits(v)
+	return math.Float32frombits(b &^ uint32(int32(b)>>31))
+}
+
+// reluRow computes row = max(row, 0) in place.
 func reluRow(row []float32) {
 	for i, v := range row {
-		b := math.Float32bits(v)
-		row[i] = math.Float32frombits(b &^ uint32(int32(b)>>31))
+		row[i] = relu(v)
 	}
 }
 
 // biasAct computes row = act(row + bias) in place; bias may be nil.
 func biasAct(row, bias []float32, act Activation) {
+	if act == ActReLU && bias != nil {
+		bias = bias[:len(row)]
+		for i, v := range row {
+			row[i] = relu(v + bias[i])
+		}
+		return
+	}
 	if bias != nil {
 		bias = bias[:len(row)]
 		for i := range row {
@@ -235,9 +247,7 @@ func actGrad(dst, g, y []float32, act Activation) {
 	g, y = g[:len(dst)], y[:len(dst)]
 	switch act {
 	case ActReLU:
-		// Branch-free: keep g where y (a ReLU output, so >= 0) is nonzero.
-		// Branches on the sign pattern of activations mispredict half the
-		// time.
+		// Branch-free (see relu): keep g where y, a ReLU output, is nonzero.
 		for i := range dst {
 			b := math.Float32bits(y[i])
 			mask := uint32(int32(b|-b) >> 31)
