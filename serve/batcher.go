@@ -118,11 +118,12 @@ func (b *batcher) enqueue(j *job) error {
 	if b.closed {
 		return fmt.Errorf("%w: model %q version %q is unloading", ErrUnavailable, b.meta.Name, b.meta.Version)
 	}
+	b.metrics.queueDepth.Inc() // before the send, so a worker's Dec never precedes it
 	select {
 	case b.queue <- j:
-		b.metrics.queueDepth.Inc()
 		return nil
 	default:
+		b.metrics.queueDepth.Dec()
 		return fmt.Errorf("%w: model %q version %q has %d requests waiting", ErrQueueFull, b.meta.Name, b.meta.Version, cap(b.queue))
 	}
 }
