@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
@@ -91,26 +93,28 @@ type parquetTable struct {
 	rows  []parquet.Row // buffered until flush
 }
 
-// newParquetTable writes a flat schema: numbers as required DOUBLE or
-// INT64, strings as required STRING, lists as repeated STRING, all Snappy
-// compressed.
+// newParquetTable writes a flat schema in the order of cols: numbers as
+// required DOUBLE or INT64, strings as required STRING, lists as repeated
+// STRING, all Snappy compressed. (parquet.Group would sort the columns by
+// name; a struct type keeps their order.)
 func newParquetTable(f *os.File, cols []column) *parquetTable {
-	group := parquet.Group{}
-	for _, c := range cols {
-		var node parquet.Node
+	fields := make([]reflect.StructField, len(cols))
+	for i, c := range cols {
+		var typ reflect.Type
 		switch {
 		case c.kind == Str:
-			node = parquet.String()
+			typ = reflect.TypeFor[string]()
 		case c.kind == List:
-			node = parquet.Repeated(parquet.String())
+			typ = reflect.TypeFor[[]string]()
 		case c.integer:
-			node = parquet.Int(64)
+			typ = reflect.TypeFor[int64]()
 		default:
-			node = parquet.Leaf(parquet.DoubleType)
+			typ = reflect.TypeFor[float64]()
 		}
-		group[c.name] = parquet.Compressed(node, &parquet.Snappy)
+		fields[i] = reflect.StructField{Name: "F" + strconv.Itoa(i), Type: typ,
+			Tag: reflect.StructTag(`parquet:"` + c.name + `,snappy"`)}
 	}
-	schema := parquet.NewSchema("table", group)
+	schema := parquet.SchemaOf(reflect.New(reflect.StructOf(fields)).Elem().Interface())
 	t := &parquetTable{f: f, cols: cols, w: parquet.NewWriter(f, schema, parquet.MaxRowsPerRowGroup(1<<16))}
 	byLeaf := make([]int, len(cols))
 	for i, c := range cols {
