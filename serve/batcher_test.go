@@ -107,10 +107,9 @@ func TestQueueFullRejectsAtOnce(t *testing.T) {
 	release := m.gated()
 	ts := startServer(t, Config{}, map[Model]BatchConfig{m: {QueueSize: 1}})
 	defer release()
-	results := make(chan response, 2)
-	go func() { _, r := ts.inferRow(t, "/v2/models/linear/infer", [3]float32{1}, ""); results <- r }()
+	first := ts.inferAsync(t, [3]float32{1})
 	<-m.entered // the model is busy with the first request
-	go func() { _, r := ts.inferRow(t, "/v2/models/linear/infer", [3]float32{2}, ""); results <- r }()
+	second := ts.inferAsync(t, [3]float32{2})
 	eventually(t, "second request to queue", func() bool { return ts.queued("linear") == 1 })
 
 	_, r := ts.inferRow(t, "/v2/models/linear/infer", [3]float32{3}, "")
@@ -121,8 +120,8 @@ func TestQueueFullRejectsAtOnce(t *testing.T) {
 		t.Fatalf("gRPC request at a full queue: %v, want RESOURCE_EXHAUSTED", err)
 	}
 	release()
-	for range 2 {
-		if r := <-results; r.status != http.StatusOK {
+	for _, c := range []<-chan response{first, second} {
+		if r := <-c; r.status != http.StatusOK {
 			t.Errorf("admitted request: status %d: %s", r.status, r.body)
 		}
 	}
@@ -133,8 +132,7 @@ func TestExpiredRequestsAreDropped(t *testing.T) {
 	release := m.gated()
 	ts := startServer(t, Config{}, map[Model]BatchConfig{m: {MaxBatchSize: 4}})
 	defer release()
-	first := make(chan response, 1)
-	go func() { _, r := ts.inferRow(t, "/v2/models/linear/infer", [3]float32{1}, ""); first <- r }()
+	first := ts.inferAsync(t, [3]float32{1})
 	<-m.entered
 	// Queued behind the blocked batch with a 20 ms deadline: it must expire
 	// in the queue and never reach the model.

@@ -247,6 +247,17 @@ func (ts *testServer) inferRow(t *testing.T, path string, x [3]float32, params s
 	return out.Outputs[0].Data, r
 }
 
+// inferAsync posts one x row in the background; its answer arrives on the
+// returned channel.
+func (ts *testServer) inferAsync(t *testing.T, x [3]float32) <-chan response {
+	c := make(chan response, 1)
+	go func() {
+		_, r := ts.inferRow(t, "/v2/models/linear/infer", x, "")
+		c <- r
+	}()
+	return c
+}
+
 // eventually polls cond until it holds or the test times out.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()

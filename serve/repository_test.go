@@ -153,13 +153,14 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	m := newLinear("1", 0)
 	release := m.gated()
 	ts := startServer(t, Config{}, map[Model]BatchConfig{m: {MaxBatchSize: 4, MaxQueueDelay: time.Millisecond}})
-	results := make(chan response, 2)
-	go func() { _, r := ts.inferRow(t, "/v2/models/linear/infer", [3]float32{1}, ""); results <- r }()
+	first := ts.inferAsync(t, [3]float32{1})
 	<-m.entered // running
-	go func() { _, r := ts.inferRow(t, "/v2/models/linear/infer", [3]float32{2}, ""); results <- r }()
-	eventually(t, "second request to queue", func() bool { return ts.queued("linear") == 1 })
+	second := ts.inferAsync(t, [3]float32{2})
+	grpcDone := make(chan error, 1)
+	go func() { _, err := ts.grpc.ModelInfer(context.Background(), rowRequest(3)); grpcDone <- err }()
+	eventually(t, "HTTP and gRPC requests to queue", func() bool { return ts.queued("linear") == 2 })
 
-	ts.cancel() // begin shutdown with one request running and one queued
+	ts.cancel() // begin shutdown with one request running and two queued
 	eventually(t, "server to report not ready", func() bool { return !ts.srv.ready() })
 	select {
 	case <-ts.done:
@@ -167,10 +168,13 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 	release()
-	for range 2 {
-		if r := <-results; r.status != http.StatusOK {
+	for _, c := range []<-chan response{first, second} {
+		if r := <-c; r.status != http.StatusOK {
 			t.Errorf("in-flight request: status %d: %s", r.status, r.body)
 		}
+	}
+	if err := <-grpcDone; err != nil {
+		t.Errorf("in-flight gRPC request: %v", err)
 	}
 	<-ts.done
 	if ts.err != nil {
