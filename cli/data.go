@@ -184,29 +184,36 @@ func newDataValidateSpecCmd() *cobra.Command {
 }
 
 func newDataCheckCmd() *cobra.Command {
-	var transformsOut string
+	var (
+		transformsOut string
+		epochs        int
+	)
 	cmd := &cobra.Command{
 		Use:   "check SPEC",
-		Short: "Fit a job's feature transforms and read every split once through the pipeline",
+		Short: "Fit a job's feature transforms and read every split through the pipeline",
 		Long: `check loads the job spec, fits the feature transforms on data.train in one
 pass, then streams each split through the full pipeline (reading, encoding,
 shuffling, batching, prefetching) and reports rows, skipped malformed rows
-and throughput. --transforms-out writes the fitted transforms as JSON, as
-they go into a model's model.json.`,
+and throughput; --epochs repeats the training split's pass. --transforms-out
+writes the fitted transforms as JSON, as they go into a model's model.json.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if epochs < 1 {
+				return usagef("--epochs %d: want at least 1", epochs)
+			}
 			spec, err := loadSpec(cmd, args[0])
 			if err != nil {
 				return err
 			}
-			return checkData(cmd.Context(), cmd.OutOrStdout(), spec, transformsOut)
+			return checkData(cmd.Context(), cmd.OutOrStdout(), spec, transformsOut, epochs)
 		},
 	}
 	cmd.Flags().StringVar(&transformsOut, "transforms-out", "", "write the fitted transforms to this JSON file")
+	cmd.Flags().IntVar(&epochs, "epochs", 1, "passes over the training split")
 	return cmd
 }
 
-func checkData(ctx context.Context, w io.Writer, spec *job.Spec, transformsOut string) error {
+func checkData(ctx context.Context, w io.Writer, spec *job.Spec, transformsOut string, epochs int) error {
 	d := spec.Data
 	skip := d.BadRows == job.BadRowsSkip
 	start := time.Now()
@@ -227,9 +234,10 @@ func checkData(ctx context.Context, w io.Writer, spec *job.Spec, transformsOut s
 		fmt.Fprintf(w, "wrote the fitted transforms to %s\n", transformsOut)
 	}
 	for _, split := range []struct {
-		name string
-		src  data.Source
-	}{{"train", d.Train}, {"validation", d.Validation}, {"test", d.Test}} {
+		name   string
+		src    data.Source
+		epochs int
+	}{{"train", d.Train, epochs}, {"validation", d.Validation, 1}, {"test", d.Test, 1}} {
 		if split.src.Path == "" {
 			continue
 		}
@@ -243,19 +251,34 @@ func checkData(ctx context.Context, w io.Writer, spec *job.Spec, transformsOut s
 		if err != nil {
 			return err
 		}
-		start := time.Now()
-		batches := 0
-		for _, err := range l.Batches(ctx, 0) {
-			if err != nil {
-				return fmt.Errorf("%s split: %w", split.name, err)
+		for epoch := range split.epochs {
+			if err := checkPass(ctx, w, l, split.name, epoch, split.epochs > 1); err != nil {
+				return err
 			}
-			batches++
 		}
-		el := time.Since(start)
-		s := l.Stats()
-		fmt.Fprintf(w, "%s: %d rows in %d batches, %d skipped, %.0f rows/s\n",
-			split.name, s.Rows, batches, s.Skipped, float64(s.Rows)/el.Seconds())
 	}
+	return nil
+}
+
+// checkPass runs one pass of l and prints what it delivered.
+func checkPass(ctx context.Context, w io.Writer, l *data.Loader, split string, epoch int, numbered bool) error {
+	before := l.Stats()
+	start := time.Now()
+	batches := 0
+	for _, err := range l.Batches(ctx, epoch) {
+		if err != nil {
+			return fmt.Errorf("%s split: %w", split, err)
+		}
+		batches++
+	}
+	el := time.Since(start)
+	s := l.Stats()
+	rows, skipped := s.Rows-before.Rows, s.Skipped-before.Skipped
+	if numbered {
+		split = fmt.Sprintf("%s epoch %d", split, epoch+1)
+	}
+	fmt.Fprintf(w, "%s: %d rows in %d batches, %d skipped, %.0f rows/s\n",
+		split, rows, batches, skipped, float64(rows)/el.Seconds())
 	return nil
 }
 

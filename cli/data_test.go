@@ -58,9 +58,9 @@ training: {batch_size: 256}
 		t.Errorf("validate-spec: %d %q %q", code, out, stderr)
 	}
 	tr := filepath.Join(dir, "transforms.json")
-	code, out, stderr = runCLI(t, "data", "check", spec, "--transforms-out", tr)
+	code, out, stderr = runCLI(t, "data", "check", spec, "--transforms-out", tr, "--epochs", "2")
 	for _, want := range []string{"fit on " + train + ": 3000 rows, 0 skipped", "inputs: 1 dense, 2 categorical (C1:", "C2:64)",
-		"train: 3000 rows in 12 batches, 0 skipped", "validation: 500 rows in 2 batches"} {
+		"train epoch 1: 3000 rows in 12 batches, 0 skipped", "train epoch 2: 3000 rows in 12 batches", "validation: 500 rows in 2 batches"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check output lacks %q:\n%s%s", want, out, stderr)
 		}
@@ -91,6 +91,9 @@ func TestDataErrors(t *testing.T) {
 	}
 	if code, _, stderr := runCLI(t, "data", "synth", "--rows", "0", "--out", "x.csv"); code != exitUsage || !strings.Contains(stderr, "--rows 0") {
 		t.Errorf("--rows 0: %d %s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "data", "check", spec, "--epochs", "0"); code != exitUsage || !strings.Contains(stderr, "--epochs 0") {
+		t.Errorf("--epochs 0: %d %s", code, stderr)
 	}
 	if code, _, stderr := runCLI(t, "data", "inspect", filepath.Join(dir, "x.bin")); code != exitError || !strings.Contains(stderr, "cannot tell the format") {
 		t.Errorf("inspect x.bin: %d %s", code, stderr)
