@@ -1,0 +1,207 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// tx is a write transaction handed to a write function. Its exec and
+// query methods take ? placeholders; statements are prepared once per
+// transaction, so the writes of one group share them.
+type tx struct {
+	s     *SQLStore
+	tx    *sql.Tx
+	ctx   context.Context
+	stmts map[string]*sql.Stmt
+}
+
+// stmt returns q prepared in this transaction.
+func (t *tx) stmt(q string) (*sql.Stmt, error) {
+	if st, ok := t.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := t.tx.PrepareContext(t.ctx, t.s.d.rebind(q))
+	if err != nil {
+		return nil, fmt.Errorf("prepare %q: %w", firstLine(q), err)
+	}
+	t.stmts[q] = st
+	return st, nil
+}
+
+func (t *tx) exec(q string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(t.ctx, args...)
+}
+
+func (t *tx) queryRow(q string, args ...any) *sql.Row {
+	st, err := t.stmt(q)
+	if err != nil {
+		// A failed prepare surfaces as the row's Scan error.
+		return t.tx.QueryRowContext(t.ctx, t.s.d.rebind(q), args...)
+	}
+	return st.QueryRowContext(t.ctx, args...)
+}
+
+func (t *tx) query(q string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(t.ctx, t.s.d.rebind(q), args...)
+}
+
+// writeOp is one queued write: fn runs inside the group's transaction and
+// done receives its outcome after the transaction committed.
+type writeOp struct {
+	ctx  context.Context
+	fn   func(*tx) error
+	done chan error
+}
+
+// writer owns the write connection. One goroutine takes queued writes,
+// runs all those pending at one moment in one transaction, each inside a
+// savepoint so a failing write leaves the others intact, commits once (one
+// fsync) and acknowledges each write only after that commit.
+type writer struct {
+	s        *SQLStore
+	ops      chan *writeOp
+	stopped  chan struct{}
+	maxBatch int
+}
+
+func newWriter(s *SQLStore, maxBatch int) *writer {
+	if maxBatch <= 0 {
+		maxBatch = 256
+	}
+	w := &writer{s: s, ops: make(chan *writeOp, 4*maxBatch), stopped: make(chan struct{}), maxBatch: maxBatch}
+	go w.run()
+	return w
+}
+
+// errClosed is returned for writes submitted after Close.
+var errClosed = Errorf(TemporarilyUnavailable, "store is closed")
+
+// write queues fn and waits until it committed or failed. If ctx ends
+// before fn starts, fn is dropped and ctx's error returned; once started,
+// fn runs to its end so that the group is not disturbed.
+func (s *SQLStore) write(ctx context.Context, fn func(*tx) error) (err error) {
+	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	defer func() {
+		if recover() != nil { // send on the closed queue
+			err = errClosed
+		}
+	}()
+	select {
+	case s.w.ops <- op:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-op.done
+}
+
+func (w *writer) close() {
+	close(w.ops)
+	<-w.stopped
+}
+
+func (w *writer) run() {
+	defer close(w.stopped)
+	batch := make([]*writeOp, 0, w.maxBatch)
+	for op := range w.ops {
+		batch = append(batch[:0], op)
+	drain:
+		for len(batch) < w.maxBatch {
+			select {
+			case op, ok := <-w.ops:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, op)
+			default:
+				break drain
+			}
+		}
+		w.commit(batch)
+	}
+}
+
+// commit runs a group of writes in one transaction and reports to each.
+func (w *writer) commit(batch []*writeOp) {
+	start := time.Now()
+	results := make([]error, len(batch))
+	err := w.runGroup(batch, results)
+	for i, op := range batch {
+		if err != nil && results[i] == nil {
+			results[i] = err
+		}
+		op.done <- results[i]
+	}
+	if err != nil {
+		w.s.log.Error("write transaction failed", "writes", len(batch), "err", err)
+	} else if d := time.Since(start); d > time.Second {
+		w.s.log.Warn("slow write transaction", "writes", len(batch), "duration", d)
+	}
+}
+
+// runGroup runs the writes of batch, storing each one's own failure in
+// results, and returns the error that failed the whole transaction.
+func (w *writer) runGroup(batch []*writeOp, results []error) error {
+	ctx := context.Background()
+	sqlTx, err := w.s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return unavailable(err)
+	}
+	t := &tx{s: w.s, tx: sqlTx, ctx: ctx, stmts: map[string]*sql.Stmt{}}
+	single := len(batch) == 1
+	ran := 0
+	for i, op := range batch {
+		if op.ctx.Err() != nil {
+			results[i] = op.ctx.Err()
+			continue
+		}
+		if single {
+			results[i] = op.fn(t)
+			ran++
+			continue
+		}
+		if _, err := sqlTx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+			sqlTx.Rollback()
+			return unavailable(err)
+		}
+		if results[i] = op.fn(t); results[i] != nil {
+			if _, err := sqlTx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT w"); err != nil {
+				sqlTx.Rollback()
+				return unavailable(err)
+			}
+		} else {
+			ran++
+		}
+		if _, err := sqlTx.ExecContext(ctx, "RELEASE SAVEPOINT w"); err != nil {
+			sqlTx.Rollback()
+			return unavailable(err)
+		}
+	}
+	if single && results[0] != nil || ran == 0 {
+		sqlTx.Rollback()
+		return nil
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return unavailable(fmt.Errorf("commit: %w", err))
+	}
+	return nil
+}
+
+// unavailable marks database connectivity errors TEMPORARILY_UNAVAILABLE
+// so clients retry; other errors pass unchanged.
+func unavailable(err error) error {
+	if err == nil || CodeOf(err) != InternalError {
+		return err
+	}
+	if errors.Is(err, sql.ErrConnDone) || errors.Is(err, os.ErrDeadlineExceeded) || isConnError(err) {
+		return &Error{Code: TemporarilyUnavailable, Message: "database unavailable: " + err.Error()}
+	}
+	return err
+}
