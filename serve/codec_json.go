@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
 )
 
@@ -134,6 +135,9 @@ func (in jsonInput) tensor(binary []byte) (Tensor, []byte, error) {
 // decodeJSONData decodes a JSON data array, flat or nested (row-major), into
 // the Go slice of datatype d.
 func decodeJSONData(raw json.RawMessage, d Datatype) (any, error) {
+	if data, ok := decodeFlat(raw, d); ok {
+		return data, nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	switch d {
@@ -175,6 +179,23 @@ func decodeJSONData(raw json.RawMessage, d Datatype) (any, error) {
 		return walkJSON(dec, parseFloat[float64](64))
 	}
 	return nil, fmt.Errorf("unsupported datatype %q", d)
+}
+
+// decodeFlat is the fast path of decodeJSONData: a flat array decoded by
+// encoding/json straight into the datatype's slice. It reports false for
+// anything else (nested arrays, bad elements), which the token walker then
+// decodes or explains. UINT8 and BYTES are left to the walker, since
+// encoding/json reads []byte as base64.
+func decodeFlat(raw json.RawMessage, d Datatype) (any, bool) {
+	raw = bytes.TrimSpace(raw)
+	if d == Uint8 || d == Bytes || len(raw) == 0 || raw[0] != '[' {
+		return nil, false
+	}
+	ptr := reflect.New(sliceTypes[d])
+	if err := json.Unmarshal(raw, ptr.Interface()); err != nil {
+		return nil, false
+	}
+	return ptr.Elem().Interface(), true
 }
 
 // walkJSON reads one JSON array of arbitrarily nested arrays and returns
