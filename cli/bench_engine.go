@@ -21,12 +21,18 @@ func newBenchEngineCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "engine",
-		Short: "Measure the deep-learning engine: MLP training/inference examples/s or SGEMM GFLOP/s",
-		Long: `Measure the deep-learning engine on this machine. --model mlp trains an
-MLP 256->512->512->1 (ReLU, BCE-with-logits, Adam) on a fixed random batch and
-then runs inference, printing examples/s for each; --model gemm prints SGEMM
-GFLOP/s at 512^3 and 2048^3. Warm-up time is excluded. bench/engine/run.sh
-runs the same measurements with PyTorch and prints the ratios.`,
+		Short: "Measure the deep-learning engine: training/inference examples/s or SGEMM GFLOP/s",
+		Long: `Measure the deep-learning engine on this machine. --model mlp, dlrm or cnn
+trains the model on a fixed random batch and then runs inference, printing
+examples/s for each:
+  mlp   MLP 256->512->512->1, ReLU, BCE-with-logits, Adam
+  dlrm  13 dense features, 26 tables of 100k x 16 (sparse gradients), dot
+        interaction, MLPs 13-512-256-16 and 367-512-256-1, BCE, SGD
+  cnn   28x28 images, two 3x3 conv + max-pool blocks (32, 64 channels),
+        Linear 3136-128-10, cross-entropy, Adam
+--model gemm prints SGEMM GFLOP/s at 512^3 and 2048^3. Warm-up time is
+excluded. bench/engine/run.sh runs the same measurements with PyTorch and
+prints the ratios.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !slices.Contains(engine.Models, cfg.Model) {
@@ -51,7 +57,7 @@ runs the same measurements with PyTorch and prints the ratios.`,
 				return json.NewEncoder(w).Encode(res)
 			}
 			fmt.Fprintf(w, "engine mlenv, model %s, threads %d, kernel %s\n", res.Model, res.Threads, res.Kernel)
-			if res.Model == "mlp" {
+			if res.TrainPerSec > 0 {
 				fmt.Fprintf(w, "batch %d: training %.0f examples/s, inference %.0f examples/s (final loss %.4f)\n",
 					res.Batch, res.TrainPerSec, res.InferPerSec, res.FinalLoss)
 			}
@@ -64,7 +70,7 @@ runs the same measurements with PyTorch and prints the ratios.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Model, "model", "mlp", "benchmark: mlp or gemm")
+	f.StringVar(&cfg.Model, "model", "mlp", "benchmark: mlp, dlrm, cnn or gemm")
 	f.IntVar(&cfg.Threads, "threads", 1, "threads (GOMAXPROCS and GEMM threads)")
 	f.IntVar(&cfg.Batch, "batch", 512, "MLP batch size")
 	f.Float64Var(&secs, "seconds", 3, "measured seconds per figure (warm-up excluded)")

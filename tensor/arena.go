@@ -16,13 +16,13 @@ package tensor
 // Tensors from an arena must not be used after Reset. An Arena is not safe
 // for concurrent use; use one per goroutine.
 type Arena struct {
-	free   map[int][][]float32 // recycled buffers by length
-	used   [][]float32         // buffers handed out since Reset
-	slabs  [][]Tensor          // Tensor structs, in fixed-size chunks
-	nt     int                 // Tensor structs handed out since Reset
-	intBuf [][]int             // int slabs for shapes and strides
-	ni, is int                 // current int slab and position in it
-	noGrad bool
+	floatPool pool[float32]
+	intPool   pool[int]  // int slices too long for a slab
+	slabs     [][]Tensor // Tensor structs, in fixed-size chunks
+	nt        int        // Tensor structs handed out since Reset
+	intBuf    [][]int    // int slabs for shapes and strides
+	ni, is    int        // current int slab and position in it
+	noGrad    bool
 }
 
 const (
@@ -31,7 +31,40 @@ const (
 )
 
 // NewArena returns an empty arena with gradients enabled.
-func NewArena() *Arena { return &Arena{free: map[int][][]float32{}} }
+func NewArena() *Arena { return &Arena{} }
+
+// pool recycles slices by exact length.
+type pool[T any] struct {
+	free map[int][][]T // recycled slices by length
+	used [][]T         // slices handed out since reset
+}
+
+// get returns a slice of length n, not zeroed.
+func (p *pool[T]) get(n int) []T {
+	var b []T
+	if l := p.free[n]; len(l) > 0 {
+		b = l[len(l)-1]
+		p.free[n] = l[:len(l)-1]
+	} else {
+		b = make([]T, n)
+	}
+	p.used = append(p.used, b)
+	return b
+}
+
+// reset makes every slice handed out available again. They are pushed in
+// reverse so that the next step, asking for the same sizes in the same
+// order, gets the same slices back.
+func (p *pool[T]) reset() {
+	if p.free == nil {
+		p.free = map[int][][]T{}
+	}
+	for i := len(p.used) - 1; i >= 0; i-- {
+		b := p.used[i]
+		p.free[len(b)] = append(p.free[len(b)], b)
+	}
+	p.used = p.used[:0]
+}
 
 // SetGrad enables or disables graph recording for results in this arena.
 func (a *Arena) SetGrad(enabled bool) { a.noGrad = !enabled }
@@ -42,13 +75,8 @@ func (a *Arena) GradEnabled() bool { return !a.noGrad }
 // Reset makes every tensor handed out since the last Reset invalid and
 // recycles its memory.
 func (a *Arena) Reset() {
-	// Push in reverse so that the next step, asking for the same sizes in
-	// the same order, gets the same buffers back.
-	for i := len(a.used) - 1; i >= 0; i-- {
-		b := a.used[i]
-		a.free[len(b)] = append(a.free[len(b)], b)
-	}
-	a.used = a.used[:0]
+	a.floatPool.reset()
+	a.intPool.reset()
 	for i := 0; i < a.nt; i++ {
 		a.slabs[i/tensorChunk][i%tensorChunk] = Tensor{}
 	}
@@ -83,15 +111,7 @@ func (a *Arena) floats(n int) []float32 {
 	if a == nil {
 		return make([]float32, n)
 	}
-	var b []float32
-	if l := a.free[n]; len(l) > 0 {
-		b = l[len(l)-1]
-		a.free[n] = l[:len(l)-1]
-	} else {
-		b = make([]float32, n)
-	}
-	a.used = append(a.used, b)
-	return b
+	return a.floatPool.get(n)
 }
 
 // zeros returns a zeroed buffer of length n.
@@ -109,7 +129,7 @@ func (a *Arena) ints(n int) []int {
 		return make([]int, n)
 	}
 	if n > intChunk {
-		return make([]int, n)
+		return a.intPool.get(n)
 	}
 	if a.ni < len(a.intBuf) && a.is+n > intChunk {
 		a.ni++

@@ -53,6 +53,16 @@ func (g *convGeom) im2col(col, img []float32) {
 						continue
 					}
 					src := img[(c*g.h+i)*g.w:][:g.w]
+					if g.stride == 1 {
+						// Output columns [lo, hi) read src[lo-pad+kj ...]
+						// contiguously; the rest fall in the padding.
+						lo := min(max(g.pad-kj, 0), g.wo)
+						hi := max(min(g.w+g.pad-kj, g.wo), lo)
+						clear(dst[:lo])
+						copy(dst[lo:hi], src[lo-g.pad+kj:])
+						clear(dst[hi:])
+						continue
+					}
 					for oj := range dst {
 						j := oj*g.stride - g.pad + kj
 						if j < 0 || j >= g.w {
@@ -180,18 +190,28 @@ func MaxPool2d(x *Tensor, k, stride int) *Tensor {
 	arg := ar.ints(len(out.data))
 	for p := 0; p < g.n*g.c; p++ {
 		img := xs[p*g.h*g.w:]
+		if k == 2 && stride == 2 {
+			g.maxPool2x2(out.data[p*g.ho*g.wo:][:g.ho*g.wo], arg[p*g.ho*g.wo:][:g.ho*g.wo], img, p*g.h*g.w)
+			continue
+		}
 		for oi := 0; oi < g.ho; oi++ {
 			for oj := 0; oj < g.wo; oj++ {
 				best := (oi*stride)*g.w + oj*stride
+				bv := img[best]
 				for ki := 0; ki < k; ki++ {
-					for kj := 0; kj < k; kj++ {
-						if q := (oi*stride+ki)*g.w + oj*stride + kj; img[q] > img[best] {
+					row := img[(oi*stride+ki)*g.w+oj*stride:][:k]
+					for kj, v := range row {
+						// Written for conditional moves: the comparisons
+						// are data-dependent and mispredict as branches.
+						q := (oi*stride+ki)*g.w + oj*stride + kj
+						if v > bv {
 							best = q
 						}
+						bv = max(bv, v)
 					}
 				}
 				o := (p*g.ho+oi)*g.wo + oj
-				out.data[o], arg[o] = img[best], p*g.h*g.w+best
+				out.data[o], arg[o] = bv, p*g.h*g.w+best
 			}
 		}
 	}
@@ -199,6 +219,32 @@ func MaxPool2d(x *Tensor, k, stride int) *Tensor {
 		out.idx = arg
 	}
 	return out
+}
+
+// maxPool2x2 is MaxPool2d's loop for 2x2 windows with stride 2 over one
+// image plane starting at storage offset base.
+func (g *convGeom) maxPool2x2(out []float32, arg []int, img []float32, base int) {
+	for oi := 0; oi < g.ho; oi++ {
+		r0 := img[2*oi*g.w:][:2*g.wo]
+		r1 := img[(2*oi+1)*g.w:][:2*g.wo]
+		o, a := out[oi*g.wo:][:g.wo], arg[oi*g.wo:][:g.wo]
+		for oj := range o {
+			j := 2 * oj
+			bv, bi := r0[j], j
+			if v := r0[j+1]; v > bv {
+				bi = j + 1
+			}
+			bv = max(bv, r0[j+1])
+			if v := r1[j]; v > bv {
+				bi = g.w + j
+			}
+			bv = max(bv, r1[j])
+			if v := r1[j+1]; v > bv {
+				bi = g.w + j + 1
+			}
+			o[oj], a[oj] = max(bv, r1[j+1]), base+2*oi*g.w+bi
+		}
+	}
 }
 
 func backMaxPool2d(t *Tensor) {

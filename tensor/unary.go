@@ -162,9 +162,9 @@ func unaryGradRow(k unaryKind, c float32, dst, g, x, y []float32) {
 		}
 	case uReLU:
 		for i := range dst {
-			if x[i] > 0 {
-				dst[i] += g[i]
-			}
+			// Branch-free (see relu): the mask is all ones where x > 0.
+			mask := uint32(-int32(math.Float32bits(x[i])) >> 31)
+			dst[i] += math.Float32frombits(math.Float32bits(g[i]) & mask)
 		}
 	case uGELU:
 		for i := range dst {

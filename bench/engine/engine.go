@@ -1,7 +1,8 @@
 // Package engine measures mlenv's deep-learning engine the way
 // bench/engine/torch_bench.py measures PyTorch, so that `mlenv bench engine`
-// and the Python script print comparable figures: MLP training and
-// inference throughput, and SGEMM GFLOP/s.
+// and the Python script print comparable figures: training and inference
+// throughput of an MLP, a DLRM-style recommender and a small CNN, and
+// SGEMM GFLOP/s.
 package engine
 
 import (
@@ -18,13 +19,13 @@ import (
 )
 
 // Models lists the benchmarks Run knows.
-var Models = []string{"mlp", "gemm"}
+var Models = []string{"mlp", "dlrm", "cnn", "gemm"}
 
 // Config selects one benchmark run. Zero fields take the defaults noted.
 type Config struct {
-	Model    string        // "mlp" or "gemm"
+	Model    string        // one of Models
 	Threads  int           // GOMAXPROCS and GEMM threads; default 1
-	Batch    int           // MLP batch size; default 512
+	Batch    int           // batch size of the model benchmarks; default 512
 	Duration time.Duration // measured time per figure; default 3s
 	Warmup   time.Duration // unmeasured time before each figure; default Duration/5
 }
@@ -68,9 +69,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res := Result{Engine: "mlenv", Model: cfg.Model, Threads: cfg.Threads, Kernel: kernel.Name(), DurationSeconds: cfg.Duration.Seconds()}
 	var err error
 	switch cfg.Model {
-	case "mlp":
+	case "mlp", "dlrm", "cnn":
 		res.Batch = cfg.Batch
-		err = runMLP(ctx, cfg, &res)
+		err = runModel(ctx, cfg, &res)
 	case "gemm":
 		res.GFLOPS = map[string]float64{}
 		for _, n := range []int{512, 2048} {
@@ -110,29 +111,35 @@ func repeat(ctx context.Context, d time.Duration, step func()) (float64, error) 
 	return float64(n) / time.Since(start).Seconds(), nil
 }
 
-// runMLP trains and then runs inference on an MLP 256->512->512->1 with
-// ReLU, BCE-with-logits and Adam on one fixed random batch, as the PyTorch
-// script does.
-func runMLP(ctx context.Context, cfg Config, res *Result) error {
+// model is one benchmark model: a forward pass from a step's arena to the
+// logits, its loss, and its parameters.
+type model struct {
+	forward func(ar *tensor.Arena) *tensor.Tensor
+	loss    func(logits *tensor.Tensor) *tensor.Tensor
+	opt     optim.Optimizer
+}
+
+// runModel trains the configured model on one fixed random batch, then
+// runs inference on it, as the PyTorch script does.
+func runModel(ctx context.Context, cfg Config, res *Result) error {
 	rng := rand.New(rand.NewPCG(1, 2))
-	model := nn.NewMLP(rng, nn.ReLU, 256, 512, 512, 1)
-	opt := optim.NewAdam(nn.Tensors(model), optim.AdamConfig{LR: 1e-3})
-	xs := tensor.Normal(rng, 0, 1, cfg.Batch, 256).Data()
-	ys := make([]float32, cfg.Batch)
-	for i := range ys {
-		if xs[i*256] > 0 {
-			ys[i] = 1
-		}
+	var m model
+	switch cfg.Model {
+	case "mlp":
+		m = newMLP(rng, cfg.Batch)
+	case "dlrm":
+		m = newDLRM(rng, cfg.Batch)
+	case "cnn":
+		m = newCNN(rng, cfg.Batch)
 	}
 	ar := tensor.NewArena()
 	var loss float32
 	rate, err := timeLoop(ctx, cfg, func() {
 		ar.Reset()
-		x, y := ar.FromSlice(xs, cfg.Batch, 256), ar.FromSlice(ys, cfg.Batch, 1)
-		opt.ZeroGrad()
-		l := nn.BCEWithLogits(model.Forward(x), y)
+		m.opt.ZeroGrad()
+		l := m.loss(m.forward(ar))
 		l.Backward()
-		opt.Step()
+		m.opt.Step()
 		loss = l.Item()
 	})
 	if err != nil {
@@ -144,10 +151,111 @@ func runMLP(ctx context.Context, cfg Config, res *Result) error {
 	inf.SetGrad(false)
 	rate, err = timeLoop(ctx, cfg, func() {
 		inf.Reset()
-		model.Forward(inf.FromSlice(xs, cfg.Batch, 256))
+		m.forward(inf)
 	})
 	res.InferPerSec = rate * float64(cfg.Batch)
 	return err
+}
+
+// newMLP is MLP 256->512->512->1, ReLU, BCE-with-logits, Adam (lr 1e-3);
+// the label is the sign of the first feature.
+func newMLP(rng *rand.Rand, batch int) model {
+	net := nn.NewMLP(rng, nn.ReLU, 256, 512, 512, 1)
+	xs := tensor.Normal(rng, 0, 1, batch, 256).Data()
+	ys := make([]float32, batch)
+	for i := range ys {
+		if xs[i*256] > 0 {
+			ys[i] = 1
+		}
+	}
+	var labels *tensor.Tensor
+	return model{
+		forward: func(ar *tensor.Arena) *tensor.Tensor {
+			labels = ar.FromSlice(ys, batch, 1)
+			return net.Forward(ar.FromSlice(xs, batch, 256))
+		},
+		loss: func(logits *tensor.Tensor) *tensor.Tensor { return nn.BCEWithLogits(logits, labels) },
+		opt:  optim.NewAdam(nn.Tensors(net), optim.AdamConfig{LR: 1e-3}),
+	}
+}
+
+// DLRM benchmark sizes: 13 dense features, 26 tables of 100k rows, dim 16.
+const (
+	dlrmDense, dlrmTables, dlrmRows, dlrmDim = 13, 26, 100_000, 16
+)
+
+// dlrmNet is a DLRM-style model: bottom MLP 13-512-256-16, one embedding
+// lookup per table, dot interaction, top MLP 367-512-256-1.
+type dlrmNet struct {
+	bottom, top *nn.MLP
+	tables      []*nn.Embedding
+}
+
+func (d *dlrmNet) Parameters() []nn.NamedParam {
+	ps := append(nn.Prefix("bottom", d.bottom), nn.Prefix("top", d.top)...)
+	for i, t := range d.tables {
+		ps = append(ps, nn.Prefix(fmt.Sprintf("emb.%d", i), t)...)
+	}
+	return ps
+}
+
+// newDLRM trains with SGD (lr 0.01) and sparse embedding gradients, the
+// combination PyTorch supports for sparse tables.
+func newDLRM(rng *rand.Rand, batch int) model {
+	net := &dlrmNet{
+		bottom: nn.NewMLP(rng, nn.ReLU, dlrmDense, 512, 256, dlrmDim),
+		top:    nn.NewMLP(rng, nn.ReLU, dlrmDim+dlrmTables*(dlrmTables+1)/2, 512, 256, 1),
+	}
+	for range dlrmTables {
+		net.tables = append(net.tables, nn.NewEmbedding(rng, dlrmRows, dlrmDim, true))
+	}
+	dense := tensor.Normal(rng, 0, 1, batch, dlrmDense).Data()
+	ids := make([][]int, dlrmTables)
+	for t := range ids {
+		ids[t] = make([]int, batch)
+		for i := range ids[t] {
+			ids[t][i] = rng.IntN(dlrmRows)
+		}
+	}
+	ys := make([]float32, batch)
+	for i := range ys {
+		ys[i] = float32(ids[0][i] % 2)
+	}
+	var labels *tensor.Tensor
+	embs := make([]*tensor.Tensor, dlrmTables)
+	return model{
+		forward: func(ar *tensor.Arena) *tensor.Tensor {
+			labels = ar.FromSlice(ys, batch, 1)
+			x := tensor.ReLU(net.bottom.Forward(ar.FromSlice(dense, batch, dlrmDense)))
+			for t, tab := range net.tables {
+				embs[t] = tab.Lookup(ar, ids[t])
+			}
+			return net.top.Forward(nn.DotInteraction(x, embs...))
+		},
+		loss: func(logits *tensor.Tensor) *tensor.Tensor { return nn.BCEWithLogits(logits, labels) },
+		opt:  optim.NewSGD(nn.Tensors(net), optim.SGDConfig{LR: 0.01}),
+	}
+}
+
+// newCNN is a small CNN on 28x28 single-channel images: conv 1->32 (3x3,
+// pad 1), ReLU, max-pool 2, conv 32->64, ReLU, max-pool 2, Linear 3136->128,
+// ReLU, Linear 128->10; softmax cross-entropy and Adam (lr 1e-3).
+func newCNN(rng *rand.Rand, batch int) model {
+	net := nn.Sequential{
+		nn.NewConv2d(rng, 1, 32, 3, 1, 1), nn.ReLU, nn.MaxPool2d{K: 2, Stride: 2},
+		nn.NewConv2d(rng, 32, 64, 3, 1, 1), nn.ReLU, nn.MaxPool2d{K: 2, Stride: 2},
+		nn.Flatten{}, nn.NewLinear(rng, 64*7*7, 128, true), nn.ReLU, nn.NewLinear(rng, 128, 10, true),
+	}
+	xs := tensor.Normal(rng, 0, 1, batch, 1, 28, 28).Data()
+	labels := make([]int, batch)
+	for i := range labels {
+		labels[i] = rng.IntN(10)
+	}
+	return model{
+		forward: func(ar *tensor.Arena) *tensor.Tensor { return net.Forward(ar.FromSlice(xs, batch, 1, 28, 28)) },
+		loss:    func(logits *tensor.Tensor) *tensor.Tensor { return nn.CrossEntropy(logits, labels, 0) },
+		opt:     optim.NewAdam(nn.Tensors(net), optim.AdamConfig{LR: 1e-3}),
+	}
 }
 
 // gemm returns the GFLOP/s of C = A·B for n×n×n float32 matrices.

@@ -22,6 +22,18 @@ func TestRunMLPTrains(t *testing.T) {
 	}
 }
 
+func TestRunDLRMAndCNN(t *testing.T) {
+	for _, model := range []string{"dlrm", "cnn"} {
+		res, err := Run(context.Background(), Config{Model: model, Batch: 16, Duration: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.TrainPerSec <= 0 || res.InferPerSec <= 0 || !(res.FinalLoss > 0 && res.FinalLoss < 10) {
+			t.Errorf("%s: %+v", model, res)
+		}
+	}
+}
+
 func TestRunGEMMAndErrors(t *testing.T) {
 	res, err := Run(context.Background(), Config{Model: "gemm", Duration: 50 * time.Millisecond})
 	if err != nil {
@@ -43,6 +55,14 @@ func TestRunGEMMAndErrors(t *testing.T) {
 func BenchmarkMLPTrainStep(b *testing.B) {
 	for range b.N {
 		if _, err := Run(context.Background(), Config{Model: "mlp", Duration: time.Second, Warmup: 100 * time.Millisecond}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkCNN(b *testing.B) {
+	for range b.N {
+		if _, err := Run(context.Background(), Config{Model: "cnn", Batch: 64, Duration: 2 * time.Second, Warmup: 100 * time.Millisecond}); err != nil {
 			b.Fatal(err)
 		}
 	}
