@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"reflect"
 
 	"google.golang.org/grpc/status"
@@ -21,9 +22,13 @@ type grpcService struct {
 
 var _ pb.GRPCInferenceServiceServer = (*grpcService)(nil)
 
-// grpcError converts err to a gRPC status with the code of errorCodes.
-func grpcError(err error) error {
-	_, code := errorStatus(err)
+// error converts err to a gRPC status with the code of errorCodes, logging
+// server-side failures.
+func (g *grpcService) error(err error) error {
+	httpStatus, code := errorStatus(err)
+	if httpStatus >= http.StatusInternalServerError {
+		g.s.log.Warn("inference request failed", "protocol", "grpc", "code", code, "err", err)
+	}
 	return status.Error(code, err.Error())
 }
 
@@ -37,7 +42,7 @@ func (g *grpcService) ServerReady(context.Context, *pb.ServerReadyRequest) (*pb.
 
 func (g *grpcService) ModelReady(_ context.Context, req *pb.ModelReadyRequest) (*pb.ModelReadyResponse, error) {
 	if !g.s.repo.Ready(req.GetName(), req.GetVersion()) {
-		return nil, grpcError(fmt.Errorf("%w: model %q version %q is not loaded", ErrModelNotFound, req.GetName(), req.GetVersion()))
+		return nil, g.error(fmt.Errorf("%w: model %q version %q is not loaded", ErrModelNotFound, req.GetName(), req.GetVersion()))
 	}
 	return &pb.ModelReadyResponse{Ready: !g.s.stopping.Load()}, nil
 }
@@ -49,7 +54,7 @@ func (g *grpcService) ServerMetadata(context.Context, *pb.ServerMetadataRequest)
 func (g *grpcService) ModelMetadata(_ context.Context, req *pb.ModelMetadataRequest) (*pb.ModelMetadataResponse, error) {
 	meta, versions, err := g.s.repo.Metadata(req.GetName(), req.GetVersion())
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, g.error(err)
 	}
 	specs := func(ts []TensorSpec) []*pb.ModelMetadataResponse_TensorMetadata {
 		out := make([]*pb.ModelMetadataResponse_TensorMetadata, len(ts))
@@ -73,24 +78,24 @@ func (g *grpcService) ModelMetadata(_ context.Context, req *pb.ModelMetadataRequ
 func (g *grpcService) ModelInfer(ctx context.Context, req *pb.ModelInferRequest) (*pb.ModelInferResponse, error) {
 	r, err := decodeGRPCRequest(req)
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, g.error(err)
 	}
 	ctx, cancel, err := r.withTimeout(ctx)
 	defer cancel()
 	if err != nil {
-		return nil, grpcError(fmt.Errorf("%w: parameters: %w", ErrBadRequest, err))
+		return nil, g.error(fmt.Errorf("%w: parameters: %w", ErrBadRequest, err))
 	}
 	allRaw, err := boolParam(r.params, paramBinaryDataOutput)
 	if err != nil {
-		return nil, grpcError(fmt.Errorf("%w: parameters: %w", ErrBadRequest, err))
+		return nil, g.error(fmt.Errorf("%w: parameters: %w", ErrBadRequest, err))
 	}
 	res, err := g.s.repo.Infer(ctx, req.GetModelName(), req.GetModelVersion(), r.inputs)
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, g.error(err)
 	}
 	outputs, err := r.selectOutputs(res.Outputs, allRaw || len(req.GetRawInputContents()) > 0)
 	if err != nil {
-		return nil, grpcError(err)
+		return nil, g.error(err)
 	}
 	return encodeGRPCResponse(res, r.id, outputs), nil
 }

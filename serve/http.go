@@ -67,7 +67,7 @@ type jsonTensorMetadata struct {
 func (s *Server) modelMetadata(w http.ResponseWriter, r *http.Request) {
 	meta, versions, err := s.repo.Metadata(r.PathValue("model"), r.PathValue("version"))
 	if err != nil {
-		writeError(w, err)
+		s.writeError(w, err)
 		return
 	}
 	specs := func(ts []TensorSpec) []jsonTensorMetadata {
@@ -89,7 +89,7 @@ func (s *Server) modelMetadata(w http.ResponseWriter, r *http.Request) {
 func (s *Server) modelReady(w http.ResponseWriter, r *http.Request) {
 	name, ver := r.PathValue("model"), r.PathValue("version")
 	if !s.repo.Ready(name, ver) {
-		writeError(w, fmt.Errorf("%w: model %q version %q is not loaded", ErrModelNotFound, name, ver))
+		s.writeError(w, fmt.Errorf("%w: model %q version %q is not loaded", ErrModelNotFound, name, ver))
 		return
 	}
 	if s.stopping.Load() {
@@ -100,33 +100,33 @@ func (s *Server) modelReady(w http.ResponseWriter, r *http.Request) {
 func (s *Server) infer(w http.ResponseWriter, r *http.Request) {
 	req, err := s.readInferRequest(w, r)
 	if err != nil {
-		writeError(w, err)
+		s.writeError(w, err)
 		return
 	}
 	ctx, cancel, err := req.withTimeout(r.Context())
 	defer cancel()
 	if err != nil {
-		writeError(w, fmt.Errorf("%w: parameters: %w", ErrBadRequest, err))
+		s.writeError(w, fmt.Errorf("%w: parameters: %w", ErrBadRequest, err))
 		return
 	}
 	allBinary, err := boolParam(req.params, paramBinaryDataOutput)
 	if err != nil {
-		writeError(w, fmt.Errorf("%w: parameters: %w", ErrBadRequest, err))
+		s.writeError(w, fmt.Errorf("%w: parameters: %w", ErrBadRequest, err))
 		return
 	}
 	res, err := s.repo.Infer(ctx, r.PathValue("model"), r.PathValue("version"), req.inputs)
 	if err != nil {
-		writeError(w, err)
+		s.writeError(w, err)
 		return
 	}
 	outputs, err := req.selectOutputs(res.Outputs, allBinary)
 	if err != nil {
-		writeError(w, err)
+		s.writeError(w, err)
 		return
 	}
 	body, headerLen, err := encodeInferResponse(res, req.id, outputs)
 	if err != nil {
-		writeError(w, err)
+		s.writeError(w, err)
 		return
 	}
 	if headerLen >= 0 {
@@ -165,8 +165,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// writeError answers with err's status and {"error": message}.
-func writeError(w http.ResponseWriter, err error) {
+// writeError answers with err's status and {"error": message}, logging
+// server-side failures.
+func (s *Server) writeError(w http.ResponseWriter, err error) {
 	status, _ := errorStatus(err)
+	if status >= http.StatusInternalServerError {
+		s.log.Warn("inference request failed", "protocol", "http", "status", status, "err", err)
+	}
 	writeJSON(w, status, map[string]string{"error": err.Error()})
 }

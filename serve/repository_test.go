@@ -1,8 +1,10 @@
 package serve
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -192,5 +194,22 @@ func TestRunFailsOnBadAddress(t *testing.T) {
 	srv := NewServer(NewRepository(nil, nil), Config{HTTPAddr: "127.0.0.1:-1"})
 	if err := srv.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "HTTP listener") {
 		t.Errorf("Run on a bad address: %v", err)
+	}
+}
+
+func TestPanicIsLoggedWithStack(t *testing.T) {
+	var buf bytes.Buffer
+	repo := NewRepository(nil, slog.New(slog.NewTextHandler(&buf, nil)))
+	defer repo.Close()
+	if err := repo.Load(newLinear("1", 0), BatchConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	x := []Tensor{{Name: "x", Datatype: FP32, Shape: []int64{1, 3}, Data: []float32{panicValue, 0, 0}}}
+	_, err := repo.Infer(context.Background(), "linear", "", x)
+	if !errors.Is(err, ErrModelFailed) || strings.Contains(err.Error(), "goroutine") {
+		t.Errorf("panic error %q: want ErrModelFailed without a stack trace", err)
+	}
+	if log := buf.String(); !containsAll(log, "model panicked", "panic value", "stack=", "Infer") {
+		t.Errorf("log %q lacks the panic and its stack", log)
 	}
 }
