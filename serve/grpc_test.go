@@ -3,9 +3,12 @@ package serve
 import (
 	"context"
 	"encoding/binary"
+	"slices"
 	"testing"
 	"time"
 
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/mlenv/mlenv/serve/inferencepb"
@@ -165,5 +168,33 @@ func TestGRPCDeadlineAndSizeLimit(t *testing.T) {
 		if x == 42 {
 			t.Errorf("the expired gRPC request ran on the model: %v", m.seenFirst())
 		}
+	}
+}
+
+func TestGRPCHealthServiceAndReflection(t *testing.T) {
+	ts := startServer(t, Config{}, map[Model]BatchConfig{newLinear("1", 0): {}})
+	ctx := context.Background()
+	r, err := healthpb.NewHealthClient(ts.conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil || r.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("grpc.health.v1 Check: %v, %v", r, err)
+	}
+	stream, err := reflectionpb.NewServerReflectionClient(ts.conn).ServerReflectionInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.CloseSend()
+	if err := stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range resp.GetListServicesResponse().GetService() {
+		names = append(names, s.GetName())
+	}
+	if !slices.Contains(names, "inference.GRPCInferenceService") {
+		t.Errorf("reflection lists %v, want inference.GRPCInferenceService", names)
 	}
 }

@@ -116,6 +116,7 @@ type testServer struct {
 	srv    *Server
 	reg    *prometheus.Registry
 	url    string
+	conn   *grpc.ClientConn
 	grpc   pb.GRPCInferenceServiceClient
 	cancel context.CancelFunc
 	done   chan struct{} // closed when Serve returns
@@ -146,6 +147,7 @@ func startServer(t *testing.T, cfg Config, models map[Model]BatchConfig) *testSe
 	if err != nil {
 		t.Fatal(err)
 	}
+	ts.conn = conn
 	ts.grpc = pb.NewGRPCInferenceServiceClient(conn)
 	t.Cleanup(func() {
 		conn.Close()

@@ -30,8 +30,8 @@ const headerContentLength = "Inference-Header-Content-Length"
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v2", s.serverMetadata)
-	mux.HandleFunc("GET /v2/health/live", health(s.live))
-	mux.HandleFunc("GET /v2/health/ready", health(s.ready))
+	mux.HandleFunc("GET /v2/health/live", probe(s.live))
+	mux.HandleFunc("GET /v2/health/ready", probe(s.ready))
 	for _, prefix := range []string{"/v2/models/{model}", "/v2/models/{model}/versions/{version}"} {
 		mux.HandleFunc("GET "+prefix, s.modelMetadata)
 		mux.HandleFunc("GET "+prefix+"/ready", s.modelReady)
@@ -43,9 +43,9 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
-// health answers a health probe with 200 when ok() and 400 otherwise, with
+// probe answers a health probe with 200 when ok() and 400 otherwise, with
 // an empty body, as the protocol specifies.
-func health(ok func() bool) http.HandlerFunc {
+func probe(ok func() bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
 		if !ok() {
 			w.WriteHeader(http.StatusBadRequest)

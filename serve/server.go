@@ -12,6 +12,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
 
 	"github.com/mlenv/mlenv/serve/inferencepb"
 )
@@ -100,14 +103,19 @@ func (s *Server) Run(ctx context.Context) error {
 // queued for batching) to be answered, and unloads the repository's
 // models. It returns nil after a shutdown caused by ctx.
 func (s *Server) Serve(ctx context.Context, httpLn, grpcLn net.Listener) error {
-	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(int(s.cfg.MaxRequestBytes)), grpc.MaxSendMsgSize(int(s.cfg.MaxRequestBytes)))
 	inferencepb.RegisterGRPCInferenceServiceServer(gs, &grpcService{s: s})
+	// The standard health service (for Kubernetes gRPC probes) and server
+	// reflection (for grpcurl and other generic clients).
+	healthSrv := health.NewServer()
+	healthpb.RegisterHealthServer(gs, healthSrv)
+	reflection.Register(gs)
 
 	errc := make(chan error, 2)
 	if httpLn != nil {
 		s.log.Info("serving HTTP", "addr", httpLn.Addr().String())
-		go func() { errc <- hs.Serve(httpLn) }()
+		go func() { errc <- httpSrv.Serve(httpLn) }()
 	}
 	if grpcLn != nil {
 		s.log.Info("serving gRPC", "addr", grpcLn.Addr().String())
@@ -119,7 +127,8 @@ func (s *Server) Serve(ctx context.Context, httpLn, grpcLn net.Listener) error {
 	case err = <-errc:
 		err = fmt.Errorf("serve: %w", err)
 	}
-	s.shutdown(hs, gs)
+	healthSrv.Shutdown() // health checks report NOT_SERVING from now on
+	s.shutdown(httpSrv, gs)
 	return err
 }
 
