@@ -135,6 +135,27 @@ training:
 			`job.yaml:10:18: training.learning_rate: want a finite number, got "true"`},
 		{"name: j", "name: j\nname: k", "job.yaml:2:1: name: field given twice"},
 		{"name: j", "name: ''", "job.yaml:1:7: name: required"},
+		{"      type: numeric", "      type: image",
+			"job.yaml:6:13: data.features[0].type: image features need an idx training source"},
+		{"      type: numeric", "      type: categorical\n      hash_buckets: 10\n      vocab: {min_count: 2}",
+			"job.yaml:8:7: data.features[0].vocab: only allowed without hash_buckets (hashing needs no vocabulary)"},
+		{"      type: numeric", "      type: numeric\n      buckets: {boundaries: [1, 1]}",
+			"job.yaml:7:33: data.features[0].buckets.boundaries[1]: boundaries must increase strictly"},
+		{"  batch_size: 64", "  early_stopping: {metric: recall@0}",
+			"job.yaml:9:28: training.early_stopping.metric: \"recall@0\": recall@K needs a positive integer K\n" +
+				"job.yaml:9:28: training.early_stopping.metric: early stopping needs data.validation"},
+		{"  batch_size: 64", "  early_stopping: {metric: auc}",
+			"job.yaml:9:28: training.early_stopping.metric: early stopping needs data.validation"},
+		{"model: {arch: mlp}", "model: {arch: mlp}\ntracking: {uri: 'ftp://x'}",
+			`job.yaml:8:17: tracking.uri: "ftp://x" is not allowed (allowed: embedded, an http:// or https:// server URL)`},
+		{"  train: {path: t.parquet}", "  train: {path: t.parquet}\n  label: {num_classes: 3}",
+			"job.yaml:4:24: data.label.num_classes: only allowed for multiclass labels"},
+		{"  train: {path: t.parquet}", "  train: 5",
+			`job.yaml:3:10: data.train: want a mapping, got "5"`},
+		{"  batch_size: 64", "  learning_rate: 0.01\n  schedule: {type: cosine, min_learning_rate: 0.1}",
+			"job.yaml:10:47: training.schedule.min_learning_rate: 0.1 must be at least 0 and below learning_rate"},
+		{"  batch_size: 64", "  schedule: {type: step}",
+			"job.yaml:9:3: training.schedule.decay_steps: 0 is too small (minimum 1)"},
 	}
 	for _, c := range cases {
 		src := strings.Replace(base, c.old, c.new, 1)
@@ -200,5 +221,30 @@ func TestValidateCodeBuiltSpec(t *testing.T) {
 	s.Training.BatchSize = 0
 	if err := s.Validate(); err == nil || err.Error() != "training.batch_size: 0 is too small (minimum 1)" {
 		t.Errorf("got %v", err)
+	}
+}
+
+func TestIDXSpec(t *testing.T) {
+	src := `name: fashion
+data:
+  train: {path: train-images-idx3-ubyte.gz, labels: train-labels-idx1-ubyte.gz}
+  features: [{name: image, type: image}]
+  label: {type: multiclass, num_classes: 10}
+model: {arch: cnn}
+`
+	s, err := Parse("f.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Data.Train.Format != data.FormatIDX || s.Data.Features[0].Normalize != data.NormScale || s.Data.Label.Name != "label" {
+		t.Errorf("resolved %+v", s.Data)
+	}
+	bad := strings.Replace(src, ", labels: train-labels-idx1-ubyte.gz", "", 1)
+	bad = strings.Replace(bad, "[{name: image, type: image}]", "[{name: image, type: image}, {name: x, type: numeric}]", 1)
+	_, err = Parse("f.yaml", []byte(bad))
+	want := "f.yaml:3:3: data.train.labels: required for idx sources (the label files)\n" +
+		"f.yaml:4:58: data.features[1].type: an idx source provides only an image feature"
+	if err == nil || err.Error() != want {
+		t.Errorf("got\n%v\nwant\n%s", err, want)
 	}
 }
