@@ -1,0 +1,185 @@
+package train
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/mlenv/mlenv/data"
+	"github.com/mlenv/mlenv/nn"
+	"github.com/mlenv/mlenv/tensor"
+)
+
+// A checkpoint is a directory CheckpointDir/step-<N> holding
+// weights.safetensors (the model's state dict), optimizer.safetensors (the
+// optimizer's state, when it exports it) and state.json (the position in
+// the data and the fitted transforms). It is written under a temporary
+// name and renamed, so a crash never leaves a half-written checkpoint; the
+// two newest are kept.
+const (
+	checkpointPrefix = "step-"
+	checkpointKeep   = 2
+	weightsFile      = "weights.safetensors"
+	optimizerFile    = "optimizer.safetensors"
+	stateFile        = "state.json"
+)
+
+// checkpoint is the content of state.json.
+type checkpoint struct {
+	Position   position         `json:"position"`
+	Examples   int64            `json:"examples"`
+	Rows       int64            `json:"rows"`
+	Transforms *data.Transforms `json:"transforms"`
+	Optimizer  string           `json:"optimizer"`
+	dir        string
+}
+
+// StatefulOptimizer is implemented by optimizers whose state (moments,
+// accumulators, step counts) can be saved and restored; only those resume
+// exactly. Plain SGD has no state.
+type StatefulOptimizer interface {
+	StateDict() map[string]*tensor.Tensor
+	LoadStateDict(state map[string]*tensor.Tensor) error
+}
+
+// checkpoint writes the current state, if checkpoints are enabled.
+func (r *run) checkpoint() error {
+	root := r.cfg.CheckpointDir
+	if root == "" {
+		return nil
+	}
+	name := fmt.Sprintf("%s%09d", checkpointPrefix, r.pos.Step)
+	final := filepath.Join(root, name)
+	if _, err := os.Stat(final); err == nil {
+		return nil // already written at this step (epoch end after a periodic one)
+	}
+	tmp := filepath.Join(root, ".tmp-"+name)
+	if err := r.writeCheckpoint(tmp); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("train: checkpoint at step %d: %w", r.pos.Step, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return fmt.Errorf("train: checkpoint at step %d: %w", r.pos.Step, err)
+	}
+	return pruneCheckpoints(root)
+}
+
+func (r *run) writeCheckpoint(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := nn.SaveFile(filepath.Join(dir, weightsFile), r.net); err != nil {
+		return err
+	}
+	if s, ok := r.opt.(StatefulOptimizer); ok {
+		f, err := os.Create(filepath.Join(dir, optimizerFile))
+		if err != nil {
+			return err
+		}
+		werr := tensor.WriteSafetensors(f, s.StateDict(), nil)
+		if err := errors.Join(werr, f.Close()); err != nil {
+			return err
+		}
+	}
+	state, err := json.Marshal(checkpoint{Position: r.pos, Examples: r.examples, Rows: r.rows, Transforms: r.t, Optimizer: r.cfg.Optimizer})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, stateFile), state, 0o644)
+}
+
+// checkpoints lists the checkpoint directories under root, oldest first.
+func checkpoints(root string) ([]string, error) {
+	entries, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("train: checkpoints: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if n, ok := strings.CutPrefix(e.Name(), checkpointPrefix); ok && e.IsDir() {
+			if _, err := strconv.Atoi(n); err == nil {
+				names = append(names, e.Name())
+			}
+		}
+	}
+	slices.Sort(names) // zero-padded step numbers sort numerically
+	return names, nil
+}
+
+func pruneCheckpoints(root string) error {
+	names, err := checkpoints(root)
+	if err != nil {
+		return err
+	}
+	for _, n := range names[:max(0, len(names)-checkpointKeep)] {
+		if err := os.RemoveAll(filepath.Join(root, n)); err != nil {
+			return fmt.Errorf("train: prune checkpoint: %w", err)
+		}
+	}
+	return nil
+}
+
+// latestCheckpoint reads the newest checkpoint under root; it returns nil
+// when there is none.
+func latestCheckpoint(root string) (*checkpoint, error) {
+	if root == "" {
+		return nil, errors.New("train: Resume needs a CheckpointDir")
+	}
+	names, err := checkpoints(root)
+	if err != nil || len(names) == 0 {
+		return nil, err
+	}
+	dir := filepath.Join(root, names[len(names)-1])
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return nil, fmt.Errorf("train: resume: %w", err)
+	}
+	ck := &checkpoint{dir: dir}
+	if err := json.Unmarshal(b, ck); err != nil {
+		return nil, fmt.Errorf("train: resume: %s: %w", filepath.Join(dir, stateFile), err)
+	}
+	if ck.Transforms == nil {
+		return nil, fmt.Errorf("train: resume: %s: no transforms", filepath.Join(dir, stateFile))
+	}
+	return ck, nil
+}
+
+// restore loads the checkpoint's weights, optimizer state and position.
+func (r *run) restore(ck *checkpoint) error {
+	if ck.Optimizer != r.cfg.Optimizer {
+		return fmt.Errorf("train: resume: checkpoint %s was written by optimizer %q, the run uses %q", ck.dir, ck.Optimizer, r.cfg.Optimizer)
+	}
+	if err := nn.LoadFile(filepath.Join(ck.dir, weightsFile), r.net); err != nil {
+		return fmt.Errorf("train: resume: %w", err)
+	}
+	if s, ok := r.opt.(StatefulOptimizer); ok {
+		if err := loadOptimizer(filepath.Join(ck.dir, optimizerFile), s); err != nil {
+			return fmt.Errorf("train: resume: %w", err)
+		}
+	} else if r.cfg.Optimizer != "sgd" {
+		r.log.Warn("optimizer state cannot be saved: resume is not exact", "optimizer", r.cfg.Optimizer, "checkpoint", ck.dir)
+	}
+	r.pos, r.examples = ck.Position, ck.Examples
+	return nil
+}
+
+func loadOptimizer(path string, s StatefulOptimizer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	state, _, err := tensor.ReadSafetensors(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return s.LoadStateDict(state)
+}

@@ -1,0 +1,380 @@
+// Package train is mlenv's standard trainer: it fits the feature
+// transforms, builds a zoo model, and runs the loop data loader -> batch
+// -> model -> loss -> backward -> optimizer step, with a learning-rate
+// schedule, gradient clipping, periodic evaluation (loss, AUC, log-loss,
+// accuracy, RMSE, recall@k), early stopping, checkpoints with exact resume
+// (weights, optimizer state where the optimizer exports it, step and data
+// position) and tracking through a MetricSink. For a fixed seed and
+// thread count a run is deterministic.
+//
+// Panics inside model code (shape mismatches are programmer errors in the
+// engine) are recovered and returned as errors, so a bad custom model
+// fails its run instead of the process.
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/mlenv/mlenv/buildinfo"
+	"github.com/mlenv/mlenv/data"
+	"github.com/mlenv/mlenv/modelfile"
+	"github.com/mlenv/mlenv/models"
+	"github.com/mlenv/mlenv/nn"
+	"github.com/mlenv/mlenv/optim"
+	"github.com/mlenv/mlenv/tensor"
+)
+
+// Result is the outcome of a finished run.
+type Result struct {
+	Model *modelfile.Model
+	// Steps is the number of optimizer steps taken, Epochs the completed
+	// passes over the training data.
+	Steps, Epochs int
+	// Metrics are the last evaluation's validation metrics, or the final
+	// training loss without validation data.
+	Metrics map[string]float64
+	// StoppedEarly reports that early stopping ended the run.
+	StoppedEarly bool
+}
+
+// run is the state of one training run.
+type run struct {
+	cfg    Config
+	sink   MetricSink
+	log    *slog.Logger
+	t      *data.Transforms
+	schema data.Schema
+	rows   int64
+	net    models.Model
+	params []*tensor.Tensor
+	opt    optim.Optimizer
+	sched  optim.Schedule
+	train  *data.Loader
+	valid  *data.Loader
+	arena  *tensor.Arena
+	start  time.Time
+
+	pos      position
+	examples int64
+	lossSum  float64 // training loss since the last evaluation
+	lossN    int
+	last     map[string]float64
+}
+
+// position is where a run stands; checkpoints save it.
+type position struct {
+	Step  int `json:"step"`
+	Epoch int `json:"epoch"`
+	// Batch is the number of batches of Epoch already trained on.
+	Batch int `json:"batch"`
+	// Best, HasBest and Bad are the early-stopping state: the best metric
+	// value so far (negated when larger is better), and the evaluations
+	// since it improved.
+	Best    float64 `json:"best"`
+	HasBest bool    `json:"has_best"`
+	Bad     int     `json:"bad"`
+	Stopped bool    `json:"stopped"`
+}
+
+// Run trains the model cfg describes and records the run in sink (nil:
+// Discard). When ctx is cancelled it writes a checkpoint (if CheckpointDir
+// is set), finishes the run as Killed and returns ctx's error; a later Run
+// with Resume continues where it stopped.
+func Run(ctx context.Context, cfg Config, sink MetricSink) (res *Result, err error) {
+	if sink == nil {
+		sink = Discard
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		status := Finished
+		switch {
+		case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+			status = Killed
+		case err != nil:
+			status = Failed
+		}
+		if ferr := sink.Finish(status); ferr != nil && err == nil {
+			err = fmt.Errorf("train: finish run: %w", ferr)
+		}
+	}()
+	r, err := start(ctx, cfg, sink)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.loop(ctx); err != nil {
+		return nil, err
+	}
+	return r.finish(ctx)
+}
+
+// start fits the transforms (or restores them from a checkpoint), builds
+// the model, optimizer and loaders, and logs the run's params and tags.
+func start(ctx context.Context, cfg Config, sink MetricSink) (*run, error) {
+	r := &run{cfg: cfg, sink: sink, log: cfg.Logger, arena: tensor.NewArena(), start: time.Now()}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	var ck *checkpoint
+	if cfg.Resume {
+		var err error
+		if ck, err = latestCheckpoint(cfg.CheckpointDir); err != nil {
+			return nil, err
+		}
+	}
+	if ck != nil {
+		r.t, r.rows = ck.Transforms, ck.Rows
+	} else {
+		t, stats, err := data.Fit(ctx, cfg.Data.Train, cfg.Data.Features, cfg.Data.Label, data.FitOptions{SkipBadRows: cfg.Data.SkipBadRows, Seed: cfg.Seed})
+		if err != nil {
+			return nil, fmt.Errorf("train: fit transforms: %w", err)
+		}
+		r.t, r.rows = t, stats.Rows
+	}
+	r.schema = r.t.Schema()
+	net, err := models.Build(cfg.Arch, cfg.Params, r.schema, cfg.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	r.net, r.params = net, nn.Tensors(net)
+	if r.opt, err = cfg.newOptimizer(r.params); err != nil {
+		return nil, err
+	}
+	if r.sched, err = cfg.schedule(r.totalSteps()); err != nil {
+		return nil, err
+	}
+	if err := r.checkMetric(); err != nil {
+		return nil, err
+	}
+	if err := r.openLoaders(); err != nil {
+		return nil, err
+	}
+	if ck != nil {
+		if err := r.restore(ck); err != nil {
+			return nil, err
+		}
+	}
+	if err := sink.LogParams(cfg.params()); err != nil {
+		return nil, fmt.Errorf("train: log params: %w", err)
+	}
+	if err := sink.SetTags(r.tags()); err != nil {
+		return nil, fmt.Errorf("train: set tags: %w", err)
+	}
+	return r, nil
+}
+
+func (r *run) openLoaders() error {
+	d := r.cfg.Data
+	var err error
+	r.train, err = data.NewLoader(r.t, d.Train, data.LoaderOptions{
+		BatchSize: r.cfg.BatchSize, ShuffleBuffer: d.ShuffleBuffer, Seed: r.cfg.Seed,
+		Prefetch: d.Prefetch, SkipBadRows: d.SkipBadRows,
+	})
+	if err != nil {
+		return fmt.Errorf("train: training data: %w", err)
+	}
+	if d.Validation.Path == "" {
+		return nil
+	}
+	r.valid, err = data.NewLoader(r.t, d.Validation, data.LoaderOptions{
+		BatchSize: r.cfg.BatchSize, Prefetch: d.Prefetch, SkipBadRows: d.SkipBadRows,
+	})
+	if err != nil {
+		return fmt.Errorf("train: validation data: %w", err)
+	}
+	return nil
+}
+
+// totalSteps is the planned number of optimizer steps.
+func (r *run) totalSteps() int {
+	if r.cfg.Steps > 0 {
+		return r.cfg.Steps
+	}
+	perEpoch := (int(r.rows) + r.cfg.BatchSize - 1) / r.cfg.BatchSize
+	return max(1, perEpoch*r.cfg.Epochs)
+}
+
+func (r *run) tags() map[string]string {
+	info := buildinfo.Read()
+	tags := map[string]string{"mlenv.version": info.Version, "mlenv.arch": r.cfg.Arch}
+	if info.Commit != "" {
+		tags["mlenv.commit"] = info.Commit
+	}
+	if host, err := os.Hostname(); err == nil {
+		tags["host"] = host
+	}
+	for k, v := range r.cfg.Tags {
+		tags[k] = v
+	}
+	return tags
+}
+
+// done reports whether the run has reached its end.
+func (r *run) done() bool {
+	if r.pos.Stopped {
+		return true
+	}
+	if r.cfg.Steps > 0 {
+		return r.pos.Step >= r.cfg.Steps
+	}
+	return r.pos.Epoch >= r.cfg.Epochs
+}
+
+// loop trains until done, evaluating and checkpointing on schedule.
+func (r *run) loop(ctx context.Context) error {
+	for !r.done() {
+		seen := 0
+		for b, err := range r.train.Batches(ctx, r.pos.Epoch) {
+			if err != nil {
+				return r.interrupted(ctx, fmt.Errorf("train: epoch %d: %w", r.pos.Epoch, err))
+			}
+			if seen++; seen <= r.pos.Batch {
+				continue // trained on before the checkpoint this run resumed from
+			}
+			if err := r.step(b); err != nil {
+				return err
+			}
+			r.pos.Batch = seen
+			if err := r.afterStep(ctx); err != nil {
+				return err
+			}
+			if r.done() {
+				return nil
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return r.interrupted(ctx, err)
+		}
+		r.pos.Epoch++
+		r.pos.Batch = 0
+		if err := r.afterEpoch(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *run) afterStep(ctx context.Context) error {
+	if every := r.cfg.EvalEvery; every > 0 && r.pos.Step%every == 0 {
+		if err := r.evaluate(ctx); err != nil {
+			return err
+		}
+	}
+	if every := r.cfg.CheckpointEvery; every > 0 && r.pos.Step%every == 0 {
+		if err := r.checkpoint(); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return r.interrupted(ctx, err)
+	}
+	return nil
+}
+
+func (r *run) afterEpoch(ctx context.Context) error {
+	if r.cfg.EvalEvery == 0 {
+		if err := r.evaluate(ctx); err != nil {
+			return err
+		}
+	}
+	if r.cfg.CheckpointEvery == 0 {
+		return r.checkpoint()
+	}
+	return nil
+}
+
+// interrupted saves a checkpoint when the context was cancelled and
+// returns err.
+func (r *run) interrupted(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		if cerr := r.checkpoint(); cerr != nil {
+			return errors.Join(err, cerr)
+		}
+	}
+	return err
+}
+
+// step trains on one batch.
+func (r *run) step(b *data.Batch) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("train: step %d: panic in model %s: %v", r.pos.Step+1, r.cfg.Arch, p)
+		}
+	}()
+	r.arena.Reset()
+	in := models.NewInput(r.arena, b, r.schema)
+	nn.SetTraining(r.net, true)
+	r.opt.ZeroGrad()
+	loss := r.loss(in)
+	loss.Backward()
+	if r.cfg.ClipNorm > 0 {
+		optim.ClipGradNorm(r.params, r.cfg.ClipNorm)
+	}
+	r.opt.SetLR(r.sched.LR(r.pos.Step))
+	r.opt.Step()
+	r.pos.Step++
+	r.examples += int64(b.Size)
+	r.lossSum += float64(loss.Item())
+	r.lossN++
+	return nil
+}
+
+// loss is the model's own loss (Losser) or the one of the label type.
+func (r *run) loss(in *models.Input) *tensor.Tensor {
+	if l, ok := r.net.(models.Losser); ok {
+		return l.Loss(in)
+	}
+	return labelLoss(r.t.Label, r.net.Forward(in), in)
+}
+
+// labelLoss returns the mean loss of outputs y [n, k] for the label type:
+// binary cross-entropy, softmax cross-entropy or squared error.
+func labelLoss(l data.Label, y *tensor.Tensor, in *models.Input) *tensor.Tensor {
+	switch l.Type {
+	case data.Multiclass:
+		classes := make([]int, in.Size)
+		for i, v := range in.Labels {
+			classes[i] = int(v)
+		}
+		return nn.CrossEntropy(y, classes, 0)
+	case data.Binary:
+		return nn.BCEWithLogits(y, labelTensor(in))
+	}
+	return nn.MSE(y, labelTensor(in))
+}
+
+func labelTensor(in *models.Input) *tensor.Tensor {
+	if ar := in.Arena(); ar != nil {
+		return ar.FromSlice(in.Labels, in.Size, 1)
+	}
+	return tensor.FromSlice(append([]float32(nil), in.Labels...), in.Size, 1)
+}
+
+// finish evaluates once more if the last step was not evaluated, and
+// writes and logs the model artifact.
+func (r *run) finish(ctx context.Context) (*Result, error) {
+	if r.last == nil || r.lossN > 0 {
+		if err := r.evaluate(ctx); err != nil {
+			return nil, err
+		}
+	}
+	res := &Result{
+		Model: modelfile.New(r.cfg.Name, r.cfg.Arch, r.cfg.Params, r.t, r.net),
+		Steps: r.pos.Step, Epochs: r.pos.Epoch, Metrics: r.last, StoppedEarly: r.pos.Stopped,
+	}
+	if dir := r.cfg.ModelDir; dir != "" {
+		if err := res.Model.Save(dir); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		if err := r.sink.LogArtifact(dir, "model"); err != nil {
+			return nil, fmt.Errorf("train: log model artifact: %w", err)
+		}
+	}
+	return res, nil
+}
