@@ -69,6 +69,7 @@ func (e *RowError) Error() string {
 	return strings.Join(append(parts, e.Err.Error()), ": ")
 }
 
+// Unwrap returns the underlying error, such as a strconv or csv error.
 func (e *RowError) Unwrap() error { return e.Err }
 
 // rowError builds a RowError for r.

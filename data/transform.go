@@ -287,6 +287,21 @@ func (t *Transforms) Apply(row map[string]any) (*Example, error) {
 	return ex, nil
 }
 
+// ApplyBatch encodes several raw input rows, each as Apply does, into one
+// Batch for a model's forward pass; its Labels are zero. A bad row is an
+// error naming its index and column.
+func (t *Transforms) ApplyBatch(rows []map[string]any) (*Batch, error) {
+	b := t.newBatch(len(rows))
+	for i, row := range rows {
+		ex, err := t.Apply(row)
+		if err != nil {
+			return nil, fmt.Errorf("row %d: %w", i, err)
+		}
+		b.add(ex)
+	}
+	return b, nil
+}
+
 // fieldOf converts a serving input value to a Field.
 func fieldOf(v any) (Field, error) {
 	switch v := v.(type) {
@@ -392,6 +407,7 @@ func (f Field) items(sep string, buf []string) ([]string, error) {
 	return nil, fmt.Errorf("want a list, got a %s", f.Kind)
 }
 
+// String names the kind for error messages.
 func (k Kind) String() string {
 	return [...]string{"missing value", "number", "string", "list", "vector"}[k]
 }

@@ -152,6 +152,7 @@ func TestTransformsJSONAndApplyMatchBatches(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		var inputs []map[string]any
 		for k := range batch.Size {
 			r := rows[i]
 			// A serving request as JSON would carry it: numbers as float64,
@@ -163,6 +164,7 @@ func TestTransformsJSONAndApplyMatchBatches(t *testing.T) {
 			for _, s := range r[2].List {
 				in["tags"] = append(in["tags"].([]any), s)
 			}
+			inputs = append(inputs, in)
 			ex, err := served.Apply(in)
 			if err != nil {
 				t.Fatal(err)
@@ -174,6 +176,14 @@ func TestTransformsJSONAndApplyMatchBatches(t *testing.T) {
 					i, ex, batch.Dense[k], batch.Cat[0][k], batch.Cat[1][k], ids)
 			}
 			i++
+		}
+		whole, err := served.ApplyBatch(inputs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if whole.Size != batch.Size || !reflect.DeepEqual(whole.Dense, batch.Dense) || !reflect.DeepEqual(whole.Cat, batch.Cat) ||
+			!reflect.DeepEqual(whole.MultiIDs, batch.MultiIDs) || !reflect.DeepEqual(whole.MultiOffsets, batch.MultiOffsets) {
+			t.Errorf("ApplyBatch differs from the loader's batch ending at row %d", i)
 		}
 	}
 	if i != len(rows) {
@@ -190,6 +200,9 @@ func TestApplyErrors(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 	if _, err := tr.Apply(map[string]any{"x": struct{}{}}); err == nil || err.Error() != `column "x": unsupported value type struct {}` {
+		t.Errorf("got %v", err)
+	}
+	if _, err := tr.ApplyBatch([]map[string]any{{"x": 1}, {"x": "1e400"}}); err == nil || err.Error() != `row 1: column "x": "1e400" is not a number` {
 		t.Errorf("got %v", err)
 	}
 }

@@ -72,6 +72,7 @@ func (t *csvTable) write(fields []Field) error {
 	return t.w.Write(t.row)
 }
 
+// Close flushes the rows and closes the file.
 func (t *csvTable) Close() error {
 	t.w.Flush()
 	err := t.w.Error()
@@ -161,6 +162,7 @@ func (t *parquetTable) flush() error {
 	return nil
 }
 
+// Close writes the buffered rows and the footer and closes the file.
 func (t *parquetTable) Close() error {
 	err := t.flush()
 	if err == nil {
