@@ -1,33 +1,18 @@
-package store
+package store_test
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/mlenv/mlenv/store"
+	"github.com/mlenv/mlenv/store/storetest"
 )
-
-// Stores returns the stores every test runs against: a fresh SQLite file,
-// and a fresh PostgreSQL schema when MLENV_TEST_POSTGRES holds a DSN.
-func testStores(t *testing.T) map[string]*SQLStore {
-	t.Helper()
-	out := map[string]*SQLStore{"sqlite": OpenTestSQLite(t)}
-	if dsn := os.Getenv("MLENV_TEST_POSTGRES"); dsn != "" {
-		out["postgres"] = OpenTestPostgres(t, dsn)
-	}
-	return out
-}
-
-func eachStore(t *testing.T, fn func(t *testing.T, s *SQLStore)) {
-	for name, s := range testStores(t) {
-		t.Run(name, func(t *testing.T) { fn(t, s) })
-	}
-}
 
 func mustNoErr(t *testing.T, err error) {
 	t.Helper()
@@ -36,75 +21,75 @@ func mustNoErr(t *testing.T, err error) {
 	}
 }
 
-func wantCode(t *testing.T, err error, code Code) {
+func wantCode(t *testing.T, err error, code store.Code) {
 	t.Helper()
-	if CodeOf(err) != code || err == nil {
-		t.Fatalf("error = %v (code %s), want code %s", err, CodeOf(err), code)
+	if store.CodeOf(err) != code || err == nil {
+		t.Fatalf("error = %v (code %s), want code %s", err, store.CodeOf(err), code)
 	}
 }
 
 func TestExperiments(t *testing.T) {
-	eachStore(t, func(t *testing.T, s *SQLStore) {
+	storetest.Each(t, func(t *testing.T, s *store.SQLStore) {
 		ctx := context.Background()
 		def, err := s.GetExperiment(ctx, "0")
 		mustNoErr(t, err)
 		if def.Name != "Default" || def.ArtifactLocation != "mlflow-artifacts:/0" {
 			t.Fatalf("default experiment = %+v", def)
 		}
-		id, err := s.CreateExperiment(ctx, "exp-a", "", []Tag{{"team", "ranking"}})
+		id, err := s.CreateExperiment(ctx, "exp-a", "", []store.Tag{{"team", "ranking"}})
 		mustNoErr(t, err)
 		_, err = s.CreateExperiment(ctx, "exp-a", "", nil)
-		wantCode(t, err, ResourceAlreadyExists)
+		wantCode(t, err, store.ResourceAlreadyExists)
 		e, err := s.GetExperimentByName(ctx, "exp-a")
 		mustNoErr(t, err)
-		if e.ID != id || len(e.Tags) != 1 || e.Tags[0] != (Tag{"team", "ranking"}) {
+		if e.ID != id || len(e.Tags) != 1 || e.Tags[0] != (store.Tag{"team", "ranking"}) {
 			t.Fatalf("experiment = %+v", e)
 		}
 		_, err = s.GetExperiment(ctx, "12345")
-		wantCode(t, err, ResourceDoesNotExist)
+		wantCode(t, err, store.ResourceDoesNotExist)
 		mustNoErr(t, s.RenameExperiment(ctx, id, "exp-b"))
-		mustNoErr(t, s.SetExperimentTag(ctx, id, Tag{"k", "v"}))
+		mustNoErr(t, s.SetExperimentTag(ctx, id, store.Tag{"k", "v"}))
 		mustNoErr(t, s.DeleteExperimentTag(ctx, id, "team"))
-		wantCode(t, s.DeleteExperimentTag(ctx, id, "team"), ResourceDoesNotExist)
+		wantCode(t, s.DeleteExperimentTag(ctx, id, "team"), store.ResourceDoesNotExist)
 		id2, err := s.CreateExperiment(ctx, "other", "s3://bucket/x", nil)
 		mustNoErr(t, err)
 
-		got, _, err := s.SearchExperiments(ctx, Search{Filter: "name LIKE 'exp-%'"})
+		got, _, err := s.SearchExperiments(ctx, store.Search{Filter: "name LIKE 'exp-%'"})
 		mustNoErr(t, err)
 		if len(got) != 1 || got[0].Name != "exp-b" || len(got[0].Tags) != 1 {
 			t.Fatalf("search by name = %+v", got)
 		}
-		got, _, err = s.SearchExperiments(ctx, Search{Filter: "tags.k = 'v'"})
+		got, _, err = s.SearchExperiments(ctx, store.Search{Filter: "tags.k = 'v'"})
 		mustNoErr(t, err)
 		if len(got) != 1 || got[0].ID != id {
 			t.Fatalf("search by tag = %+v", got)
 		}
 		mustNoErr(t, s.DeleteExperiment(ctx, id2))
-		got, _, err = s.SearchExperiments(ctx, Search{OrderBy: []string{"name ASC"}})
+		got, _, err = s.SearchExperiments(ctx, store.Search{OrderBy: []string{"name ASC"}})
 		mustNoErr(t, err)
 		if names := expNames(got); names != "Default,exp-b" {
 			t.Fatalf("active experiments = %s", names)
 		}
-		got, _, err = s.SearchExperiments(ctx, Search{ViewType: DeletedOnly})
+		got, _, err = s.SearchExperiments(ctx, store.Search{ViewType: store.DeletedOnly})
 		mustNoErr(t, err)
 		if names := expNames(got); names != "other" {
 			t.Fatalf("deleted experiments = %s", names)
 		}
 		mustNoErr(t, s.RestoreExperiment(ctx, id2))
-		page1, tok, err := s.SearchExperiments(ctx, Search{MaxResults: 2, OrderBy: []string{"name"}})
+		page1, tok, err := s.SearchExperiments(ctx, store.Search{MaxResults: 2, OrderBy: []string{"name"}})
 		mustNoErr(t, err)
-		page2, tok2, err := s.SearchExperiments(ctx, Search{MaxResults: 2, OrderBy: []string{"name"}, PageToken: tok})
+		page2, tok2, err := s.SearchExperiments(ctx, store.Search{MaxResults: 2, OrderBy: []string{"name"}, PageToken: tok})
 		mustNoErr(t, err)
 		if expNames(page1) != "Default,exp-b" || expNames(page2) != "other" || tok2 != "" {
 			t.Fatalf("pages = %s | %s (next %q)", expNames(page1), expNames(page2), tok2)
 		}
-		_, _, err = s.SearchExperiments(ctx, Search{Filter: "name ~ 'x'"})
-		wantCode(t, err, InvalidParameterValue)
-		wantCode(t, s.DeleteExperiment(ctx, "0"), InvalidParameterValue)
+		_, _, err = s.SearchExperiments(ctx, store.Search{Filter: "name ~ 'x'"})
+		wantCode(t, err, store.InvalidParameterValue)
+		wantCode(t, s.DeleteExperiment(ctx, "0"), store.InvalidParameterValue)
 	})
 }
 
-func expNames(es []Experiment) string {
+func expNames(es []store.Experiment) string {
 	var names []string
 	for _, e := range es {
 		names = append(names, e.Name)
@@ -113,30 +98,30 @@ func expNames(es []Experiment) string {
 }
 
 func TestRunsLogAndSearch(t *testing.T) {
-	eachStore(t, func(t *testing.T, s *SQLStore) {
+	storetest.Each(t, func(t *testing.T, s *store.SQLStore) {
 		ctx := context.Background()
 		exp, err := s.CreateExperiment(ctx, "runs", "", nil)
 		mustNoErr(t, err)
 		var ids []string
 		for i := range 5 {
-			r, err := s.CreateRun(ctx, RunCreate{ExperimentID: exp, StartTime: int64(1000 + i), Tags: []Tag{{TagUser, "ana"}}})
+			r, err := s.CreateRun(ctx, store.RunCreate{ExperimentID: exp, StartTime: int64(1000 + i), Tags: []store.Tag{{store.TagUser, "ana"}}})
 			mustNoErr(t, err)
 			if r.Info.Status != "RUNNING" || r.Info.UserID != "ana" || !strings.HasSuffix(r.Info.ArtifactURI, r.Info.RunID+"/artifacts") {
 				t.Fatalf("new run = %+v", r.Info)
 			}
 			ids = append(ids, r.Info.RunID)
 			lr := fmt.Sprintf("0.0%d", i%2+1)
-			mustNoErr(t, s.LogBatch(ctx, Batch{RunID: r.Info.RunID,
-				Metrics: []Metric{{"auc", Float(0.5 + 0.1*float64(i)), 10, 1}, {"auc", 0.1, 5, 2}, {"loss", Float(math.NaN()), 1, 0}},
-				Params:  []Param{{"lr", lr}},
-				Tags:    []Tag{{"fold", fmt.Sprint(i)}}}))
+			mustNoErr(t, s.LogBatch(ctx, store.Batch{RunID: r.Info.RunID,
+				Metrics: []store.Metric{{"auc", store.Float(0.5 + 0.1*float64(i)), 10, 1}, {"auc", 0.1, 5, 2}, {"loss", store.Float(math.NaN()), 1, 0}},
+				Params:  []store.Param{{"lr", lr}},
+				Tags:    []store.Tag{{"fold", fmt.Sprint(i)}}}))
 		}
 		// Params are immutable; the same value again is fine.
-		wantCode(t, s.LogBatch(ctx, Batch{RunID: ids[0], Params: []Param{{"lr", "0.5"}}}), InvalidParameterValue)
-		mustNoErr(t, s.LogBatch(ctx, Batch{RunID: ids[0], Params: []Param{{"lr", "0.01"}}}))
-		wantCode(t, s.LogBatch(ctx, Batch{RunID: "nope"}), ResourceDoesNotExist)
-		wantCode(t, s.LogBatch(ctx, Batch{RunID: ids[0], Metrics: make([]Metric, 1001)}), InvalidParameterValue)
-		wantCode(t, s.LogBatch(ctx, Batch{RunID: ids[0], Metrics: []Metric{{Key: "../x"}}}), InvalidParameterValue)
+		wantCode(t, s.LogBatch(ctx, store.Batch{RunID: ids[0], Params: []store.Param{{"lr", "0.5"}}}), store.InvalidParameterValue)
+		mustNoErr(t, s.LogBatch(ctx, store.Batch{RunID: ids[0], Params: []store.Param{{"lr", "0.01"}}}))
+		wantCode(t, s.LogBatch(ctx, store.Batch{RunID: "nope"}), store.ResourceDoesNotExist)
+		wantCode(t, s.LogBatch(ctx, store.Batch{RunID: ids[0], Metrics: make([]store.Metric, 1001)}), store.InvalidParameterValue)
+		wantCode(t, s.LogBatch(ctx, store.Batch{RunID: ids[0], Metrics: []store.Metric{{Key: "../x"}}}), store.InvalidParameterValue)
 
 		r, err := s.GetRun(ctx, ids[4])
 		mustNoErr(t, err)
@@ -150,11 +135,11 @@ func TestRunsLogAndSearch(t *testing.T) {
 
 		// Make auc distinct again at a later step.
 		for i, id := range ids {
-			mustNoErr(t, s.LogBatch(ctx, Batch{RunID: id, Metrics: []Metric{{"auc", Float(0.6 + 0.1*float64(i)), 20, 3}}}))
+			mustNoErr(t, s.LogBatch(ctx, store.Batch{RunID: id, Metrics: []store.Metric{{"auc", store.Float(0.6 + 0.1*float64(i)), 20, 3}}}))
 		}
 		search := func(filter string, order ...string) []string {
 			t.Helper()
-			runs, _, err := s.SearchRuns(ctx, RunSearch{ExperimentIDs: []string{exp}, Search: Search{Filter: filter, OrderBy: order}})
+			runs, _, err := s.SearchRuns(ctx, store.RunSearch{ExperimentIDs: []string{exp}, Search: store.Search{Filter: filter, OrderBy: order}})
 			mustNoErr(t, err)
 			var out []string
 			for _, r := range runs {
@@ -178,12 +163,12 @@ func TestRunsLogAndSearch(t *testing.T) {
 		if got := search(""); got[0] != ids[4] {
 			t.Fatalf("default order must be newest first, got %v", got)
 		}
-		_, _, err = s.SearchRuns(ctx, RunSearch{ExperimentIDs: []string{exp}, Search: Search{Filter: "metrics.auc > 'x'"}})
-		wantCode(t, err, InvalidParameterValue)
+		_, _, err = s.SearchRuns(ctx, store.RunSearch{ExperimentIDs: []string{exp}, Search: store.Search{Filter: "metrics.auc > 'x'"}})
+		wantCode(t, err, store.InvalidParameterValue)
 
-		page, tok, err := s.SearchRuns(ctx, RunSearch{ExperimentIDs: []string{exp}, Search: Search{MaxResults: 3}})
+		page, tok, err := s.SearchRuns(ctx, store.RunSearch{ExperimentIDs: []string{exp}, Search: store.Search{MaxResults: 3}})
 		mustNoErr(t, err)
-		rest, tok2, err := s.SearchRuns(ctx, RunSearch{ExperimentIDs: []string{exp}, Search: Search{MaxResults: 3, PageToken: tok}})
+		rest, tok2, err := s.SearchRuns(ctx, store.RunSearch{ExperimentIDs: []string{exp}, Search: store.Search{MaxResults: 3, PageToken: tok}})
 		mustNoErr(t, err)
 		if len(page) != 3 || len(rest) != 2 || tok == "" || tok2 != "" {
 			t.Fatalf("pagination: %d then %d runs, tokens %q %q", len(page), len(rest), tok, tok2)
@@ -193,21 +178,21 @@ func TestRunsLogAndSearch(t *testing.T) {
 		if got := search(""); len(got) != 4 {
 			t.Fatalf("deleted run still listed: %v", got)
 		}
-		wantCode(t, s.LogBatch(ctx, Batch{RunID: ids[0], Tags: []Tag{{"a", "b"}}}), InvalidParameterValue)
+		wantCode(t, s.LogBatch(ctx, store.Batch{RunID: ids[0], Tags: []store.Tag{{"a", "b"}}}), store.InvalidParameterValue)
 		mustNoErr(t, s.RestoreRun(ctx, ids[0]))
 		end := int64(99)
-		info, err := s.UpdateRun(ctx, RunUpdate{RunID: ids[0], Status: "FINISHED", EndTime: &end, RunName: "renamed"})
+		info, err := s.UpdateRun(ctx, store.RunUpdate{RunID: ids[0], Status: "FINISHED", EndTime: &end, RunName: "renamed"})
 		mustNoErr(t, err)
 		if info.Status != "FINISHED" || *info.EndTime != 99 || info.RunName != "renamed" {
 			t.Fatalf("updated run = %+v", info)
 		}
-		_, err = s.UpdateRun(ctx, RunUpdate{RunID: ids[0], Status: "DONE"})
-		wantCode(t, err, InvalidParameterValue)
+		_, err = s.UpdateRun(ctx, store.RunUpdate{RunID: ids[0], Status: "DONE"})
+		wantCode(t, err, store.InvalidParameterValue)
 		mustNoErr(t, s.DeleteTag(ctx, ids[0], "fold"))
-		wantCode(t, s.DeleteTag(ctx, ids[0], "fold"), ResourceDoesNotExist)
+		wantCode(t, s.DeleteTag(ctx, ids[0], "fold"), store.ResourceDoesNotExist)
 
-		mustNoErr(t, s.LogInputs(ctx, ids[1], []DatasetInput{{Tags: []Tag{{"mlflow.data.context", "training"}},
-			Dataset: Dataset{Name: "clicks", Digest: "abc", SourceType: "local", Source: "{}"}}}))
+		mustNoErr(t, s.LogInputs(ctx, ids[1], []store.DatasetInput{{Tags: []store.Tag{{"mlflow.data.context", "training"}},
+			Dataset: store.Dataset{Name: "clicks", Digest: "abc", SourceType: "local", Source: "{}"}}}))
 		r, err = s.GetRun(ctx, ids[1])
 		mustNoErr(t, err)
 		if len(r.Inputs) != 1 || r.Inputs[0].Dataset.Name != "clicks" || r.Inputs[0].Tags[0].Value != "training" {
@@ -220,36 +205,36 @@ func TestRunsLogAndSearch(t *testing.T) {
 }
 
 func TestMetricHistory(t *testing.T) {
-	eachStore(t, func(t *testing.T, s *SQLStore) {
+	storetest.Each(t, func(t *testing.T, s *store.SQLStore) {
 		ctx := context.Background()
-		r, err := s.CreateRun(ctx, RunCreate{ExperimentID: "0"})
+		r, err := s.CreateRun(ctx, store.RunCreate{ExperimentID: "0"})
 		mustNoErr(t, err)
-		r2, err := s.CreateRun(ctx, RunCreate{ExperimentID: "0"})
+		r2, err := s.CreateRun(ctx, store.RunCreate{ExperimentID: "0"})
 		mustNoErr(t, err)
-		var ms []Metric
+		var ms []store.Metric
 		for i := range 1000 {
-			ms = append(ms, Metric{"loss", Float(1 / float64(i+1)), int64(i), int64(i)})
+			ms = append(ms, store.Metric{"loss", store.Float(1 / float64(i+1)), int64(i), int64(i)})
 		}
-		mustNoErr(t, s.LogBatch(ctx, Batch{RunID: r.Info.RunID, Metrics: ms}))
-		mustNoErr(t, s.LogBatch(ctx, Batch{RunID: r.Info.RunID, Metrics: ms[:10]})) // a retried request
-		mustNoErr(t, s.LogBatch(ctx, Batch{RunID: r2.Info.RunID, Metrics: ms[:50]}))
-		all, tok, err := s.GetMetricHistory(ctx, HistoryRequest{RunID: r.Info.RunID, Key: "loss"})
+		mustNoErr(t, s.LogBatch(ctx, store.Batch{RunID: r.Info.RunID, Metrics: ms}))
+		mustNoErr(t, s.LogBatch(ctx, store.Batch{RunID: r.Info.RunID, Metrics: ms[:10]})) // a retried request
+		mustNoErr(t, s.LogBatch(ctx, store.Batch{RunID: r2.Info.RunID, Metrics: ms[:50]}))
+		all, tok, err := s.GetMetricHistory(ctx, store.HistoryRequest{RunID: r.Info.RunID, Key: "loss"})
 		mustNoErr(t, err)
 		if len(all) != 1000 || tok != "" || all[999].Step != 999 {
 			t.Fatalf("history: %d points, token %q", len(all), tok)
 		}
-		p1, tok, err := s.GetMetricHistory(ctx, HistoryRequest{RunID: r.Info.RunID, Key: "loss", MaxResults: 600})
+		p1, tok, err := s.GetMetricHistory(ctx, store.HistoryRequest{RunID: r.Info.RunID, Key: "loss", MaxResults: 600})
 		mustNoErr(t, err)
-		p2, tok2, err := s.GetMetricHistory(ctx, HistoryRequest{RunID: r.Info.RunID, Key: "loss", MaxResults: 600, PageToken: tok})
+		p2, tok2, err := s.GetMetricHistory(ctx, store.HistoryRequest{RunID: r.Info.RunID, Key: "loss", MaxResults: 600, PageToken: tok})
 		mustNoErr(t, err)
 		if len(p1) != 600 || len(p2) != 400 || tok2 != "" || p2[0].Step != 600 {
 			t.Fatalf("history pages %d + %d", len(p1), len(p2))
 		}
-		_, _, err = s.GetMetricHistory(ctx, HistoryRequest{RunID: "missing", Key: "loss"})
-		wantCode(t, err, ResourceDoesNotExist)
+		_, _, err = s.GetMetricHistory(ctx, store.HistoryRequest{RunID: "missing", Key: "loss"})
+		wantCode(t, err, store.ResourceDoesNotExist)
 
 		end := int64(99)
-		pts, err := s.GetMetricHistoryBulkInterval(ctx, IntervalRequest{RunIDs: []string{r.Info.RunID, r2.Info.RunID}, Key: "loss", EndStep: &end, MaxResults: 10})
+		pts, err := s.GetMetricHistoryBulkInterval(ctx, store.IntervalRequest{RunIDs: []string{r.Info.RunID, r2.Info.RunID}, Key: "loss", EndStep: &end, MaxResults: 10})
 		mustNoErr(t, err)
 		steps := map[string][]int64{}
 		for _, p := range pts {
@@ -263,21 +248,21 @@ func TestMetricHistory(t *testing.T) {
 }
 
 func TestRegistry(t *testing.T) {
-	eachStore(t, func(t *testing.T, s *SQLStore) {
+	storetest.Each(t, func(t *testing.T, s *store.SQLStore) {
 		ctx := context.Background()
-		_, err := s.CreateRegisteredModel(ctx, "ctr", "click model", []Tag{{"owner", "ads"}})
+		_, err := s.CreateRegisteredModel(ctx, "ctr", "click model", []store.Tag{{"owner", "ads"}})
 		mustNoErr(t, err)
 		_, err = s.CreateRegisteredModel(ctx, "ctr", "", nil)
-		wantCode(t, err, ResourceAlreadyExists)
+		wantCode(t, err, store.ResourceAlreadyExists)
 		for i := range 3 {
-			v, err := s.CreateModelVersion(ctx, ModelVersionCreate{Name: "ctr", Source: fmt.Sprintf("runs:/r%d/model", i), RunID: fmt.Sprint("r", i)})
+			v, err := s.CreateModelVersion(ctx, store.ModelVersionCreate{Name: "ctr", Source: fmt.Sprintf("runs:/r%d/model", i), RunID: fmt.Sprint("r", i)})
 			mustNoErr(t, err)
 			if v.Version != fmt.Sprint(i+1) || v.CurrentStage != "None" || v.Status != "READY" {
 				t.Fatalf("version = %+v", v)
 			}
 		}
 		mustNoErr(t, s.SetRegisteredModelAlias(ctx, "ctr", "champion", "2"))
-		wantCode(t, s.SetRegisteredModelAlias(ctx, "ctr", "champion", "9"), ResourceDoesNotExist)
+		wantCode(t, s.SetRegisteredModelAlias(ctx, "ctr", "champion", "9"), store.ResourceDoesNotExist)
 		v, err := s.GetModelVersionByAlias(ctx, "ctr", "champion")
 		mustNoErr(t, err)
 		if v.Version != "2" || len(v.Aliases) != 1 {
@@ -302,39 +287,39 @@ func TestRegistry(t *testing.T) {
 		if len(m.Aliases) != 1 || len(m.Tags) != 1 || len(m.LatestVersions) != 3 {
 			t.Fatalf("renamed model = %+v", m)
 		}
-		vs, _, err := s.SearchModelVersions(ctx, Search{Filter: "name = 'ctr2' and run_id = 'r1'"})
+		vs, _, err := s.SearchModelVersions(ctx, store.Search{Filter: "name = 'ctr2' and run_id = 'r1'"})
 		mustNoErr(t, err)
 		if len(vs) != 1 || vs[0].Version != "2" {
 			t.Fatalf("version search = %+v", vs)
 		}
-		ms, _, err := s.SearchRegisteredModels(ctx, Search{Filter: "name LIKE 'ctr%'"})
+		ms, _, err := s.SearchRegisteredModels(ctx, store.Search{Filter: "name LIKE 'ctr%'"})
 		mustNoErr(t, err)
 		if len(ms) != 1 {
 			t.Fatalf("model search = %+v", ms)
 		}
 		mustNoErr(t, s.DeleteModelVersion(ctx, "ctr2", "2"))
 		_, err = s.GetModelVersionByAlias(ctx, "ctr2", "champion")
-		wantCode(t, err, ResourceDoesNotExist)
+		wantCode(t, err, store.ResourceDoesNotExist)
 		mustNoErr(t, s.DeleteRegisteredModel(ctx, "ctr2"))
 		_, err = s.GetRegisteredModel(ctx, "ctr2")
-		wantCode(t, err, ResourceDoesNotExist)
+		wantCode(t, err, store.ResourceDoesNotExist)
 	})
 }
 
 // TestGroupCommit checks that concurrent writes each get their own
 // outcome: one failing write in a group does not fail the others.
 func TestGroupCommit(t *testing.T) {
-	eachStore(t, func(t *testing.T, s *SQLStore) {
+	storetest.Each(t, func(t *testing.T, s *store.SQLStore) {
 		ctx := context.Background()
-		r, err := s.CreateRun(ctx, RunCreate{ExperimentID: "0"})
+		r, err := s.CreateRun(ctx, store.RunCreate{ExperimentID: "0"})
 		mustNoErr(t, err)
-		mustNoErr(t, s.LogBatch(ctx, Batch{RunID: r.Info.RunID, Params: []Param{{"p", "1"}}}))
+		mustNoErr(t, s.LogBatch(ctx, store.Batch{RunID: r.Info.RunID, Params: []store.Param{{"p", "1"}}}))
 		errs := make(chan error, 200)
 		for i := range 200 {
 			go func() {
-				b := Batch{RunID: r.Info.RunID, Metrics: []Metric{{"m", Float(i), 0, int64(i)}}}
+				b := store.Batch{RunID: r.Info.RunID, Metrics: []store.Metric{{"m", store.Float(i), 0, int64(i)}}}
 				if i%10 == 0 {
-					b.Params = []Param{{"p", "2"}} // conflicts: must fail alone
+					b.Params = []store.Param{{"p", "2"}} // conflicts: must fail alone
 				}
 				errs <- s.LogBatch(ctx, b)
 			}()
@@ -342,11 +327,11 @@ func TestGroupCommit(t *testing.T) {
 		failed := 0
 		for range 200 {
 			if err := <-errs; err != nil {
-				wantCode(t, err, InvalidParameterValue)
+				wantCode(t, err, store.InvalidParameterValue)
 				failed++
 			}
 		}
-		hist, _, err := s.GetMetricHistory(ctx, HistoryRequest{RunID: r.Info.RunID, Key: "m"})
+		hist, _, err := s.GetMetricHistory(ctx, store.HistoryRequest{RunID: r.Info.RunID, Key: "m"})
 		mustNoErr(t, err)
 		if failed != 20 || len(hist) != 180 {
 			t.Fatalf("%d writes failed and %d points stored, want 20 and 180", failed, len(hist))
@@ -357,53 +342,17 @@ func TestGroupCommit(t *testing.T) {
 func TestMigrationsAreIdempotent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "m.db")
 	for range 2 {
-		s, err := Open(context.Background(), "sqlite:///"+path, Options{})
+		s, err := store.Open(context.Background(), "sqlite:///"+path, store.Options{Logger: slog.New(slog.DiscardHandler)})
+		mustNoErr(t, err)
+		mustNoErr(t, s.Close())
+		db, err := sql.Open("sqlite", path)
 		mustNoErr(t, err)
 		var n int
-		mustNoErr(t, s.queryRow(context.Background(), `SELECT COUNT(*) FROM schema_migrations`).Scan(&n))
+		mustNoErr(t, db.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&n))
+		db.Close()
 		if n != 1 {
 			t.Fatalf("schema_migrations has %d rows, want 1", n)
 		}
-		mustNoErr(t, s.Close())
 	}
 }
 
-// OpenTestSQLite opens a store on a fresh SQLite file that the test
-// removes. Other packages' tests use it too.
-func OpenTestSQLite(t testing.TB) *SQLStore {
-	t.Helper()
-	s, err := Open(context.Background(), "sqlite:///"+filepath.Join(t.TempDir(), "mlenv.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-// OpenTestPostgres opens a store on a fresh schema of the PostgreSQL
-// database at dsn and drops the schema when the test ends.
-func OpenTestPostgres(t testing.TB, dsn string) *SQLStore {
-	t.Helper()
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := fmt.Sprintf("t_%d", time.Now().UnixNano())
-	if _, err := db.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatalf("create schema in %s: %v", dsn, err)
-	}
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	s, err := Open(context.Background(), dsn+sep+"search_path="+schema, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.Close()
-		db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-		db.Close()
-	})
-	return s
-}
