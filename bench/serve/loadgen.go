@@ -33,6 +33,7 @@ type Config struct {
 
 // Stats summarises a run. Latencies are of successful requests.
 type Stats struct {
+	Offered   int           `json:"offered"`    // open loop: requests due by the rate
 	Requests  int           `json:"requests"`   // answered with 200
 	Rejected  int           `json:"rejected"`   // answered with 429 (queue full)
 	Dropped   int           `json:"dropped"`    // open loop: not sent because Concurrency requests were in flight
@@ -81,20 +82,26 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 	return r.stats(time.Since(start)), nil
 }
 
-// openLoop starts one request every 1/Rate seconds, dropping a start when
-// Concurrency requests are already in flight.
+// openLoop starts request i at i/Rate seconds after the start, catching up
+// at once when it falls behind (so the offered rate holds even where timers
+// are coarse), and drops a start when Concurrency requests are in flight.
 func openLoop(ctx context.Context, cfg Config, fire func(), r *recorder) {
 	slots := make(chan struct{}, cfg.Concurrency)
-	tick := time.NewTicker(time.Duration(float64(time.Second) / cfg.Rate))
-	defer tick.Stop()
+	interval := time.Duration(float64(time.Second) / cfg.Rate)
+	start := time.Now()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	for {
-		select {
-		case <-ctx.Done():
+	for i := 0; ; i++ {
+		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		} else if ctx.Err() != nil {
 			return
-		case <-tick.C:
 		}
+		r.offer()
 		select {
 		case slots <- struct{}{}:
 			wg.Go(func() {
@@ -158,6 +165,12 @@ func (r *recorder) record(o outcome) {
 			r.stat.FirstErr = o.err.Error()
 		}
 	}
+}
+
+func (r *recorder) offer() {
+	r.mu.Lock()
+	r.stat.Offered++
+	r.mu.Unlock()
 }
 
 func (r *recorder) drop() {

@@ -125,3 +125,32 @@ func BenchmarkServe(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkServeOverload measures the batching server's capacity closed loop
+// (concurrency 32), then offers twice that rate open loop. With a bounded
+// queue of 128 requests the excess must be rejected with 429 at once, so the
+// latency of the requests that are served stays bounded instead of growing
+// with a backlog. It reports the served and rejected rates and p99, and the
+// starts the generator itself skipped because 256 requests were in flight.
+func BenchmarkServeOverload(b *testing.B) {
+	url := startServer(b, newMLP(), serve.BatchConfig{MaxBatchSize: 64, QueueSize: 128})
+	for b.Loop() {
+		capacity, err := Run(context.Background(), Config{URL: url, Model: "mlp", Concurrency: 32, Duration: *loadSeconds})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := Run(context.Background(), Config{URL: url, Model: "mlp", Concurrency: 256, Rate: 2 * capacity.PerSecond, Duration: *loadSeconds})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if s.Failed > 0 {
+			b.Fatalf("%d failed: %s", s.Failed, s.FirstErr)
+		}
+		b.ReportMetric(capacity.PerSecond, "capacity-req/s")
+		b.ReportMetric(float64(s.Offered)/s.Seconds, "offered-req/s")
+		b.ReportMetric(s.PerSecond, "served-req/s")
+		b.ReportMetric(float64(s.Rejected)/s.Seconds, "rejected-req/s")
+		b.ReportMetric(float64(s.Dropped)/s.Seconds, "gen-dropped-req/s")
+		b.ReportMetric(float64(s.P99.Microseconds())/1000, "p99-ms")
+	}
+}
