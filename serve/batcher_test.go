@@ -151,3 +151,30 @@ func TestExpiredRequestsAreDropped(t *testing.T) {
 		t.Errorf("model ran rows starting %v, want [1 7] without the expired 42", seen)
 	}
 }
+
+func TestInstancesRunConcurrently(t *testing.T) {
+	m := newLinear("1", 0)
+	release := m.gated()
+	repo := NewRepository(nil, nil)
+	if err := repo.Load(m, BatchConfig{Instances: 2}); err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Go(func() {
+			x := []Tensor{{Name: "x", Datatype: FP32, Shape: []int64{1, 3}, Data: []float32{float32(i), 0, 0}}}
+			if _, err := repo.Infer(context.Background(), "linear", "", x); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	<-m.entered
+	<-m.entered // two Infer calls are blocked at once
+	eventually(t, "third request to queue", func() bool { return queueLen(repo, "linear") == 1 })
+	release()
+	wg.Wait()
+	if got := len(m.batchSizes()); got != 3 {
+		t.Errorf("%d Infer calls, want 3", got)
+	}
+}

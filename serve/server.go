@@ -103,7 +103,7 @@ func (s *Server) Run(ctx context.Context) error {
 // queued for batching) to be answered, and unloads the repository's
 // models. It returns nil after a shutdown caused by ctx.
 func (s *Server) Serve(ctx context.Context, httpLn, grpcLn net.Listener) error {
-	httpSrv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(int(s.cfg.MaxRequestBytes)), grpc.MaxSendMsgSize(int(s.cfg.MaxRequestBytes)))
 	inferencepb.RegisterGRPCInferenceServiceServer(gs, &grpcService{s: s})
 	// The standard health service (for Kubernetes gRPC probes) and server
