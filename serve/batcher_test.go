@@ -178,3 +178,53 @@ func TestInstancesRunConcurrently(t *testing.T) {
 		t.Errorf("%d Infer calls, want 3", got)
 	}
 }
+
+// echo returns its input, which has two variable dimensions.
+type echo struct{ entered, gate chan struct{} }
+
+func (echo) Metadata() Metadata {
+	return Metadata{Name: "echo", Version: "1",
+		Inputs:  []TensorSpec{{Name: "x", Datatype: Int64, Shape: []int64{-1, -1}}},
+		Outputs: []TensorSpec{{Name: "y", Datatype: Int64, Shape: []int64{-1, -1}}}}
+}
+
+func (m echo) Infer(_ context.Context, in []Tensor) ([]Tensor, error) {
+	m.entered <- struct{}{}
+	<-m.gate
+	return []Tensor{{Name: "y", Datatype: Int64, Shape: in[0].Shape, Data: in[0].Data}}, nil
+}
+
+func TestBatchingKeepsInnerShapesApart(t *testing.T) {
+	m := echo{entered: make(chan struct{}, 8), gate: make(chan struct{})}
+	repo := NewRepository(nil, nil)
+	if err := repo.Load(m, BatchConfig{MaxBatchSize: 8}); err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	var wg sync.WaitGroup
+	infer := func(width int64) {
+		data := make([]int64, width)
+		for i := range data {
+			data[i] = width
+		}
+		res, err := repo.Infer(context.Background(), "echo", "", []Tensor{{Name: "x", Datatype: Int64, Shape: []int64{1, width}, Data: data}})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if y := res.Outputs[0]; !slices.Equal(y.Shape, []int64{1, width}) || !slices.Equal(y.Data.([]int64), data) {
+			t.Errorf("width %d: got %v %v", width, y.Shape, y.Data)
+		}
+	}
+	wg.Go(func() { infer(1) })
+	<-m.entered
+	for i, w := range []int64{2, 2, 3} { // queued in this order
+		wg.Go(func() { infer(w) })
+		eventually(t, "request to queue", func() bool { return queueLen(repo, "echo") == i+1 })
+	}
+	close(m.gate)
+	wg.Wait()
+	if n := len(m.entered); n != 2 {
+		t.Errorf("%d more Infer calls, want 2: the width-2 pair merged, the width-3 request alone", n)
+	}
+}
