@@ -120,7 +120,11 @@ func newDataInspectCmd() *cobra.Command {
 }
 
 func printFileInfo(w io.Writer, info *data.FileInfo) {
-	fmt.Fprintf(w, "%s: %s, %d rows, %d columns\n\n", info.Path, info.Format, info.Rows, len(info.Columns))
+	fmt.Fprintf(w, "%s: %s, %d rows, %d columns\n", info.Path, info.Format, info.Rows, len(info.Columns))
+	if info.BadRows > 0 {
+		fmt.Fprintf(w, "%d malformed rows not counted\n", info.BadRows)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "COLUMN\tTYPE")
 	for _, c := range info.Columns {

@@ -62,7 +62,8 @@ type Feature struct {
 	// Numeric only.
 	Log bool `yaml:"log,omitempty" json:"log,omitempty"`
 	// Normalize is standard, minmax or none for numeric features and
-	// scale, standard or none for images. Unused when bucketised.
+	// scale, standard or none for images; empty means none. Unused when
+	// bucketised.
 	Normalize string `yaml:"normalize,omitempty" json:"normalize,omitempty"`
 	// Buckets turns a numeric feature into a categorical id: the index of
 	// the bucket the value falls into.

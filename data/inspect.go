@@ -18,6 +18,8 @@ type FileInfo struct {
 	Columns []ColumnInfo `json:"columns"`
 	// Sample holds the first rows, one string per column.
 	Sample [][]string `json:"sample"`
+	// BadRows counts the malformed rows met while counting (CSV only).
+	BadRows int64 `json:"bad_rows,omitempty"`
 }
 
 // ColumnInfo names a column and its type: the Parquet type, "list<T>"
@@ -90,12 +92,16 @@ func (info *FileInfo) csv(sample int) error {
 	return info.sample(Source{Path: info.Path, Format: FormatCSV}, header, sample, true)
 }
 
-// sample reads the rows of src, keeping the first n as text; it counts
-// the rows when count is set, and marks CSV columns with a non-numeric
-// sampled value as strings.
+// sample reads the rows of src, keeping the first n as text; when count
+// is set it counts the rows, and the malformed ones apart. It marks CSV
+// columns with a non-numeric sampled value as strings.
 func (info *FileInfo) sample(src Source, columns []string, n int, count bool) error {
 	var rows int64
 	for rec, err := range Records(src, columns) {
+		if err != nil && count && IsRowError(err) {
+			info.BadRows++
+			continue
+		}
 		if err != nil {
 			return err
 		}

@@ -102,11 +102,10 @@ func glob(pattern string) ([]string, error) {
 	return files, nil
 }
 
-// Records streams the rows of every file of src, reading the named columns.
-// It yields a *RowError for a malformed row and goes on if the loop does;
-// any other error ends the sequence. Columns of a file missing from it are
-// an error, except the IDX columns "image" and "label", which are the only
-// ones an IDX source has.
+// Records streams the rows of every file of src, reading the named columns
+// (an IDX source has exactly two: "image" and "label"). It yields a
+// *RowError for a malformed row and goes on if the loop does; any other
+// error, such as a file that lacks one of the columns, ends the sequence.
 func Records(src Source, columns []string) iter.Seq2[*Record, error] {
 	return func(yield func(*Record, error) bool) {
 		var err error

@@ -114,6 +114,9 @@ func (t *Transforms) init() error {
 		if (ft.Type == Categorical || ft.Type == MultiHot) && ft.HashBuckets <= 0 && ft.Vocab.OOVBuckets < 1 {
 			return fmt.Errorf("data: feature %q: vocab.oov_buckets must be at least 1 without hash_buckets", ft.Name)
 		}
+		if err := ft.checkNormalize(); err != nil {
+			return err
+		}
 		if g == groupImage && l.counts[groupImage] > 0 {
 			return fmt.Errorf("data: feature %q: only one image feature is allowed", ft.Name)
 		}
@@ -156,6 +159,22 @@ func (ft *FeatureTransform) group() (int, error) {
 		return groupImage, nil
 	}
 	return 0, fmt.Errorf("data: feature %q: type %q is not allowed (allowed: categorical, image, multi_hot, numeric)", ft.Name, ft.Type)
+}
+
+// checkNormalize rejects a normalisation the feature type does not have.
+// An empty one means none.
+func (ft *FeatureTransform) checkNormalize() error {
+	allowed := map[string]bool{"": true, NormNone: true, NormStandard: true}
+	switch ft.Type {
+	case Numeric:
+		allowed[NormMinMax] = true
+	case Image:
+		allowed[NormScale] = true
+	}
+	if !allowed[ft.Normalize] {
+		return fmt.Errorf("data: feature %q: normalize %q is not allowed for a %s feature", ft.Name, ft.Normalize, ft.Type)
+	}
+	return nil
 }
 
 // UnmarshalJSON restores fitted transforms, as written by json.Marshal.
