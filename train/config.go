@@ -73,6 +73,9 @@ type Data struct {
 	ShuffleBuffer     int
 	Prefetch          int
 	SkipBadRows       bool
+	// InMemory keeps each split's encoded examples in memory after the
+	// first pass (see data.LoaderOptions).
+	InMemory bool
 }
 
 // Schedule is a learning-rate schedule: a linear warmup over WarmupSteps,

@@ -174,7 +174,7 @@ func (r *run) openLoaders() error {
 	var err error
 	r.train, err = data.NewLoader(r.t, d.Train, data.LoaderOptions{
 		BatchSize: r.cfg.BatchSize, ShuffleBuffer: d.ShuffleBuffer, Seed: r.cfg.Seed,
-		Prefetch: d.Prefetch, SkipBadRows: d.SkipBadRows,
+		Prefetch: d.Prefetch, SkipBadRows: d.SkipBadRows, InMemory: d.InMemory,
 	})
 	if err != nil {
 		return fmt.Errorf("train: training data: %w", err)
@@ -183,7 +183,7 @@ func (r *run) openLoaders() error {
 		return nil
 	}
 	r.valid, err = data.NewLoader(r.t, d.Validation, data.LoaderOptions{
-		BatchSize: r.cfg.BatchSize, Prefetch: d.Prefetch, SkipBadRows: d.SkipBadRows,
+		BatchSize: r.cfg.BatchSize, Prefetch: d.Prefetch, SkipBadRows: d.SkipBadRows, InMemory: d.InMemory,
 	})
 	if err != nil {
 		return fmt.Errorf("train: validation data: %w", err)

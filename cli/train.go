@@ -1,0 +1,171 @@
+package cli
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mlenv/mlenv/job"
+	"github.com/mlenv/mlenv/models"
+	"github.com/mlenv/mlenv/train"
+)
+
+func init() { register(newTrainCmd) }
+
+// trainFlags are the flags of mlenv train.
+type trainFlags struct {
+	dryRun        bool
+	out           string
+	checkpointDir string
+	resume        bool
+	json          bool
+}
+
+func newTrainCmd() *cobra.Command {
+	var f trainFlags
+	cmd := &cobra.Command{
+		Use:   "train JOB.yaml",
+		Short: "Train the model a job spec describes and write its model artifact",
+		Long: `train validates the job spec, fits the feature transforms on the training
+split, trains the spec's zoo architecture with periodic evaluation on the
+validation split, and writes the model artifact (model.json and
+weights.safetensors) to --out. It prints one line per evaluation and a final
+summary. Checkpoints go to --checkpoint-dir; on SIGINT or SIGTERM a
+checkpoint is written before exiting, and --resume continues from the newest
+one with the same result as an uninterrupted run.
+
+--dry-run only validates the spec and prints it resolved, defaults filled.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runTrain(cmd, args[0], f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&f.dryRun, "dry-run", false, "validate the spec and print it resolved, without training")
+	fl.StringVar(&f.out, "out", "", "directory for the model artifact (default ./mlenv-models/NAME)")
+	fl.StringVar(&f.checkpointDir, "checkpoint-dir", "", "directory for checkpoints (default TRACKING_DIR/checkpoints/NAME)")
+	fl.BoolVar(&f.resume, "resume", false, "continue from the newest checkpoint in --checkpoint-dir")
+	fl.BoolVar(&f.json, "json", false, "print the final summary as JSON")
+	return cmd
+}
+
+func runTrain(cmd *cobra.Command, path string, f trainFlags) error {
+	// Custom models registered by a user's own binary are valid archs too.
+	job.Archs = models.Names()
+	spec, err := loadSpec(cmd, path)
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	if f.dryRun {
+		b, err := spec.YAML()
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	}
+	if n := spec.Resources.Threads; n > 0 {
+		runtime.GOMAXPROCS(n)
+	}
+	cfg := trainConfig(spec, f)
+	cfg.Progress = func(p train.Progress) { fmt.Fprintln(w, progressLine(p)) }
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := train.Run(ctx, cfg, train.Discard)
+	var pe *models.ParamError
+	switch {
+	case errors.As(err, &pe):
+		return spec.FieldError("model.params."+pe.Param, "%s", pe.Msg)
+	case err != nil && ctx.Err() != nil:
+		return fmt.Errorf("interrupted; checkpoint in %s, continue with --resume: %w", cfg.CheckpointDir, err)
+	case err != nil:
+		return err
+	}
+	return printSummary(w, f.json, cfg.ModelDir, res)
+}
+
+// trainConfig maps a resolved job spec and the flags to a trainer config.
+func trainConfig(spec *job.Spec, f trainFlags) train.Config {
+	t, d := spec.Training, spec.Data
+	cfg := train.Config{
+		Name: spec.Name, Arch: spec.Model.Arch, Params: spec.Model.Params,
+		Data: train.Data{Train: d.Train, Validation: d.Validation, Features: d.Features, Label: d.Label,
+			ShuffleBuffer: d.ShuffleBuffer, Prefetch: d.Prefetch, SkipBadRows: d.BadRows == job.BadRowsSkip, InMemory: d.InMemory},
+		Optimizer: t.Optimizer, LearningRate: t.LearningRate, WeightDecay: t.WeightDecay,
+		Schedule: train.Schedule{Type: t.Schedule.Type, WarmupSteps: t.Schedule.WarmupSteps, DecaySteps: t.Schedule.DecaySteps,
+			Gamma: t.Schedule.Gamma, MinLearningRate: t.Schedule.MinLearningRate},
+		BatchSize: t.BatchSize, Epochs: t.Epochs, Steps: t.Steps, EvalEvery: t.EvalEvery,
+		EarlyStopping: train.EarlyStopping{Metric: t.EarlyStopping.Metric, Patience: t.EarlyStopping.Patience,
+			Mode: t.EarlyStopping.Mode, MinDelta: t.EarlyStopping.MinDelta},
+		Seed: uint64(t.Seed), CheckpointEvery: t.CheckpointEvery, CheckpointDir: f.checkpointDir, Resume: f.resume,
+		ModelDir: f.out, Tags: map[string]string{"mlenv.spec": spec.File()},
+	}
+	if k, ok := strings.CutPrefix(t.EarlyStopping.Metric, "recall@"); ok {
+		cfg.RecallK, _ = strconv.Atoi(k) // job.Validate checked it
+	}
+	if cfg.ModelDir == "" {
+		cfg.ModelDir = filepath.Join("mlenv-models", spec.Name)
+	}
+	if cfg.CheckpointDir == "" {
+		cfg.CheckpointDir = filepath.Join(cmp.Or(spec.Tracking.Dir, ".mlenv"), "checkpoints", spec.Name)
+	}
+	if commit := gitCommit(); commit != "" {
+		cfg.Tags["mlflow.source.git.commit"] = commit
+	}
+	return cfg
+}
+
+// gitCommit returns the commit of the working directory's git checkout,
+// or "" outside one or without git.
+func gitCommit() string {
+	out, err := exec.CommandContext(context.Background(), "git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// progressLine formats one evaluation: step, epoch, throughput and the
+// metrics in name order.
+func progressLine(p train.Progress) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "step %d  epoch %d  %.0f examples/s", p.Step, p.Epoch, p.ExamplesPerSecond())
+	for _, k := range slices.Sorted(maps.Keys(p.Metrics)) {
+		fmt.Fprintf(&b, "  %s %.4f", k, p.Metrics[k])
+	}
+	return b.String()
+}
+
+func printSummary(w io.Writer, asJSON bool, dir string, res *train.Result) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"model": dir, "steps": res.Steps, "epochs": res.Epochs,
+			"stopped_early": res.StoppedEarly, "metrics": res.Metrics})
+	}
+	fmt.Fprintf(w, "trained %d steps (%d epochs)", res.Steps, res.Epochs)
+	if res.StoppedEarly {
+		fmt.Fprint(w, ", stopped early")
+	}
+	fmt.Fprintf(w, "\nmodel: %s\n", dir)
+	for _, k := range slices.Sorted(maps.Keys(res.Metrics)) {
+		fmt.Fprintf(w, "  %-12s %.4f\n", k, res.Metrics[k])
+	}
+	return nil
+}
