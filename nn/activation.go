@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"math/rand/v2"
 
 	"github.com/mlenv/mlenv/tensor"
 )
@@ -77,16 +78,13 @@ func (a Activation) Forward(x *tensor.Tensor) *tensor.Tensor { return a.Apply(x)
 // It starts in training mode.
 type Dropout struct {
 	P    float32
-	rng  randSource
+	rng  *rand.Rand
 	eval bool
 }
 
-// randSource is the part of *rand.Rand that Dropout uses.
-type randSource interface{ Float32() float32 }
-
 // NewDropout returns a Dropout layer drawing its masks from rng.
 // It panics unless 0 <= p < 1.
-func NewDropout(rng randSource, p float32) *Dropout {
+func NewDropout(rng *rand.Rand, p float32) *Dropout {
 	if p < 0 || p >= 1 {
 		panic(fmt.Sprintf("nn: dropout probability %v not in [0, 1)", p))
 	}

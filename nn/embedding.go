@@ -80,8 +80,10 @@ func (e *EmbeddingBag) Parameters() []NamedParam { return []NamedParam{{"weight"
 func (e *EmbeddingBag) Forward(ar *tensor.Arena, ids, offsets []int) *tensor.Tensor {
 	bags, dim := len(offsets), e.Weight.Dim(1)
 	kept, bagOf := ar.Ints(len(ids))[:0], ar.Ints(len(ids))[:0]
-	scale := ar.New(bags, 1)
-	sd := scale.Data()
+	var scale *tensor.Tensor
+	if e.Mode == BagMean {
+		scale = ar.New(bags, 1)
+	}
 	for b, start := range offsets {
 		end := len(ids)
 		if b+1 < bags {
@@ -97,14 +99,12 @@ func (e *EmbeddingBag) Forward(ar *tensor.Arena, ids, offsets []int) *tensor.Ten
 				n++
 			}
 		}
-		if n > 0 && e.Mode == BagMean {
-			sd[b] = 1 / float32(n)
-		} else {
-			sd[b] = 1
+		if scale != nil && n > 0 {
+			scale.Data()[b] = 1 / float32(n)
 		}
 	}
 	sum := tensor.IndexAdd(ar.New(bags, dim), 0, bagOf, tensor.Lookup(ar, e.Weight, kept))
-	if e.Mode == BagMean {
+	if scale != nil {
 		return tensor.Mul(sum, scale)
 	}
 	return sum

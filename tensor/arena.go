@@ -1,5 +1,7 @@
 package tensor
 
+import "fmt"
+
 // Arena hands out the storage, shapes and graph records of intermediate
 // tensors and takes all of them back at once on Reset. A training loop
 // resets one arena per step: because a fixed model asks for the same sizes
@@ -94,7 +96,7 @@ func (a *Arena) New(shape ...int) *Tensor {
 // FromSlice returns a tensor in the arena holding a copy of data.
 func (a *Arena) FromSlice(data []float32, shape ...int) *Tensor {
 	if n := numel(shape); n != len(data) {
-		panic("tensor: Arena.FromSlice: value count does not match shape")
+		panic(fmt.Sprintf("tensor: Arena.FromSlice: %d values for shape %v (%d elements)", len(data), shape, n))
 	}
 	t := newOut(a, shape)
 	copy(t.data, data)

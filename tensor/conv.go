@@ -115,21 +115,29 @@ func Conv2d(x, weight, bias *Tensor, stride, pad int) *Tensor {
 	xs, ws := x.contiguous(ar), weight.contiguous(ar)
 	out := newOut(ar, []int{g.n, g.outC, g.ho, g.wo})
 	hw := g.ho * g.wo
-	col := ar.floats(g.windowElements * hw)
 	var bd []float32
 	if bias != nil {
 		bd = bias.contiguous(ar)
 	}
-	for n := 0; n < g.n; n++ {
-		g.im2col(col, xs[n*g.c*g.h*g.w:])
-		o := out.data[n*g.outC*hw : (n+1)*g.outC*hw]
-		kernel.Sgemm(false, false, g.outC, hw, g.windowElements, 1, ws, g.windowElements, col, hw, 0, o, hw)
-		for c := 0; c < g.outC && bd != nil; c++ {
-			for i := range o[c*hw : (c+1)*hw] {
-				o[c*hw+i] += bd[c]
+	// Images are independent: each worker lowers its own images into its
+	// own column buffer.
+	nw := workers(g.n)
+	cols := make([][]float32, nw)
+	for i := range cols {
+		cols[i] = ar.floats(g.windowElements * hw)
+	}
+	parallelChunks(g.n, nw, func(c, lo, hi int) {
+		for n := lo; n < hi; n++ {
+			g.im2col(cols[c], xs[n*g.c*g.h*g.w:])
+			o := out.data[n*g.outC*hw : (n+1)*g.outC*hw]
+			kernel.Sgemm(false, false, g.outC, hw, g.windowElements, 1, ws, g.windowElements, cols[c], hw, 0, o, hw)
+			for ch := 0; ch < len(bd); ch++ {
+				for i := range o[ch*hw : (ch+1)*hw] {
+					o[ch*hw+i] += bd[ch]
+				}
 			}
 		}
-	}
+	})
 	if record(out, opConv2d, x, weight, bias) {
 		out.idx = ar.ints(2)
 		out.idx[0], out.idx[1] = stride, pad
@@ -151,7 +159,6 @@ func backConv2d(t *Tensor) {
 	ar := t.arena
 	xs, ws := x.contiguous(ar), weight.contiguous(ar)
 	hw := g.ho * g.wo
-	col := ar.floats(g.windowElements * hw)
 	var dx, dw, db []float32
 	if wantsGrad(x) {
 		dx = gradData(x)
@@ -162,20 +169,45 @@ func backConv2d(t *Tensor) {
 	if wantsGrad(bias) {
 		db = gradData(bias)
 	}
-	for n := 0; n < g.n; n++ {
-		gn := t.grad.data[n*g.outC*hw : (n+1)*g.outC*hw]
-		if dw != nil {
-			g.im2col(col, xs[n*g.c*g.h*g.w:])
-			kernel.Sgemm(false, true, g.outC, g.windowElements, hw, 1, gn, hw, col, hw, 1, dw, g.windowElements)
+	// Workers take disjoint images; each has its own column buffer and,
+	// past the first, its own weight and bias gradient, summed at the end.
+	nw := workers(g.n)
+	cols, dws, dbs := make([][]float32, nw), make([][]float32, nw), make([][]float32, nw)
+	for i := range nw {
+		cols[i] = ar.floats(g.windowElements * hw)
+		dws[i], dbs[i] = dw, db
+		if i > 0 && dw != nil {
+			dws[i] = ar.zeros(len(dw))
 		}
-		if dx != nil {
-			kernel.Sgemm(true, false, g.windowElements, hw, g.outC, 1, ws, g.windowElements, gn, hw, 0, col, hw)
-			g.col2im(dx[n*g.c*g.h*g.w:], col)
+		if i > 0 && db != nil {
+			dbs[i] = ar.zeros(len(db))
 		}
-		for c := 0; c < g.outC && db != nil; c++ {
-			for _, v := range gn[c*hw : (c+1)*hw] {
-				db[c] += v
+	}
+	parallelChunks(g.n, nw, func(c, lo, hi int) {
+		col, dw, db := cols[c], dws[c], dbs[c]
+		for n := lo; n < hi; n++ {
+			gn := t.grad.data[n*g.outC*hw : (n+1)*g.outC*hw]
+			if dw != nil {
+				g.im2col(col, xs[n*g.c*g.h*g.w:])
+				kernel.Sgemm(false, true, g.outC, g.windowElements, hw, 1, gn, hw, col, hw, 1, dw, g.windowElements)
 			}
+			if dx != nil {
+				kernel.Sgemm(true, false, g.windowElements, hw, g.outC, 1, ws, g.windowElements, gn, hw, 0, col, hw)
+				g.col2im(dx[n*g.c*g.h*g.w:], col)
+			}
+			for ch := 0; ch < len(db); ch++ {
+				for _, v := range gn[ch*hw : (ch+1)*hw] {
+					db[ch] += v
+				}
+			}
+		}
+	})
+	for i := 1; i < nw; i++ {
+		if dw != nil {
+			addTo(dw, dws[i])
+		}
+		if db != nil {
+			addTo(db, dbs[i])
 		}
 	}
 }
@@ -188,10 +220,22 @@ func MaxPool2d(x *Tensor, k, stride int) *Tensor {
 	xs := x.contiguous(ar)
 	out := newOut(ar, []int{g.n, g.c, g.ho, g.wo})
 	arg := ar.ints(len(out.data))
-	for p := 0; p < g.n*g.c; p++ {
+	planes := g.n * g.c
+	parallelChunks(planes, workers(planes), func(_, lo, hi int) { g.maxPool(out.data, arg, xs, lo, hi) })
+	if record(out, opMaxPool2d, x) {
+		out.idx = arg
+	}
+	return out
+}
+
+// maxPool pools image planes [lo, hi) of xs into out, recording the
+// storage offset of each maximum in arg.
+func (g *convGeom) maxPool(out []float32, arg []int, xs []float32, lo, hi int) {
+	k, stride := g.kh, g.stride
+	for p := lo; p < hi; p++ {
 		img := xs[p*g.h*g.w:]
 		if k == 2 && stride == 2 {
-			g.maxPool2x2(out.data[p*g.ho*g.wo:][:g.ho*g.wo], arg[p*g.ho*g.wo:][:g.ho*g.wo], img, p*g.h*g.w)
+			g.maxPool2x2(out[p*g.ho*g.wo:][:g.ho*g.wo], arg[p*g.ho*g.wo:][:g.ho*g.wo], img, p*g.h*g.w)
 			continue
 		}
 		for oi := 0; oi < g.ho; oi++ {
@@ -211,14 +255,10 @@ func MaxPool2d(x *Tensor, k, stride int) *Tensor {
 					}
 				}
 				o := (p*g.ho+oi)*g.wo + oj
-				out.data[o], arg[o] = bv, p*g.h*g.w+best
+				out[o], arg[o] = bv, p*g.h*g.w+best
 			}
 		}
 	}
-	if record(out, opMaxPool2d, x) {
-		out.idx = arg
-	}
-	return out
 }
 
 // maxPool2x2 is MaxPool2d's loop for 2x2 windows with stride 2 over one

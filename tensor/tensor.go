@@ -49,7 +49,6 @@ type Tensor struct {
 	more  []*Tensor
 	axis  int
 	idx   []int
-	aux   *Tensor
 	param float32
 	mark  uint32
 }
