@@ -15,38 +15,48 @@ type AdagradConfig struct {
 	InitialAccumulator float64
 }
 
-func (c *AdagradConfig) defaults() {
-	if c.Eps == 0 {
-		c.Eps = 1e-10
-	}
-}
-
 // Adagrad keeps a running sum of squared gradients per element
 // (torch.optim.Adagrad without lr decay). With sparse row gradients only
 // the touched rows and their accumulators change.
-type Adagrad struct {
+type Adagrad struct{ adagradState }
+
+// adagradState is what Adagrad and RowWiseAdagrad share: parameters,
+// configuration and one accumulator slice per parameter.
+type adagradState struct {
 	base
 	cfg AdagradConfig
 	acc [][]float32
 }
 
+func newAdagradState(params []*tensor.Tensor, cfg AdagradConfig) adagradState {
+	if cfg.Eps == 0 {
+		cfg.Eps = 1e-10
+	}
+	return adagradState{base: base{params: params, lr: cfg.LR}, cfg: cfg, acc: make([][]float32, len(params))}
+}
+
+// accumulator returns parameter i's accumulator of length n, creating it
+// filled with InitialAccumulator on first use.
+func (s *adagradState) accumulator(i, n int) []float32 {
+	if s.acc[i] == nil {
+		s.acc[i] = make([]float32, n)
+		for j := range s.acc[i] {
+			s.acc[i][j] = float32(s.cfg.InitialAccumulator)
+		}
+	}
+	return s.acc[i]
+}
+
 // NewAdagrad returns Adagrad over params.
 func NewAdagrad(params []*tensor.Tensor, cfg AdagradConfig) *Adagrad {
-	cfg.defaults()
-	return &Adagrad{base: base{params: params, lr: cfg.LR}, cfg: cfg, acc: make([][]float32, len(params))}
+	return &Adagrad{newAdagradState(params, cfg)}
 }
 
 // Step applies one update.
 func (o *Adagrad) Step() {
 	lr, eps, wd := float32(o.lr), float32(o.cfg.Eps), float32(o.cfg.WeightDecay)
 	for i, p := range o.params {
-		if o.acc[i] == nil {
-			o.acc[i] = make([]float32, p.Len())
-			for j := range o.acc[i] {
-				o.acc[i][j] = float32(o.cfg.InitialAccumulator)
-			}
-		}
-		acc := o.acc[i]
+		acc := o.accumulator(i, p.Len())
 		forEachGrad(p, true, func(off int, w, g []float32) {
 			a := acc[off : off+len(w)]
 			for j, gv := range g[:len(w)] {
@@ -63,16 +73,11 @@ func (o *Adagrad) Step() {
 // (FBGEMM's row-wise Adagrad). Parameters are treated as [rows, width]
 // along their first dimension; with sparse row gradients only touched rows
 // are updated.
-type RowWiseAdagrad struct {
-	base
-	cfg AdagradConfig
-	acc [][]float32
-}
+type RowWiseAdagrad struct{ adagradState }
 
 // NewRowWiseAdagrad returns row-wise Adagrad over params.
 func NewRowWiseAdagrad(params []*tensor.Tensor, cfg AdagradConfig) *RowWiseAdagrad {
-	cfg.defaults()
-	return &RowWiseAdagrad{base: base{params: params, lr: cfg.LR}, cfg: cfg, acc: make([][]float32, len(params))}
+	return &RowWiseAdagrad{newAdagradState(params, cfg)}
 }
 
 // Step applies one update.
@@ -84,13 +89,7 @@ func (o *RowWiseAdagrad) Step() {
 			rows = p.Dim(0)
 		}
 		width := p.Len() / max(rows, 1)
-		if o.acc[i] == nil {
-			o.acc[i] = make([]float32, rows)
-			for j := range o.acc[i] {
-				o.acc[i][j] = float32(o.cfg.InitialAccumulator)
-			}
-		}
-		acc := o.acc[i]
+		acc := o.accumulator(i, rows)
 		forEachGrad(p, false, func(off int, w, g []float32) {
 			for r := 0; r < len(w)/width; r++ {
 				wr, gr := w[r*width:(r+1)*width], g[r*width:(r+1)*width]

@@ -38,67 +38,68 @@ func newGeom(op string, x *Tensor, kh, kw, stride, pad int) convGeom {
 	return g
 }
 
-// im2col writes the column matrix [c*kh*kw, ho*wo] of one image.
-func (g *convGeom) im2col(col, img []float32) {
+// colRows calls fn for each output row oi of each kernel tap (c, ki, kj):
+// seg is that row's part of the column matrix [c*kh*kw, ho*wo] and img the
+// offset of the image row it reads, or -1 when that row is padding.
+func (g *convGeom) colRows(col []float32, fn func(seg []float32, img, kj int)) {
 	hw := g.ho * g.wo
 	for c := 0; c < g.c; c++ {
 		for ki := 0; ki < g.kh; ki++ {
 			for kj := 0; kj < g.kw; kj++ {
 				row := col[((c*g.kh+ki)*g.kw+kj)*hw:][:hw]
 				for oi := 0; oi < g.ho; oi++ {
-					i := oi*g.stride - g.pad + ki
-					dst := row[oi*g.wo : (oi+1)*g.wo]
-					if i < 0 || i >= g.h {
-						clear(dst)
-						continue
+					img := -1
+					if i := oi*g.stride - g.pad + ki; i >= 0 && i < g.h {
+						img = (c*g.h + i) * g.w
 					}
-					src := img[(c*g.h+i)*g.w:][:g.w]
-					if g.stride == 1 {
-						// Output columns [lo, hi) read src[lo-pad+kj ...]
-						// contiguously; the rest fall in the padding.
-						lo := min(max(g.pad-kj, 0), g.wo)
-						hi := max(min(g.w+g.pad-kj, g.wo), lo)
-						clear(dst[:lo])
-						copy(dst[lo:hi], src[lo-g.pad+kj:])
-						clear(dst[hi:])
-						continue
-					}
-					for oj := range dst {
-						j := oj*g.stride - g.pad + kj
-						if j < 0 || j >= g.w {
-							dst[oj] = 0
-						} else {
-							dst[oj] = src[j]
-						}
-					}
+					fn(row[oi*g.wo:(oi+1)*g.wo], img, kj)
 				}
 			}
 		}
 	}
 }
 
-// col2im adds a column matrix back into one image's gradient.
-func (g *convGeom) col2im(img, col []float32) {
-	hw := g.ho * g.wo
-	for c := 0; c < g.c; c++ {
-		for ki := 0; ki < g.kh; ki++ {
-			for kj := 0; kj < g.kw; kj++ {
-				row := col[((c*g.kh+ki)*g.kw+kj)*hw:][:hw]
-				for oi := 0; oi < g.ho; oi++ {
-					i := oi*g.stride - g.pad + ki
-					if i < 0 || i >= g.h {
-						continue
-					}
-					dst := img[(c*g.h+i)*g.w:][:g.w]
-					for oj, v := range row[oi*g.wo : (oi+1)*g.wo] {
-						if j := oj*g.stride - g.pad + kj; j >= 0 && j < g.w {
-							dst[j] += v
-						}
-					}
-				}
+// im2col writes the column matrix [c*kh*kw, ho*wo] of one image.
+func (g *convGeom) im2col(col, img []float32) {
+	g.colRows(col, func(dst []float32, r, kj int) {
+		if r < 0 {
+			clear(dst)
+			return
+		}
+		src := img[r:][:g.w]
+		if g.stride == 1 {
+			// Output columns [lo, hi) read src contiguously; the rest
+			// fall in the padding.
+			lo := min(max(g.pad-kj, 0), g.wo)
+			hi := max(min(g.w+g.pad-kj, g.wo), lo)
+			clear(dst[:lo])
+			copy(dst[lo:hi], src[lo-g.pad+kj:])
+			clear(dst[hi:])
+			return
+		}
+		for oj := range dst {
+			if j := oj*g.stride - g.pad + kj; j >= 0 && j < g.w {
+				dst[oj] = src[j]
+			} else {
+				dst[oj] = 0
 			}
 		}
-	}
+	})
+}
+
+// col2im adds a column matrix back into one image's gradient.
+func (g *convGeom) col2im(img, col []float32) {
+	g.colRows(col, func(seg []float32, r, kj int) {
+		if r < 0 {
+			return
+		}
+		dst := img[r:][:g.w]
+		for oj, v := range seg {
+			if j := oj*g.stride - g.pad + kj; j >= 0 && j < g.w {
+				dst[j] += v
+			}
+		}
+	})
 }
 
 // Conv2d returns the 2-D cross-correlation of x [N, C, H, W] with weight

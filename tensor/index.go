@@ -184,36 +184,53 @@ func ScatterAdd(x *Tensor, axis int, idx []int, src *Tensor) *Tensor {
 			panic(fmt.Sprintf("tensor: ScatterAdd along axis %d: src shape %v does not match x shape %v", ax, src.shape, x.shape))
 		}
 	}
+	m := src.shape[ax]
+	return addAt(opScatterAdd, x, src, ax, idx, func(out, s []float32) {
+		scatterAddRaw(out, x.shape, ax, idx, s, m)
+	})
+}
+
+// addAt returns a copy of x into which add has added src's values, recorded
+// as op with axis ax and indices idx; it is the forward of ScatterAdd and
+// IndexAdd.
+func addAt(op opKind, x, src *Tensor, ax int, idx []int, add func(out, src []float32)) *Tensor {
 	ar := arenaOf(x, src)
 	out := newOut(ar, x.shape)
 	copyStrided(out.data, x)
-	scatterAddRaw(out.data, x.shape, ax, idx, src.contiguous(ar), src.shape[ax])
-	if record(out, opScatterAdd, x, src) {
+	add(out.data, src.contiguous(ar))
+	if record(out, op, x, src) {
 		out.axis = ax
 		out.idx = idx
 	}
 	return out
 }
 
-func backScatterAdd(t *Tensor) {
+// backAddAt is the gradient of addAt: x gets t's gradient unchanged and src
+// gets pick(gradient of src, t's gradient), which gathers the gradient
+// from the positions src was added to.
+func backAddAt(t *Tensor, pick func(dst, g []float32)) {
 	x, src := t.in[0], t.in[1]
 	if wantsGrad(x) {
 		addTo(gradData(x), t.grad.data)
 	}
-	if !wantsGrad(src) {
-		return
+	if wantsGrad(src) {
+		pick(gradData(src), t.grad.data)
 	}
-	dst := gradData(src)
+}
+
+func backScatterAdd(t *Tensor) {
 	outer, n, inner := split(t.shape, t.axis)
-	m := src.shape[t.axis]
-	for o := 0; o < outer; o++ {
-		for i := 0; i < m; i++ {
-			for j := 0; j < inner; j++ {
-				p := (o*m+i)*inner + j
-				dst[p] += t.grad.data[(o*n+t.idx[p])*inner+j]
+	m := t.in[1].shape[t.axis]
+	backAddAt(t, func(dst, g []float32) {
+		for o := 0; o < outer; o++ {
+			for i := 0; i < m; i++ {
+				for j := 0; j < inner; j++ {
+					p := (o*m+i)*inner + j
+					dst[p] += g[(o*n+t.idx[p])*inner+j]
+				}
 			}
 		}
-	}
+	})
 }
 
 // IndexAdd returns a copy of x with src's entries added at positions idx
@@ -230,45 +247,26 @@ func IndexAdd(x *Tensor, axis int, idx []int, src *Tensor) *Tensor {
 			panic(fmt.Sprintf("tensor: IndexAdd along axis %d: src shape %v does not match x shape %v", ax, src.shape, x.shape))
 		}
 	}
-	ar := arenaOf(x, src)
-	out := newOut(ar, x.shape)
-	copyStrided(out.data, x)
-	s := src.contiguous(ar)
 	outer, n, inner := split(x.shape, ax)
 	m := len(idx)
-	for o := 0; o < outer; o++ {
-		for i, k := range idx {
-			checkIndex("IndexAdd", k, n, x.shape, ax)
-			d := out.data[(o*n+k)*inner : (o*n+k+1)*inner]
-			for j, v := range s[(o*m+i)*inner : (o*m+i+1)*inner] {
-				d[j] += v
+	return addAt(opIndexAdd, x, src, ax, idx, func(out, s []float32) {
+		for o := 0; o < outer; o++ {
+			for i, k := range idx {
+				checkIndex("IndexAdd", k, n, x.shape, ax)
+				addTo(out[(o*n+k)*inner:(o*n+k+1)*inner], s[(o*m+i)*inner:])
 			}
 		}
-	}
-	if record(out, opIndexAdd, x, src) {
-		out.axis = ax
-		out.idx = idx
-	}
-	return out
+	})
 }
 
 func backIndexAdd(t *Tensor) {
-	x, src := t.in[0], t.in[1]
-	if wantsGrad(x) {
-		addTo(gradData(x), t.grad.data)
-	}
-	if !wantsGrad(src) {
-		return
-	}
-	dst := gradData(src)
 	outer, n, inner := split(t.shape, t.axis)
 	m := len(t.idx)
-	for o := 0; o < outer; o++ {
-		for i, k := range t.idx {
-			d := dst[(o*m+i)*inner : (o*m+i+1)*inner]
-			for j, v := range t.grad.data[(o*n+k)*inner : (o*n+k+1)*inner] {
-				d[j] += v
+	backAddAt(t, func(dst, g []float32) {
+		for o := 0; o < outer; o++ {
+			for i, k := range t.idx {
+				addTo(dst[(o*m+i)*inner:(o*m+i+1)*inner], g[(o*n+k)*inner:])
 			}
 		}
-	}
+	})
 }
