@@ -244,7 +244,7 @@ func (a *API) createRun(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return runResp{wireRun(run)}, nil
+	return runResp{WireRun(run)}, nil
 }
 
 func (a *API) getRun(r *http.Request) (any, error) {
@@ -260,7 +260,7 @@ func (a *API) getRun(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return runResp{wireRun(run)}, nil
+	return runResp{WireRun(run)}, nil
 }
 
 func (a *API) updateRun(r *http.Request) (any, error) {
@@ -449,7 +449,7 @@ func (a *API) searchRuns(r *http.Request) (any, error) {
 		NextPageToken string `json:"next_page_token,omitempty"`
 	}{NextPageToken: token}
 	for i := range runs {
-		resp.Runs = append(resp.Runs, wireRun(&runs[i]))
+		resp.Runs = append(resp.Runs, WireRun(&runs[i]))
 	}
 	return resp, nil
 }

@@ -72,7 +72,8 @@ func wireRunInfo(i *store.RunInfo) RunInfo {
 	}
 }
 
-func wireRun(r *store.Run) Run {
+// WireRun converts a store run to its wire message.
+func WireRun(r *store.Run) Run {
 	return Run{
 		Info:   wireRunInfo(&r.Info),
 		Data:   RunData{Metrics: r.Metrics, Params: r.Params, Tags: r.Tags},
@@ -80,8 +81,7 @@ func wireRun(r *store.Run) Run {
 	}
 }
 
-// FromWire converts a wire run back to the store form; the Go client uses
-// it.
+// toStore converts a wire run back to the store form, for the client.
 func (r *Run) toStore() store.Run {
 	i := r.Info
 	id := i.RunID
