@@ -29,11 +29,11 @@ const (
 	DefaultArtifacts = "mlruns/artifacts"
 )
 
-// Config configures a Server. The zero value serves on 127.0.0.1:5000
-// with the defaults above.
+// Config configures a Server. The zero value serves on 127.0.0.1 on a
+// free port, with the defaults above; the CLI's port is DefaultPort.
 type Config struct {
 	Host string
-	Port int
+	Port int // 0 picks a free port
 	// DB is the store DSN: sqlite:///path or postgres://...
 	DB string
 	// Artifacts is a directory, file:///dir or s3://bucket/prefix.
@@ -49,9 +49,6 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.Host == "" {
 		c.Host = DefaultHost
-	}
-	if c.Port == 0 {
-		c.Port = DefaultPort
 	}
 	if c.DB == "" {
 		c.DB = DefaultDB
