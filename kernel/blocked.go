@@ -16,11 +16,11 @@ type micro struct {
 	mc     int // rows of op(A) packed at once; a multiple of mr
 	nc     int // columns of op(B) packed at once; a multiple of nr
 
-	// kern computes the mr×nr tile C = beta*C + Ap·Bp. ap holds k groups
-	// of mr values (a column of the tile's rows of alpha*op(A)), bp holds
-	// k groups of nr values (a row of op(B)), and c starts at the tile's
-	// top-left element with row stride ldc. beta 0 overwrites C.
-	kern func(k int, ap, bp, c []float32, ldc int, beta float32)
+	// kern computes the mr×nr tile C = beta*C + alpha*A·Bp. Value (i, p)
+	// of the tile's rows of op(A) is a[i*rsA+p*csA]; bp holds k groups of
+	// nr values (a row of op(B)); c starts at the tile's top-left element
+	// with row stride ldc. beta 0 overwrites C.
+	kern func(k int, a []float32, rsA, csA int, bp, c []float32, ldc int, alpha, beta float32)
 
 	workspaces sync.Pool // of *workspace
 	bBlocks    sync.Pool // of *[]float32, packed blocks of op(B)
@@ -28,7 +28,7 @@ type micro struct {
 
 // workspace is one worker's packing memory.
 type workspace struct {
-	a    []float32 // packed block of alpha*op(A)
+	a    []float32 // packed rows of op(A) that do not fill a tile
 	tile []float32 // mr×nr scratch tile for C's ragged edges
 }
 
@@ -45,8 +45,10 @@ func (mk *micro) impl() impl { return impl{name: mk.name, run: mk.run} }
 
 // run computes g on up to threads goroutines. A single row or column of C
 // goes to gemv. Otherwise, for each kc×nc block of op(B), the workers pack
-// the block together and then take pieces of C from a shared counter;
-// each piece packs its rows of op(A) and runs the microkernel over them.
+// the block together and then take pieces of C from a shared counter,
+// running the microkernel over each tile of a piece. The microkernel reads
+// op(A) in place, whatever transA is; only rows that do not fill a tile
+// are packed (with zeros after them), so that it never reads past A.
 func (mk *micro) run(g *gemmCall, threads int) {
 	if g.m == 1 || g.n == 1 {
 		gemv(g)
@@ -59,7 +61,7 @@ func (mk *micro) run(g *gemmCall, threads int) {
 	defer mk.bBlocks.Put(bp)
 	ws := make([]*workspace, t)
 	for w := range ws {
-		ws[w] = mk.workspace(roundUp(min(mk.mc, g.m), mk.mr) * kb0)
+		ws[w] = mk.workspace(mk.mr * kb0)
 		defer mk.workspaces.Put(ws[w])
 	}
 	for jc := 0; jc < g.n; jc += mk.nc {
@@ -139,8 +141,10 @@ func (gr grid) bounds(item int) (i0, i1, j0, j1 int) {
 func (mk *micro) piece(g *gemmCall, ws *workspace, bp []float32, i0, i1, jc, nb, pc, kb int, beta float32) {
 	for ic := i0; ic < i1; ic += mk.mc {
 		mb := min(mk.mc, i1-ic)
-		mk.packA(g, ws.a, ic, mb, pc, kb)
-		mk.macro(g, ws, bp, ic, mb, jc, nb, kb, beta)
+		if rest := mb % mk.mr; rest != 0 {
+			packPanel(ws.a, mk.mr, rest, kb, g.a, g.lda, ic+mb-rest, pc, g.transA)
+		}
+		mk.macro(g, ws, bp, ic, mb, jc, nb, pc, kb, beta)
 	}
 }
 
@@ -173,23 +177,33 @@ func grow(s []float32, n int) []float32 {
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
 
-// macro multiplies the packed mb×kb block of A in ws by the packed kb×nb
-// block of B in bp into C at (ic, jc), one microkernel tile at a time.
-// Tiles that stick out of C are computed in scratch memory and merged.
-func (mk *micro) macro(g *gemmCall, ws *workspace, bp []float32, ic, mb, jc, nb, kb int, beta float32) {
+// macro multiplies rows [ic, ic+mb) of op(A) by the packed kb×nb block
+// of op(B) in bp into C at (ic, jc), one microkernel tile at a time. Full
+// row tiles read A in place; the last, partial one reads the panel packed
+// in ws. Tiles that stick out of C are computed in scratch memory and
+// merged.
+func (mk *micro) macro(g *gemmCall, ws *workspace, bp []float32, ic, mb, jc, nb, pc, kb int, beta float32) {
 	mr, nr := mk.mr, mk.nr
+	rsA, csA := g.lda, 1 // op(A)[i][p] = a[i*lda+p]
+	if g.transA {
+		rsA, csA = 1, g.lda // op(A)[i][p] = a[p*lda+i]
+	}
 	for jr := 0; jr < nb; jr += nr {
 		bpanel := bp[jr*kb : (jr+nr)*kb]
 		w := min(nr, nb-jr)
 		for ir := 0; ir < mb; ir += mr {
-			ap := ws.a[ir*kb : (ir+mr)*kb]
+			i := ic + ir
+			a, rs, cs := g.a[i*rsA+pc*csA:], rsA, csA
 			h := min(mr, mb-ir)
-			off := (ic+ir)*g.ldc + jc + jr
+			if h < mr {
+				a, rs, cs = ws.a, 1, mr
+			}
+			off := i*g.ldc + jc + jr
 			if h == mr && w == nr {
-				mk.kern(kb, ap, bpanel, g.c[off:], g.ldc, beta)
+				mk.kern(kb, a, rs, cs, bpanel, g.c[off:], g.ldc, g.alpha, beta)
 				continue
 			}
-			mk.kern(kb, ap, bpanel, ws.tile, nr, 0)
+			mk.kern(kb, a, rs, cs, bpanel, ws.tile, nr, g.alpha, 0)
 			for i := range h {
 				row := g.c[off+i*g.ldc : off+i*g.ldc+w]
 				src := ws.tile[i*nr : i*nr+w]
@@ -205,15 +219,6 @@ func (mk *micro) macro(g *gemmCall, ws *workspace, bp []float32, ic, mb, jc, nb,
 	}
 }
 
-// packA stores alpha*op(A)[i0:i0+mb, p0:p0+kb] into dst as panels of mr
-// rows; panel r holds, for each p, the mr values of column p. Rows past mb
-// are zero.
-func (mk *micro) packA(g *gemmCall, dst []float32, i0, mb, p0, kb int) {
-	for ir := 0; ir < mb; ir += mk.mr {
-		packPanel(dst[ir*kb:(ir+mk.mr)*kb], mk.mr, min(mk.mr, mb-ir), kb, g.a, g.lda, i0+ir, p0, g.transA, g.alpha)
-	}
-}
-
 // packB stores columns [lo, hi) of op(B)[p0:p0+kb, j0:] into dst, laid
 // out as panels of nr columns from column j0 (lo is a multiple of nr);
 // panel j holds, for each p, the nr values of row p. Columns past hi in
@@ -221,36 +226,28 @@ func (mk *micro) packA(g *gemmCall, dst []float32, i0, mb, p0, kb int) {
 func (mk *micro) packB(g *gemmCall, dst []float32, p0, kb, j0, lo, hi int) {
 	for jr := lo; jr < hi; jr += mk.nr {
 		// Column j of op(B) is row j of op(B)ᵀ, stored crossed unless transB.
-		packPanel(dst[jr*kb:(jr+mk.nr)*kb], mk.nr, min(mk.nr, hi-jr), kb, g.b, g.ldb, j0+jr, p0, !g.transB, 1)
+		packPanel(dst[jr*kb:(jr+mk.nr)*kb], mk.nr, min(mk.nr, hi-jr), kb, g.b, g.ldb, j0+jr, p0, !g.transB)
 	}
 }
 
 // packPanel fills panel with kb groups of width values: group p holds
-// scale*X[first+i][p0+p] for i < count and zeros after. X[i][p] is
-// x[p*ld+i] when crossed (the stored rows of x run along i) and x[i*ld+p]
-// otherwise.
-func packPanel(panel []float32, width, count, kb int, x []float32, ld, first, p0 int, crossed bool, scale float32) {
+// X[first+i][p0+p] for i < count and zeros after. X[i][p] is x[p*ld+i]
+// when crossed (the stored rows of x run along i) and x[i*ld+p] otherwise.
+func packPanel(panel []float32, width, count, kb int, x []float32, ld, first, p0 int, crossed bool) {
+	panel = panel[:width*kb]
 	if count < width {
 		clear(panel)
 	}
 	if crossed {
 		for p := range kb {
-			src := x[(p0+p)*ld+first:][:count]
-			dst := panel[p*width : p*width+count]
-			if scale == 1 {
-				copy(dst, src)
-				continue
-			}
-			for i, v := range src {
-				dst[i] = scale * v
-			}
+			copy(panel[p*width:p*width+count], x[(p0+p)*ld+first:][:count])
 		}
 		return
 	}
 	for i := range count {
 		src := x[(first+i)*ld+p0:][:kb]
 		for p, v := range src {
-			panel[p*width+i] = scale * v
+			panel[p*width+i] = v
 		}
 	}
 }

@@ -86,12 +86,12 @@ func asmImpls() []impl {
 // sgemmKernelAVX512 computes a 12×32 tile; see micro.kern.
 //
 //go:noescape
-func sgemmKernelAVX512(k int, ap, bp, c []float32, ldc int, beta float32)
+func sgemmKernelAVX512(k int, a []float32, rsA, csA int, bp, c []float32, ldc int, alpha, beta float32)
 
 // sgemmKernelAVX2 computes a 6×16 tile; see micro.kern.
 //
 //go:noescape
-func sgemmKernelAVX2(k int, ap, bp, c []float32, ldc int, beta float32)
+func sgemmKernelAVX2(k int, a []float32, rsA, csA int, bp, c []float32, ldc int, alpha, beta float32)
 
 // dotKernelAVX2 returns the dot product of x and y[:len(x)]; len(x) is a
 // multiple of 8.

@@ -12,15 +12,15 @@ var genericMicro = &micro{
 
 var genericImpl = genericMicro.impl()
 
-// kernGeneric computes the 2×4 tile C = beta*C + Ap·Bp (see micro.kern).
-func kernGeneric(k int, ap, bp, c []float32, ldc int, beta float32) {
+// kernGeneric computes the 2×4 tile C = beta*C + alpha*A·Bp (see
+// micro.kern).
+func kernGeneric(k int, a []float32, rsA, csA int, bp, c []float32, ldc int, alpha, beta float32) {
 	var c00, c01, c02, c03 float32
 	var c10, c11, c12, c13 float32
-	ap, bp = ap[:2*k], bp[:4*k]
+	bp = bp[:4*k]
 	for p := range k {
-		a := ap[2*p : 2*p+2 : 2*p+2]
+		a0, a1 := a[p*csA], a[p*csA+rsA]
 		b := bp[4*p : 4*p+4 : 4*p+4]
-		a0, a1 := a[0], a[1]
 		b0, b1, b2, b3 := b[0], b[1], b[2], b[3]
 		c00 += a0 * b0
 		c01 += a0 * b1
@@ -31,13 +31,14 @@ func kernGeneric(k int, ap, bp, c []float32, ldc int, beta float32) {
 		c12 += a1 * b2
 		c13 += a1 * b3
 	}
-	storeRow4(c[0*ldc:], beta, c00, c01, c02, c03)
-	storeRow4(c[1*ldc:], beta, c10, c11, c12, c13)
+	storeRow4(c[0*ldc:], alpha, beta, c00, c01, c02, c03)
+	storeRow4(c[1*ldc:], alpha, beta, c10, c11, c12, c13)
 }
 
-// storeRow4 sets row[0:4] = beta*row[0:4] + v; beta 0 overwrites.
-func storeRow4(row []float32, beta float32, v0, v1, v2, v3 float32) {
+// storeRow4 sets row[0:4] = beta*row[0:4] + alpha*v; beta 0 overwrites.
+func storeRow4(row []float32, alpha, beta float32, v0, v1, v2, v3 float32) {
 	row = row[:4:4]
+	v0, v1, v2, v3 = alpha*v0, alpha*v1, alpha*v2, alpha*v3
 	if beta != 0 {
 		v0 += beta * row[0]
 		v1 += beta * row[1]

@@ -3,10 +3,12 @@
 // `go generate ./kernel/` after changing a tile shape here; the matching
 // tile sizes live in kernel/gemm_amd64.go.
 //
-// Each kernel computes an mr×nr tile C = beta*C + Ap·Bp. Per step of the
-// depth loop it loads one packed row of B (nr floats, two vectors), then
-// for each of the mr rows broadcasts one packed value of A and issues two
-// fused multiply-adds into that row's accumulators. All mr×2 accumulators
+// Each kernel computes an mr×nr tile C = beta*C + alpha*A·Bp, where A is
+// read with any row and column stride (packed, or straight from the
+// caller's matrix) and Bp is packed. Per step of the depth loop it loads
+// one packed row of B (nr floats, two vectors), then for each of the mr
+// rows broadcasts one value of A and issues two fused multiply-adds into
+// that row's accumulators. All mr×2 accumulators
 // stay in vector registers for the whole loop; C is read and written once.
 package main
 
@@ -67,22 +69,34 @@ func (k kernel) r(i int) string { return fmt.Sprintf("%s%d", k.reg, i) }
 
 // write emits the kernel. Registers: accumulators 0..2mr-1 (row i in
 // 2i and 2i+1), then two for the row of B, one for the broadcast of A and
-// one for beta. SI walks Ap, DI walks Bp, DX walks the rows of C, CX counts
-// the depth, R8 is ldc in bytes and R9 walks C to prefetch it.
+// one for beta. A's value (i, p) is at SI + i*rsA + p*csA: rows 0-3 are
+// addressed from SI, rows 4-7 from R12 and rows 8-11 from R13, with R10 =
+// rsA and R11 = 3*rsA in bytes; BX is csA in bytes. DI walks Bp, DX walks
+// the rows of C, CX counts the depth, R8 is ldc in bytes and R9 walks C to
+// prefetch it.
 func (k kernel) write(w *bufio.Writer) {
 	acc := 2 * k.mr
 	b0, b1, av, beta := k.r(acc), k.r(acc+1), k.r(acc+2), k.r(acc+3)
 	vecBytes := 4 * k.lanes
 	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	bases := []string{"SI", "R12", "R13"}[:(k.mr+3)/4]
 
 	fmt.Fprintf(w, "\n// %s computes a %s\n", k.name, k.comment)
-	fmt.Fprintf(w, "// func %s(k int, ap, bp, c []float32, ldc int, beta float32)\n", k.name)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-92\n", k.name)
+	fmt.Fprintf(w, "// func %s(k int, a []float32, rsA, csA int, bp, c []float32, ldc int, alpha, beta float32)\n", k.name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-112\n", k.name)
 	p("MOVQ k+0(FP), CX")
-	p("MOVQ ap_base+8(FP), SI")
-	p("MOVQ bp_base+32(FP), DI")
-	p("MOVQ c_base+56(FP), DX")
-	p("MOVQ ldc+80(FP), R8")
+	p("MOVQ a_base+8(FP), SI")
+	p("MOVQ rsA+32(FP), R10")
+	p("SHLQ $2, R10")
+	p("LEAQ (R10)(R10*2), R11")
+	for g := 1; g < len(bases); g++ {
+		p("LEAQ (%s)(R10*4), %s", bases[g-1], bases[g])
+	}
+	p("MOVQ csA+40(FP), BX")
+	p("SHLQ $2, BX")
+	p("MOVQ bp_base+48(FP), DI")
+	p("MOVQ c_base+72(FP), DX")
+	p("MOVQ ldc+96(FP), R8")
 	p("SHLQ $2, R8")
 	// Start fetching the C tile now, so that it is in cache by the time
 	// the depth loop ends.
@@ -101,20 +115,33 @@ func (k kernel) write(w *bufio.Writer) {
 	p("VMOVUPS (DI), %s", b0)
 	p("VMOVUPS %d(DI), %s", vecBytes, b1)
 	for i := range k.mr {
-		p("VBROADCASTSS %d(SI), %s", 4*i, av)
+		base := bases[i/4]
+		addr := []string{"(%s)", "(%s)(R10*1)", "(%s)(R10*2)", "(%s)(R11*1)"}[i%4]
+		p("VBROADCASTSS "+addr+", %s", base, av)
 		p("VFMADD231PS %s, %s, %s", b0, av, k.r(2*i))
 		p("VFMADD231PS %s, %s, %s", b1, av, k.r(2*i+1))
 	}
-	p("ADDQ $%d, SI", 4*k.mr)
+	for _, base := range bases {
+		p("ADDQ BX, %s", base)
+	}
 	p("ADDQ $%d, DI", 2*vecBytes)
 	p("DECQ CX")
 	p("JNE loop")
 	fmt.Fprintln(w, "done:")
+	// alpha == 1 leaves the products as they are.
+	p("MOVL alpha+104(FP), AX")
+	p("CMPL AX, $0x3f800000")
+	p("JEQ scaled")
+	p("VBROADCASTSS alpha+104(FP), %s", b0)
+	for i := range acc {
+		p("VMULPS %s, %s, %s", b0, k.r(i), k.r(i))
+	}
+	fmt.Fprintln(w, "scaled:")
 	// beta == ±0 overwrites C without reading it, so NaNs there vanish.
-	p("MOVL beta+88(FP), AX")
+	p("MOVL beta+108(FP), AX")
 	p("TESTL $0x7fffffff, AX")
 	p("JEQ overwrite")
-	p("VBROADCASTSS beta+88(FP), %s", beta)
+	p("VBROADCASTSS beta+108(FP), %s", beta)
 	for i := range k.mr {
 		for v, t := range []string{b0, b1} {
 			p("VMOVUPS %d(DX), %s", v*vecBytes, t)
