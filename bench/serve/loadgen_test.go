@@ -10,7 +10,7 @@ import (
 )
 
 func TestRunClosedLoop(t *testing.T) {
-	url := startServer(t, newMLP(), serve.BatchConfig{MaxBatchSize: 8, MaxQueueDelay: time.Millisecond})
+	url := startServer(t, newMLP(), serve.BatchConfig{MaxBatchSize: 8, MaxQueueDelay: time.Millisecond}, nil)
 	s, err := Run(context.Background(), Config{URL: url, Model: "mlp", Concurrency: 4, Duration: 200 * time.Millisecond, Rows: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +29,7 @@ func (m slow) Infer(ctx context.Context, in []serve.Tensor) ([]serve.Tensor, err
 }
 
 func TestRunOpenLoopCountsRejections(t *testing.T) {
-	url := startServer(t, slow{newMLP()}, serve.BatchConfig{QueueSize: 1})
+	url := startServer(t, slow{newMLP()}, serve.BatchConfig{QueueSize: 1}, nil)
 	s, err := Run(context.Background(), Config{URL: url, Model: "mlp", Concurrency: 16, Rate: 500, Duration: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +40,7 @@ func TestRunOpenLoopCountsRejections(t *testing.T) {
 }
 
 func TestRunErrors(t *testing.T) {
-	url := startServer(t, newMLP(), serve.BatchConfig{})
+	url := startServer(t, newMLP(), serve.BatchConfig{}, nil)
 	if _, err := Run(context.Background(), Config{URL: url, Model: "nope", Concurrency: 1, Duration: time.Millisecond}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
 		t.Errorf("unknown model: %v", err)
 	}
