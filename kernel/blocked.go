@@ -244,9 +244,19 @@ func packPanel(panel []float32, width, count, kb int, x []float32, ld, first, p0
 		}
 		return
 	}
-	for i := range count {
-		src := x[(first+i)*ld+p0:][:kb]
-		for p, v := range src {
+	i := 0
+	for ; i+4 <= count; i += 4 { // four rows at a time: 16-byte writes
+		r0 := x[(first+i)*ld+p0:][:kb]
+		r1 := x[(first+i+1)*ld+p0:][:kb]
+		r2 := x[(first+i+2)*ld+p0:][:kb]
+		r3 := x[(first+i+3)*ld+p0:][:kb]
+		for p := range kb {
+			out := panel[p*width+i : p*width+i+4 : p*width+i+4]
+			out[0], out[1], out[2], out[3] = r0[p], r1[p], r2[p], r3[p]
+		}
+	}
+	for ; i < count; i++ {
+		for p, v := range x[(first+i)*ld+p0:][:kb] {
 			panel[p*width+i] = v
 		}
 	}
