@@ -155,9 +155,10 @@ func recordMany(out *Tensor, op opKind, ins []*Tensor) bool {
 var epoch atomic.Uint32
 
 // Backward computes the gradient of the scalar t with respect to every
-// tensor in its graph that requires one, adding into their Grad (so
-// gradients accumulate across calls until ZeroGrad). It panics if t has more
-// than one element or does not require a gradient.
+// leaf in its graph that requires one (parameters, inputs marked with
+// RequiresGrad), adding into their Grad, so gradients accumulate across
+// calls until ZeroGrad. Intermediate results keep no gradient afterwards.
+// It panics if t has more than one element or does not require a gradient.
 func (t *Tensor) Backward() {
 	if t.Len() != 1 {
 		panic(fmt.Sprintf("tensor: Backward of non-scalar with shape %v", t.shape))
@@ -173,6 +174,11 @@ func (t *Tensor) Backward() {
 		if n.grad != nil {
 			rules[n.op].backward(n)
 		}
+	}
+	// Like PyTorch, keep gradients of leaves only, so that a second
+	// Backward over the same graph adds the same amounts again.
+	for _, n := range order {
+		n.grad = nil
 	}
 }
 

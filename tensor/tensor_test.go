@@ -128,6 +128,15 @@ func TestGradAccumulatesAndZeroes(t *testing.T) {
 	if !near(w.Grad().Data(), []float32{0, 0}, 0) {
 		t.Errorf("after ZeroGrad %v", w.Grad().Data())
 	}
+	// Backward twice over one graph adds the same gradient twice.
+	w.ZeroGrad()
+	loss := SumAll(Mul(Mul(w, x), x))
+	loss.Backward()
+	loss.Backward()
+	if !near(w.Grad().Data(), []float32{18, 32}, 0) {
+		t.Errorf("grad after two Backward calls %v, want [18 32]", w.Grad().Data())
+	}
+	w.ZeroGrad()
 	// A tensor used twice gets both contributions.
 	SumAll(Mul(w, w)).Backward()
 	if !near(w.Grad().Data(), []float32{2, 4}, 0) {
