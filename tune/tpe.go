@@ -7,27 +7,44 @@ import (
 )
 
 // TPE is the Tree-structured Parzen Estimator sampler (Bergstra et al.,
-// 2011) with Optuna 3's defaults. After Startup random trials it splits the
-// finished trials into the best gamma(n) = min(ceil(n/10), 25) and the
+// 2011) with Optuna 3.1's defaults. After Startup random trials it splits
+// the finished trials into the best gamma(n) = min(ceil(n/10), 25) and the
 // rest, fits a Parzen estimator l to the best and g to the rest, draws
 // Candidates points from l and keeps the one maximising l(x)/g(x), which
 // maximises expected improvement under the TPE model. Older observations
-// get less weight once there are more than 25.
+// get less weight once there are more than 25. Univariate kernels are as
+// wide as the larger gap to a neighbouring observation, clipped to
+// [1/min(100, n+2), 1] of the range ("magic clip"); a prior component,
+// centred and as wide as the range, has weight PriorWeight.
 //
-// Univariate (default) models each parameter on its own. Multivariate
-// models all unconditional parameters jointly, which captures interactions;
-// conditional parameters are still modelled one at a time from the trials
-// where they exist. ConstantLiar counts running trials as the worst
-// results, so parallel workers do not all propose the same region.
+// Univariate (the default) models each parameter on its own. Multivariate
+// models jointly the numeric parameters that exist under the same
+// condition (the unconditional ones, and each conditional group), which
+// captures interactions; categorical parameters stay univariate. Joint
+// kernels have Scott's-rule width 0.2 n^(-1/(d+4)) of the range, as in
+// Optuna; with Refine > 0 they switch to the univariate gap widths once
+// Refine*d trials have finished, so that the search narrows as evidence
+// accumulates instead of keeping the wide early kernels.
+//
+// ConstantLiar counts running trials as the worst results, so parallel
+// workers do not all propose the same region. TPE never proposes a point
+// some trial already has (see AllowDuplicates).
 type TPE struct {
 	Seed         uint64
 	Startup      int     // random trials first; 0 means 10
 	Candidates   int     // draws from l per sample; 0 means 24
 	PriorWeight  float64 // weight of the prior component; 0 means 1
 	Multivariate bool
+	Refine       int // with Multivariate: trials per dimension before gap widths; 0 means never
 	ConstantLiar bool
-	Init         Sampler // proposes the startup trials; nil means uniform random
-	rng          *rand.Rand
+	// AllowDuplicates lets TPE propose a point some trial already has. By
+	// default such a proposal, which happens when every active parameter
+	// is discrete and the model has settled on one configuration, is
+	// replaced by the first of up to 16 uniform random points that is new:
+	// with a deterministic objective a repeat teaches nothing, and it is
+	// how TPE leaves a branch of a conditional space that looked best early.
+	AllowDuplicates bool
+	rng             *rand.Rand
 }
 
 var _ Sampler = (*TPE)(nil)
@@ -70,35 +87,67 @@ func (s *TPE) Sample(h History) (Params, error) {
 	s.init()
 	ranked, finished := s.observations(h)
 	if finished < s.Startup {
-		if s.Init != nil {
-			return s.Init.Sample(h)
-		}
 		return uniformPoint(h.Space, s.rng), nil
 	}
 	nBelow := min(int(math.Ceil(0.1*float64(finished))), 25)
 	below, above := ranked[:nBelow], ranked[nBelow:]
-	joint := Params{}
-	if s.Multivariate {
-		var group []Param
-		for _, p := range h.Space.params {
-			if p.Parent == "" {
-				group = append(group, p)
-			}
-		}
-		joint = s.propose(group, below, above, multivariateConfig)
-	}
-	return h.Space.build(func(p Param) float64 {
-		if v, ok := joint[p.Name]; ok {
+	proposed := Params{}
+	x := h.Space.build(func(p Param) float64 {
+		if v, ok := proposed[p.Name]; ok {
 			return v
 		}
-		return s.propose([]Param{p}, below, above, univariateConfig)[p.Name]
-	}), nil
+		group := []Param{p}
+		if s.Multivariate && p.Kind != Categorical {
+			group = numericGroup(h.Space, p)
+		}
+		scott := len(group) > 1 && (s.Refine <= 0 || finished < s.Refine*len(group))
+		for name, v := range s.propose(group, below, above, parzenConfig{multivariate: scott}) {
+			proposed[name] = v
+		}
+		return proposed[p.Name]
+	})
+	if s.AllowDuplicates || !discrete(h.Space, x) {
+		return x, nil
+	}
+	for try := 0; try < 16 && evaluated(h, x); try++ {
+		x = uniformPoint(h.Space, s.rng)
+	}
+	return x, nil
 }
 
-var (
-	univariateConfig   = parzenConfig{multivariate: false}
-	multivariateConfig = parzenConfig{multivariate: true}
-)
+// numericGroup returns the numeric parameters that exist under the same
+// condition as p (the unconditional ones when p has no parent), in order.
+func numericGroup(s *Space, p Param) []Param {
+	var out []Param
+	for _, q := range s.params {
+		if q.Kind != Categorical && q.Parent == p.Parent && slices.Equal(q.When, p.When) {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// discrete reports whether every parameter set in x is an Int or a
+// Categorical, the only case where a proposal can repeat a trial.
+func discrete(s *Space, x Params) bool {
+	for name := range x {
+		if p, _ := s.Param(name); p.Kind == Float {
+			return false
+		}
+	}
+	return true
+}
+
+// evaluated reports whether a trial of h already has exactly the point x.
+func evaluated(h History, x Params) bool {
+	key := pointKey(h.Space, x)
+	for i := range h.Trials {
+		if len(h.Trials[i].Params) == len(x) && pointKey(h.Space, h.Trials[i].Params) == key {
+			return true
+		}
+	}
+	return false
+}
 
 // propose fits l to the trials of below and g to those of above that set
 // all of params, and returns the best of the candidates drawn from l.
