@@ -53,6 +53,7 @@ func (r *run) checkpoint() error {
 	if root == "" {
 		return nil
 	}
+	defer r.timed(&r.timing.Checkpoint)()
 	name := fmt.Sprintf("%s%09d", checkpointPrefix, r.pos.Step)
 	final := filepath.Join(root, name)
 	if _, err := os.Stat(final); err == nil {

@@ -53,6 +53,7 @@ func (r *run) checkMetric() error {
 // without validation data), logs them, reports progress and updates the
 // early-stopping state.
 func (r *run) evaluate(ctx context.Context) error {
+	defer r.timed(&r.timing.Eval)()
 	metrics := map[string]float64{}
 	if r.valid != nil {
 		var err error

@@ -40,6 +40,19 @@ type Result struct {
 	Metrics map[string]float64
 	// StoppedEarly reports that early stopping ended the run.
 	StoppedEarly bool
+	// Examples is the number of training examples stepped on, Timing
+	// where the run's time went.
+	Examples int64
+	Timing   Timing
+}
+
+// Timing splits a run's wall time. Data is the time the loop waited for
+// the next training batch (near zero when the prefetching pipeline keeps
+// ahead of the model); Step the forward, backward and optimizer time;
+// Eval the evaluations; Checkpoint writing checkpoints. A resumed run
+// counts only its own time.
+type Timing struct {
+	Data, Step, Eval, Checkpoint time.Duration
 }
 
 // run is the state of one training run.
@@ -60,6 +73,7 @@ type run struct {
 	start  time.Time
 
 	pos      position
+	timing   Timing
 	examples int64
 	lossSum  float64 // training loss since the last evaluation
 	lossN    int
@@ -230,6 +244,7 @@ func (r *run) done() bool {
 func (r *run) loop(ctx context.Context) error {
 	for !r.done() {
 		seen := 0
+		waitFrom := time.Now()
 		for b, err := range r.train.Batches(ctx, r.pos.Epoch) {
 			if err != nil {
 				return r.interrupted(ctx, fmt.Errorf("train: epoch %d: %w", r.pos.Epoch, err))
@@ -237,9 +252,12 @@ func (r *run) loop(ctx context.Context) error {
 			if seen++; seen <= r.pos.Batch {
 				continue // trained on before the checkpoint this run resumed from
 			}
+			stepFrom := time.Now()
+			r.timing.Data += stepFrom.Sub(waitFrom)
 			if err := r.step(b); err != nil {
 				return err
 			}
+			r.timing.Step += time.Since(stepFrom)
 			r.pos.Batch = seen
 			if err := r.afterStep(ctx); err != nil {
 				return err
@@ -247,6 +265,7 @@ func (r *run) loop(ctx context.Context) error {
 			if r.done() {
 				return nil
 			}
+			waitFrom = time.Now()
 		}
 		if err := ctx.Err(); err != nil {
 			return r.interrupted(ctx, err)
@@ -367,6 +386,7 @@ func (r *run) finish(ctx context.Context) (*Result, error) {
 	res := &Result{
 		Model: modelfile.New(r.cfg.Name, r.cfg.Arch, r.cfg.Params, r.t, r.net),
 		Steps: r.pos.Step, Epochs: r.pos.Epoch, Metrics: r.last, StoppedEarly: r.pos.Stopped,
+		Examples: r.examples, Timing: r.timing,
 	}
 	if dir := r.cfg.ModelDir; dir != "" {
 		if err := res.Model.Save(dir); err != nil {
@@ -377,4 +397,11 @@ func (r *run) finish(ctx context.Context) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// timed returns a function that adds the time since timed was called to d:
+// defer r.timed(&d)().
+func (r *run) timed(d *time.Duration) func() {
+	from := time.Now()
+	return func() { *d += time.Since(from) }
 }
