@@ -15,6 +15,7 @@ import (
 
 	"github.com/mlenv/mlenv/data"
 	"github.com/mlenv/mlenv/job"
+	"github.com/mlenv/mlenv/models"
 )
 
 func init() { register(newDataCmd) }
@@ -148,8 +149,10 @@ func printFileInfo(w io.Writer, info *data.FileInfo) {
 }
 
 // loadSpec loads a job spec, printing each problem on its own line to
-// stderr, so that a spec with several problems is readable.
+// stderr, so that a spec with several problems is readable. Any
+// architecture in the model registry is valid, custom ones included.
 func loadSpec(cmd *cobra.Command, path string) (*job.Spec, error) {
+	job.Archs = models.Names()
 	spec, err := job.Load(path)
 	if err == nil {
 		return spec, nil

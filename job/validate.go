@@ -14,16 +14,18 @@ import (
 	"github.com/mlenv/mlenv/data"
 )
 
-// Allowed values of the spec's enumerated fields.
-var (
-	Archs      = []string{"cnn", "dcn_v2", "dlrm", "logistic", "mlp", "seq_transformer", "two_tower", "wide_deep"}
-	Optimizers = []string{"adagrad", "adam", "adamw", "momentum", "sgd"}
-	Schedules  = []string{"constant", "cosine", "linear", "step"}
-	Metrics    = []string{"accuracy", "auc", "logloss", "loss", "recall@K", "rmse"}
-	Executors  = []string{"kubernetes", "local", "slurm"}
-)
+// Archs are the model architectures Validate accepts: the model zoo's
+// built-in ones. The CLI sets it to the model registry's names before
+// loading a spec, so that custom models registered by a user's own binary
+// are accepted too.
+var Archs = []string{"cnn", "dcn_v2", "dlrm", "logistic", "mlp", "seq_transformer", "two_tower", "wide_deep"}
 
+// Allowed values of the spec's other enumerated fields.
 var (
+	optimizers   = []string{"adagrad", "adam", "adamw", "momentum", "sgd"}
+	schedules    = []string{"constant", "cosine", "linear", "step"}
+	metrics      = []string{"accuracy", "auc", "logloss", "loss", "recall@K", "rmse"}
+	executors    = []string{"kubernetes", "local", "slurm"}
 	formats      = []string{data.FormatCSV, data.FormatIDX, data.FormatParquet}
 	featureTypes = []string{data.Categorical, data.Image, data.MultiHot, data.Numeric}
 	labelTypes   = []string{data.Binary, data.Multiclass, data.Regression}
@@ -266,7 +268,7 @@ func (v *validator) label() {
 
 func (v *validator) training() {
 	t := v.s.Training
-	v.oneOf("training.optimizer", t.Optimizer, Optimizers)
+	v.oneOf("training.optimizer", t.Optimizer, optimizers)
 	if t.LearningRate <= 0 {
 		v.fail("training.learning_rate", "%g must be positive", t.LearningRate)
 	}
@@ -291,7 +293,7 @@ func (v *validator) training() {
 }
 
 func (v *validator) schedule(s Schedule, lr float64) {
-	v.oneOf("training.schedule.type", s.Type, Schedules)
+	v.oneOf("training.schedule.type", s.Type, schedules)
 	v.atLeast("training.schedule.warmup_steps", s.WarmupSteps, 0)
 	if s.MinLearningRate < 0 || (lr > 0 && s.MinLearningRate >= lr) {
 		v.fail("training.schedule.min_learning_rate", "%g must be at least 0 and below learning_rate", s.MinLearningRate)
@@ -317,7 +319,7 @@ func (v *validator) earlyStopping(es EarlyStopping) {
 			v.fail(p+"metric", "%q: recall@K needs a positive integer K", es.Metric)
 		}
 	} else {
-		v.oneOf(p+"metric", es.Metric, Metrics)
+		v.oneOf(p+"metric", es.Metric, metrics)
 	}
 	v.atLeast(p+"patience", es.Patience, 1)
 	v.oneOf(p+"mode", es.Mode, modes)
@@ -344,6 +346,6 @@ func (v *validator) platform() {
 	}
 	r := v.s.Resources
 	v.atLeast("resources.threads", r.Threads, 0)
-	v.oneOf("resources.executor", r.Executor, Executors)
+	v.oneOf("resources.executor", r.Executor, executors)
 	v.atLeast("resources.workers", r.Workers, 1)
 }
