@@ -170,6 +170,13 @@ func TestHTTPMetadataAndHealth(t *testing.T) {
 	}
 }
 
+func TestHTTPTimeoutParameterDoesNotOverflow(t *testing.T) {
+	ts := startServer(t, Config{}, map[Model]BatchConfig{newLinear("1", 0): {}})
+	if y, r := ts.inferRow(t, "/v2/models/linear/infer", [3]float32{1}, `{"timeout": 9223372036854775807}`); y == nil {
+		t.Fatalf("huge timeout: status %d: %s", r.status, r.body)
+	}
+}
+
 func TestHTTPPanicFailsOnlyItsBatch(t *testing.T) {
 	ts := startServer(t, Config{}, map[Model]BatchConfig{newLinear("1", 0): {}})
 	_, r := ts.inferRow(t, "/v2/models/linear/infer", [3]float32{panicValue, 0, 0}, "")

@@ -39,11 +39,14 @@ func intParam(params map[string]any, key string) (int64, bool, error) {
 	}
 	var n int64
 	switch x := v.(type) {
-	case float64:
-		if x != math.Trunc(x) || x < 0 || x > math.MaxInt64/2 {
+	case float64: // from JSON
+		if x != math.Trunc(x) || x < 0 {
 			return 0, true, fmt.Errorf("parameter %q: %v is not a non-negative integer", key, v)
 		}
-		n = int64(x)
+		n = math.MaxInt64
+		if x < math.MaxInt64 {
+			n = int64(x)
+		}
 	case int64:
 		n = x
 	case uint64:
@@ -79,6 +82,7 @@ func (r *inferRequest) withTimeout(ctx context.Context) (context.Context, contex
 	if err != nil || !ok {
 		return ctx, func() {}, err
 	}
+	us = min(us, math.MaxInt64/int64(time.Microsecond)) // no overflow into a negative duration
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(us)*time.Microsecond)
 	return ctx, cancel, nil
 }
