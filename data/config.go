@@ -67,11 +67,11 @@ type Feature struct {
 	Normalize string `yaml:"normalize,omitempty" json:"normalize,omitempty"`
 	// Buckets turns a numeric feature into a categorical id: the index of
 	// the bucket the value falls into.
-	Buckets Buckets `yaml:"buckets,omitempty" json:"buckets,omitempty"`
+	Buckets Buckets `yaml:"buckets,omitempty" json:"buckets,omitzero"`
 
 	// Vocab configures the vocabulary fitted on training data for
 	// categorical and multi_hot features.
-	Vocab Vocab `yaml:"vocab,omitempty" json:"vocab,omitempty"`
+	Vocab Vocab `yaml:"vocab,omitempty" json:"vocab,omitzero"`
 	// HashBuckets, when positive, hashes values into that many ids instead
 	// of fitting a vocabulary.
 	HashBuckets int `yaml:"hash_buckets,omitempty" json:"hash_buckets,omitempty"`

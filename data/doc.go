@@ -4,9 +4,9 @@
 //
 // The stages, each usable on its own:
 //
-//   - Records streams raw rows from Parquet, CSV or IDX files (globs,
-//     gzip), yielding a *RowError for a malformed row that a caller may
-//     skip.
+//   - A RowSource streams raw Records; Source reads Parquet, CSV or IDX
+//     files (globs, gzip), yielding a *RowError for a malformed row that a
+//     caller may skip.
 //   - Fit reads a training split once and fits Transforms: normalisation
 //     statistics, quantile buckets, vocabularies. Transforms marshal to
 //     JSON for the model artifact; Apply and ApplyBatch encode serving

@@ -25,7 +25,7 @@ const sampleSize = 1 << 16
 // vocabularies, the image shape. It returns the number of rows used and
 // skipped. With SkipBadRows unset, the first malformed row is an error
 // (a *RowError naming its file, row and column).
-func Fit(ctx context.Context, src Source, features []Feature, label Label, opt FitOptions) (*Transforms, Stats, error) {
+func Fit(ctx context.Context, src RowSource, features []Feature, label Label, opt FitOptions) (*Transforms, Stats, error) {
 	t, err := newTransforms(features, label)
 	if err != nil {
 		return nil, Stats{}, err
@@ -36,7 +36,7 @@ func Fit(ctx context.Context, src Source, features []Feature, label Label, opt F
 	}
 	var stats Stats
 	scratch := t.newExample()
-	for rec, err := range Records(src, t.layout.columns) {
+	for rec, err := range src.Records(t.layout.columns) {
 		if err == nil {
 			err = ctx.Err()
 		}

@@ -97,7 +97,7 @@ func (info *FileInfo) csv(sample int) error {
 // columns with a non-numeric sampled value as strings.
 func (info *FileInfo) sample(src Source, columns []string, n int, count bool) error {
 	var rows int64
-	for rec, err := range Records(src, columns) {
+	for rec, err := range src.Records(columns) {
 		if err != nil && count && IsRowError(err) {
 			info.BadRows++
 			continue

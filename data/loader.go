@@ -42,7 +42,7 @@ type LoaderOptions struct {
 // shard of the source; passes must not overlap.
 type Loader struct {
 	t    *Transforms
-	src  Source
+	src  RowSource
 	opt  LoaderOptions
 	mem  *Batch // all examples of the shard, once InMemory has read them
 	rows atomic.Int64
@@ -50,7 +50,7 @@ type Loader struct {
 }
 
 // NewLoader returns a loader of src through the fitted transforms t.
-func NewLoader(t *Transforms, src Source, opt LoaderOptions) (*Loader, error) {
+func NewLoader(t *Transforms, src RowSource, opt LoaderOptions) (*Loader, error) {
 	if opt.Workers == 0 {
 		opt.Workers = 1
 	}
@@ -218,7 +218,7 @@ func (l *Loader) fromMemory(ctx context.Context, epoch int, b *batcher) error {
 func (l *Loader) examples(ctx context.Context, shuffle *shuffleBuffer[*Example], add func(*Example) error) error {
 	spare := l.t.newExample()
 	var index int64
-	for rec, err := range Records(l.src, l.t.layout.columns) {
+	for rec, err := range l.src.Records(l.t.layout.columns) {
 		index++
 		if (index-1)%int64(l.opt.Workers) != int64(l.opt.Rank) {
 			if err != nil && !IsRowError(err) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -319,6 +320,51 @@ func TestImageBatches(t *testing.T) {
 	for _, err := range l.Batches(context.Background(), 0) {
 		if want := filepath.Join(dir, "im") + `: row 3: column "label": class 9 is not an integer in [0, 5)`; err == nil || err.Error() != want {
 			t.Errorf("got %v, want %s", err, want)
+		}
+	}
+}
+
+// sliceSource is a RowSource of rows held in memory; a nil row stands for
+// a malformed one.
+type sliceSource [][]Field
+
+func (s sliceSource) Records(columns []string) iter.Seq2[*Record, error] {
+	return func(yield func(*Record, error) bool) {
+		for i, fields := range s {
+			rec := &Record{File: "mem", Row: int64(i + 1), Fields: fields}
+			if fields == nil {
+				if !yield(nil, rec.rowError("", errors.New("unreadable"))) {
+					return
+				}
+				continue
+			}
+			if !yield(rec, nil) {
+				return
+			}
+		}
+	}
+}
+
+func TestCustomRowSource(t *testing.T) {
+	src := sliceSource{{str("a"), num(1)}, nil, {str("b"), num(0)}, {str("a"), num(1)}}
+	tr, stats, err := Fit(context.Background(), src, []Feature{{Name: "c", Type: Categorical, Vocab: Vocab{MinCount: 2, OOVBuckets: 1}}},
+		Label{Name: "y", Type: Binary}, FitOptions{SkipBadRows: true})
+	if err != nil || stats != (Stats{Rows: 3, Skipped: 1}) {
+		t.Fatalf("fit: %v %+v", err, stats)
+	}
+	l, _ := NewLoader(tr, src, LoaderOptions{BatchSize: 8, SkipBadRows: true})
+	for b, err := range l.Batches(context.Background(), 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(b.Cat[0], []int32{0, 1, 0}) || !slices.Equal(b.Labels, []float32{1, 0, 1}) {
+			t.Errorf("batch %+v", b)
+		}
+	}
+	l, _ = NewLoader(tr, src, LoaderOptions{BatchSize: 8})
+	for _, err := range l.Batches(context.Background(), 0) {
+		if err == nil || err.Error() != "mem: row 2: unreadable" {
+			t.Errorf("got %v", err)
 		}
 	}
 }

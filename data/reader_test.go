@@ -95,7 +95,7 @@ func TestMissingColumn(t *testing.T) {
 	for _, name := range []string{"t.csv", "t.parquet"} {
 		path := writeTable(t, dir, name, tableCols, tableRows)
 		src := Source{Path: path, Format: strings.TrimPrefix(filepath.Ext(name), ".")}
-		for _, err := range Records(src, []string{"x", "nope"}) {
+		for _, err := range src.Records([]string{"x", "nope"}) {
 			want := `data: ` + path + `: no column "nope" (columns: x, n, c, tags)`
 			if err == nil || err.Error() != want {
 				t.Errorf("got %v, want %s", err, want)
@@ -105,7 +105,7 @@ func TestMissingColumn(t *testing.T) {
 }
 
 func TestGlobMatchesNothing(t *testing.T) {
-	for _, err := range Records(Source{Path: "/nonexistent/*.csv", Format: FormatCSV}, []string{"a"}) {
+	for _, err := range (Source{Path: "/nonexistent/*.csv", Format: FormatCSV}).Records([]string{"a"}) {
 		if err == nil || err.Error() != `data: "/nonexistent/*.csv" matches no file` {
 			t.Errorf("got %v", err)
 		}
@@ -163,7 +163,7 @@ func TestIDXErrors(t *testing.T) {
 	writeIDX(t, labels, false, []uint32{3}, []byte{0, 1, 2})
 	var last error
 	n := 0
-	for rec, err := range Records(Source{Path: images, Labels: labels, Format: FormatIDX}, []string{IDXImage}) {
+	for rec, err := range (Source{Path: images, Labels: labels, Format: FormatIDX}).Records([]string{IDXImage}) {
 		if rec != nil {
 			n++
 		}
@@ -173,13 +173,13 @@ func TestIDXErrors(t *testing.T) {
 		t.Errorf("read %d, error %v", n, last)
 	}
 	writeIDX(t, labels, false, []uint32{2}, []byte{0, 1})
-	for _, err := range Records(Source{Path: images, Labels: labels, Format: FormatIDX}, []string{IDXImage}) {
+	for _, err := range (Source{Path: images, Labels: labels, Format: FormatIDX}).Records([]string{IDXImage}) {
 		if err == nil || !strings.Contains(err.Error(), "and "+labels+" has [2]: want [N, ...] images and [N] labels") {
 			t.Errorf("count mismatch: got %v", err)
 		}
 	}
 	os.WriteFile(labels, []byte("not idx"), 0o644)
-	for _, err := range Records(Source{Path: images, Labels: labels, Format: FormatIDX}, []string{IDXImage}) {
+	for _, err := range (Source{Path: images, Labels: labels, Format: FormatIDX}).Records([]string{IDXImage}) {
 		var re *RowError
 		if err == nil || errors.As(err, &re) || !strings.Contains(err.Error(), "not an unsigned-byte IDX file") {
 			t.Errorf("bad header: got %v", err)

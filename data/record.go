@@ -102,22 +102,33 @@ func glob(pattern string) ([]string, error) {
 	return files, nil
 }
 
-// Records streams the rows of every file of src, reading the named columns
-// (an IDX source has exactly two: "image" and "label"). It yields a
-// *RowError for a malformed row and goes on if the loop does; any other
-// error, such as a file that lacks one of the columns, ends the sequence.
-func Records(src Source, columns []string) iter.Seq2[*Record, error] {
+// RowSource is where a pipeline reads raw rows from. Source (files) is the
+// usual one; tests and programs can supply rows from elsewhere.
+type RowSource interface {
+	// Records streams the rows, reading the named columns. It yields a
+	// *RowError for a malformed row and goes on if the loop does; any
+	// other error ends the sequence. The *Record is reused: it is valid
+	// only until the loop body returns.
+	Records(columns []string) iter.Seq2[*Record, error]
+}
+
+var _ RowSource = Source{}
+
+// Records streams the rows of every file of s, reading the named columns
+// (an IDX source has exactly two: "image" and "label"). A file that lacks
+// one of the columns is an error that ends the sequence.
+func (s Source) Records(columns []string) iter.Seq2[*Record, error] {
 	return func(yield func(*Record, error) bool) {
 		var err error
-		switch src.Format {
+		switch s.Format {
 		case FormatCSV:
-			err = readFiles(src.Path, func(f string) (bool, error) { return readCSV(f, src, columns, yield) })
+			err = readFiles(s.Path, func(f string) (bool, error) { return readCSV(f, s, columns, yield) })
 		case FormatParquet:
-			err = readFiles(src.Path, func(f string) (bool, error) { return readParquet(f, columns, yield) })
+			err = readFiles(s.Path, func(f string) (bool, error) { return readParquet(f, columns, yield) })
 		case FormatIDX:
-			err = readIDXSource(src, columns, yield)
+			err = readIDXSource(s, columns, yield)
 		default:
-			err = fmt.Errorf("data: unknown format %q (allowed: csv, idx, parquet)", src.Format)
+			err = fmt.Errorf("data: unknown format %q (allowed: csv, idx, parquet)", s.Format)
 		}
 		if err != nil {
 			yield(nil, err)

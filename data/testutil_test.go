@@ -28,7 +28,7 @@ func writeTable(t *testing.T, dir, name string, cols []column, rows [][]Field) s
 func readAll(t *testing.T, src Source, columns []string) []Record {
 	t.Helper()
 	var out []Record
-	for rec, err := range Records(src, columns) {
+	for rec, err := range src.Records(columns) {
 		if err != nil {
 			t.Fatal(err)
 		}
