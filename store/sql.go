@@ -139,6 +139,10 @@ func (s *SQLStore) openSQLite(path string) error {
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Add("_pragma", "case_sensitive_like(ON)")
+	// Savepoints of grouped writes keep their undo pages in memory, and a
+	// larger page cache keeps the hot b-tree pages of the metric tables.
+	q.Add("_pragma", "temp_store(MEMORY)")
+	q.Add("_pragma", "cache_size(-65536)")
 	base := "file:" + path + "?" + q.Encode()
 	var err error
 	if s.wdb, err = sql.Open("sqlite", base+"&_txlock=immediate"); err != nil {

@@ -355,4 +355,3 @@ func TestMigrationsAreIdempotent(t *testing.T) {
 		}
 	}
 }
-

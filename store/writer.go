@@ -146,52 +146,79 @@ func (w *writer) commit(batch []*writeOp) {
 	}
 }
 
-// runGroup runs the writes of batch, storing each one's own failure in
-// results, and returns the error that failed the whole transaction.
+// runGroup runs the writes of batch in one transaction, storing each
+// one's own failure in results, and returns the error that failed the
+// whole transaction. The fast path runs all writes plainly; only if one
+// of them fails is the group run again with a savepoint per write, so
+// that the failing write is rolled back alone.
 func (w *writer) runGroup(batch []*writeOp, results []error) error {
+	for i, op := range batch {
+		results[i] = op.ctx.Err() // dropped: its caller gave up before it ran
+	}
+	ok, err := w.attempt(batch, results, false)
+	if err != nil || ok || len(batch) == 1 {
+		return err
+	}
+	for i, op := range batch {
+		results[i] = op.ctx.Err()
+	}
+	_, err = w.attempt(batch, results, true)
+	return err
+}
+
+// attempt runs the writes of batch not failed yet in one transaction and
+// commits it. Without savepoints it gives up, rolling back, at the first
+// failing write and reports ok=false; with them it rolls back just that
+// write and goes on.
+func (w *writer) attempt(batch []*writeOp, results []error, savepoints bool) (ok bool, err error) {
 	ctx := context.Background()
 	sqlTx, err := w.s.wdb.BeginTx(ctx, nil)
 	if err != nil {
-		return unavailable(err)
+		return false, unavailable(err)
 	}
 	t := &tx{s: w.s, tx: sqlTx, ctx: ctx, stmts: map[string]*sql.Stmt{}}
-	single := len(batch) == 1
+	exec := func(q string) error {
+		_, err := sqlTx.ExecContext(ctx, q)
+		return err
+	}
 	ran := 0
 	for i, op := range batch {
-		if op.ctx.Err() != nil {
-			results[i] = op.ctx.Err()
+		if results[i] != nil {
 			continue
 		}
-		if single {
-			results[i] = op.fn(t)
+		if !savepoints {
+			if results[i] = op.fn(t); results[i] != nil {
+				sqlTx.Rollback()
+				return false, nil
+			}
 			ran++
 			continue
 		}
-		if _, err := sqlTx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+		if err := exec("SAVEPOINT w"); err != nil {
 			sqlTx.Rollback()
-			return unavailable(err)
+			return false, unavailable(err)
 		}
 		if results[i] = op.fn(t); results[i] != nil {
-			if _, err := sqlTx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT w"); err != nil {
-				sqlTx.Rollback()
-				return unavailable(err)
-			}
+			err = exec("ROLLBACK TO SAVEPOINT w")
 		} else {
 			ran++
 		}
-		if _, err := sqlTx.ExecContext(ctx, "RELEASE SAVEPOINT w"); err != nil {
+		if err == nil {
+			err = exec("RELEASE SAVEPOINT w")
+		}
+		if err != nil {
 			sqlTx.Rollback()
-			return unavailable(err)
+			return false, unavailable(err)
 		}
 	}
-	if single && results[0] != nil || ran == 0 {
+	if ran == 0 {
 		sqlTx.Rollback()
-		return nil
+		return true, nil
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return unavailable(fmt.Errorf("commit: %w", err))
+		return false, unavailable(fmt.Errorf("commit: %w", err))
 	}
-	return nil
+	return true, nil
 }
 
 // unavailable marks database connectivity errors TEMPORARILY_UNAVAILABLE
