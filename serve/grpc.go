@@ -80,14 +80,10 @@ func (g *grpcService) ModelInfer(ctx context.Context, req *pb.ModelInferRequest)
 	if err != nil {
 		return nil, g.error(err)
 	}
-	ctx, cancel, err := r.withTimeout(ctx)
+	ctx, cancel, allRaw, err := r.options(ctx)
 	defer cancel()
 	if err != nil {
-		return nil, g.error(fmt.Errorf("%w: parameters: %w", ErrBadRequest, err))
-	}
-	allRaw, err := boolParam(r.params, paramBinaryDataOutput)
-	if err != nil {
-		return nil, g.error(fmt.Errorf("%w: parameters: %w", ErrBadRequest, err))
+		return nil, g.error(err)
 	}
 	res, err := g.s.repo.Infer(ctx, req.GetModelName(), req.GetModelVersion(), r.inputs)
 	if err != nil {

@@ -74,6 +74,16 @@ func TestGRPCInfer(t *testing.T) {
 		t.Errorf("typed infer: %v", r)
 	}
 
+	req = rowRequest(2)
+	req.Parameters = map[string]*pb.InferParameter{paramBinaryDataOutput: {ParameterChoice: &pb.InferParameter_BoolParam{BoolParam: true}}}
+	if r, err := ts.grpc.ModelInfer(ctx, req); err != nil || len(r.RawOutputContents) != 1 || len(r.RawOutputContents[0]) != 8 {
+		t.Errorf("binary_data_output: %v, %v, want 8 raw bytes", r, err)
+	}
+	req.Parameters = map[string]*pb.InferParameter{paramTimeout: {ParameterChoice: &pb.InferParameter_StringParam{StringParam: "1s"}}}
+	if _, err := ts.grpc.ModelInfer(ctx, req); grpcCode(err) != "InvalidArgument" {
+		t.Errorf("string timeout: %v, want INVALID_ARGUMENT", err)
+	}
+
 	x := []float32{1, 2, 3, 4, 5, 6}
 	raw, _ := binary.Append(nil, binary.LittleEndian, x)
 	r, err = ts.grpc.ModelInfer(ctx, &pb.ModelInferRequest{

@@ -103,15 +103,10 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, err)
 		return
 	}
-	ctx, cancel, err := req.withTimeout(r.Context())
+	ctx, cancel, allBinary, err := req.options(r.Context())
 	defer cancel()
 	if err != nil {
-		s.writeError(w, fmt.Errorf("%w: parameters: %w", ErrBadRequest, err))
-		return
-	}
-	allBinary, err := boolParam(req.params, paramBinaryDataOutput)
-	if err != nil {
-		s.writeError(w, fmt.Errorf("%w: parameters: %w", ErrBadRequest, err))
+		s.writeError(w, err)
 		return
 	}
 	res, err := s.repo.Infer(ctx, r.PathValue("model"), r.PathValue("version"), req.inputs)

@@ -76,15 +76,23 @@ func boolParam(params map[string]any, key string) (bool, error) {
 	return b, nil
 }
 
-// withTimeout applies the request's timeout parameter, if any, to ctx.
-func (r *inferRequest) withTimeout(ctx context.Context) (context.Context, context.CancelFunc, error) {
-	us, ok, err := intParam(r.params, paramTimeout)
-	if err != nil || !ok {
-		return ctx, func() {}, err
+// options applies the request parameters that serve interprets: the
+// timeout (to ctx) and binary_data_output, which it returns. Errors wrap
+// ErrBadRequest; cancel must be called even then.
+func (r *inferRequest) options(ctx context.Context) (_ context.Context, cancel context.CancelFunc, allBinary bool, err error) {
+	cancel = func() {}
+	if allBinary, err = boolParam(r.params, paramBinaryDataOutput); err != nil {
+		return ctx, cancel, false, fmt.Errorf("%w: parameters: %w", ErrBadRequest, err)
 	}
-	us = min(us, math.MaxInt64/int64(time.Microsecond)) // no overflow into a negative duration
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(us)*time.Microsecond)
-	return ctx, cancel, nil
+	us, ok, err := intParam(r.params, paramTimeout)
+	if err != nil {
+		return ctx, cancel, false, fmt.Errorf("%w: parameters: %w", ErrBadRequest, err)
+	}
+	if ok {
+		us = min(us, math.MaxInt64/int64(time.Microsecond)) // no overflow into a negative duration
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(us)*time.Microsecond)
+	}
+	return ctx, cancel, allBinary, nil
 }
 
 // selectedOutput is one output tensor to put in a response.
