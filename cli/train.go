@@ -33,6 +33,7 @@ type trainFlags struct {
 	out           string
 	checkpointDir string
 	resume        bool
+	noTracking    bool
 	json          bool
 }
 
@@ -45,7 +46,11 @@ func newTrainCmd() *cobra.Command {
 split, trains the spec's zoo architecture with periodic evaluation on the
 validation split, and writes the model artifact (model.json and
 weights.safetensors) to --out. It prints one line per evaluation and a final
-summary. Checkpoints go to --checkpoint-dir; on SIGINT or SIGTERM a
+summary. The run, its parameters, metrics and model artifact are recorded
+on the tracking server of the spec's tracking.uri; "embedded" serves the
+spec's tracking.dir in-process (look at it later with
+mlenv server --db sqlite:///DIR/mlenv.db --artifacts DIR/artifacts).
+Checkpoints go to --checkpoint-dir; on SIGINT or SIGTERM a
 checkpoint is written before exiting, and --resume continues from the newest
 one with the same result as an uninterrupted run.
 
@@ -60,6 +65,7 @@ one with the same result as an uninterrupted run.
 	fl.StringVar(&f.out, "out", "", "directory for the model artifact (default ./mlenv-models/NAME)")
 	fl.StringVar(&f.checkpointDir, "checkpoint-dir", "", "directory for checkpoints (default TRACKING_DIR/checkpoints/NAME)")
 	fl.BoolVar(&f.resume, "resume", false, "continue from the newest checkpoint in --checkpoint-dir")
+	fl.BoolVar(&f.noTracking, "no-tracking", false, "do not record the run (tracking.uri of the spec)")
 	fl.BoolVar(&f.json, "json", false, "print the final summary as JSON")
 	return cmd
 }
@@ -87,7 +93,17 @@ func runTrain(cmd *cobra.Command, path string, f trainFlags) error {
 	cfg.Progress = func(p train.Progress) { fmt.Fprintln(w, progressLine(p)) }
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := train.Run(ctx, cfg, train.Discard)
+	var sink train.MetricSink = train.Discard
+	if !f.noTracking {
+		ts, stopTracking, err := startTracking(ctx, spec)
+		if err != nil {
+			return err
+		}
+		defer stopTracking()
+		fmt.Fprintf(w, "tracking: %s\n", ts.describe())
+		sink = ts
+	}
+	res, err := train.Run(ctx, cfg, sink)
 	var pe *models.ParamError
 	switch {
 	case errors.As(err, &pe):

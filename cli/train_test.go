@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/mlenv/mlenv/data"
 	"github.com/mlenv/mlenv/modelfile"
+	"github.com/mlenv/mlenv/store"
 )
 
 // inCTRDir makes a temporary working directory holding the synthetic data
@@ -61,6 +64,7 @@ func TestTrainExampleSpec(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, ".mlenv", "checkpoints", "ctr-mlp")); err != nil {
 		t.Errorf("no checkpoint directory: %v", err)
 	}
+	checkTrackedRun(t, filepath.Join(dir, ".mlenv"))
 
 	out2 := filepath.Join(dir, "elsewhere")
 	code, out, stderr = runCLI(t, "train", spec, "--out", out2, "--json")
@@ -105,5 +109,43 @@ training: {steps: 2}
 				t.Errorf("code %d, stderr %q, want it to contain %q", code, stderr, tc.want)
 			}
 		})
+	}
+}
+
+// checkTrackedRun checks that the embedded tracking store under dir holds
+// one finished run of the example with its params, metrics and model.
+func checkTrackedRun(t *testing.T, dir string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, "sqlite:///"+filepath.Join(dir, "mlenv.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	exp, err := st.GetExperimentByName(ctx, "ctr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, _, err := st.SearchRuns(ctx, store.RunSearch{ExperimentIDs: []string{exp.ID}})
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("runs %v, %v", runs, err)
+	}
+	r := runs[0]
+	keys := func(n int, key func(i int) string) []string {
+		var out []string
+		for i := range n {
+			out = append(out, key(i))
+		}
+		return out
+	}
+	params := keys(len(r.Params), func(i int) string { return r.Params[i].Key })
+	metrics := keys(len(r.Metrics), func(i int) string { return r.Metrics[i].Key })
+	tags := keys(len(r.Tags), func(i int) string { return r.Tags[i].Key })
+	if r.Info.Status != "FINISHED" || r.Info.RunName != "ctr-mlp" || !slices.Contains(params, "model.hidden") ||
+		!slices.Contains(metrics, "auc") || !slices.Contains(tags, "mlenv.version") {
+		t.Errorf("run %+v\nparams %v\nmetrics %v\ntags %v", r.Info, params, metrics, tags)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "artifacts", "*", r.Info.RunID, "artifacts", "model", "model.json")); len(m) != 1 {
+		t.Errorf("model artifact not uploaded: %v", m)
 	}
 }
