@@ -187,4 +187,3 @@ func (s *trackSink) upload(file, dst string) error {
 func (s *trackSink) Finish(status train.Status) error {
 	return s.client.EndRun(context.WithoutCancel(s.ctx), s.run.Info.RunID, string(status))
 }
-
