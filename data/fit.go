@@ -156,10 +156,12 @@ func (a *accumulator) count(s string) {
 
 // finish stores the fitted values in ft.
 func (a *accumulator) finish(ft *FeatureTransform) {
-	ft.Mean, ft.Fill, ft.Min, ft.Max = a.mean, a.mean, a.min, a.max
-	ft.Std = math.Sqrt(a.m2 / max(a.n, 1))
-	if ft.Std == 0 {
-		ft.Std = 1
+	if ft.Type == Numeric || ft.Type == Image {
+		ft.Mean, ft.Fill, ft.Min, ft.Max = a.mean, a.mean, a.min, a.max
+		ft.Std = math.Sqrt(a.m2 / max(a.n, 1))
+		if ft.Std == 0 {
+			ft.Std = 1
+		}
 	}
 	if ft.Buckets.Quantiles > 0 {
 		ft.Boundaries = quantiles(a.sample, ft.Buckets.Quantiles)

@@ -91,9 +91,10 @@ func newSynthModel() *synthModel {
 		}
 		m.effect[j] = normals(r, card, scale)
 		for id := range card {
-			// An odd multiplier is a bijection on uint32: distinct ids
-			// get distinct, random-looking hex strings.
-			x := (uint32(j)<<16 | uint32(id)) * 0x9e3779b1
+			// Adding a constant and multiplying by an odd number are
+			// bijections on uint32: distinct ids get distinct,
+			// random-looking hex strings.
+			x := ((uint32(j)<<16 | uint32(id)) + 0x2545f491) * 0x9e3779b1
 			m.values[j] = append(m.values[j], fmt.Sprintf("%08x", x))
 		}
 	}
