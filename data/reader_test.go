@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/parquet-go/parquet-go"
 )
 
 var tableCols = []column{
@@ -183,6 +185,43 @@ func TestIDXErrors(t *testing.T) {
 		var re *RowError
 		if err == nil || errors.As(err, &re) || !strings.Contains(err.Error(), "not an unsigned-byte IDX file") {
 			t.Errorf("bad header: got %v", err)
+		}
+	}
+}
+
+// externalRow is laid out as other writers (pyarrow, Spark) lay out
+// tables: optional columns and a three-level LIST column.
+type externalRow struct {
+	X    *float64 `parquet:"x,optional"`
+	C    *string  `parquet:"c,optional"`
+	N    int32    `parquet:"n"`
+	Tags []string `parquet:"tags,list"`
+}
+
+func TestParquetOptionalAndListColumns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ext.parquet")
+	x, c := 2.5, "k"
+	rows := []externalRow{
+		{X: &x, C: &c, N: 7, Tags: []string{"a", "b"}},
+		{N: -1},
+		{X: &x, Tags: []string{"c"}},
+	}
+	if err := parquet.WriteFile(path, rows); err != nil {
+		t.Fatal(err)
+	}
+	got := readAll(t, Source{Path: path, Format: FormatParquet}, []string{"tags", "x", "c", "n"})
+	want := [][]Field{
+		{list("a", "b"), num(2.5), str("k"), num(7)},
+		{{Kind: List}, {}, {}, num(-1)},
+		{list("c"), num(2.5), {}, num(0)},
+	}
+	for i := range want {
+		g := got[i].Fields
+		if len(g[0].List) == 0 {
+			g[0].List = nil
+		}
+		if !reflect.DeepEqual(g, want[i]) {
+			t.Errorf("row %d: got %+v, want %+v", i, g, want[i])
 		}
 	}
 }
