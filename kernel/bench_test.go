@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // benchShape is one GEMM to time: C (m×n) = op(A)·op(B) with depth k.
@@ -14,7 +15,10 @@ type benchShape struct {
 }
 
 // benchSgemm times each shape with every available implementation at 1
-// and 2 threads, reporting GFLOP/s (2·m·n·k per call).
+// and 2 threads, reporting GFLOP/s (2·m·n·k per call) and GFLOP per
+// CPU-second of the whole process. On a shared machine the second figure
+// moves less with other load; at 2 threads it also shows how well the
+// threads use their cores (spinning or idle waits count against it).
 func benchSgemm(b *testing.B, shapes []benchShape) {
 	for _, name := range Available() {
 		for _, threads := range []int{1, 2} {
@@ -24,11 +28,19 @@ func benchSgemm(b *testing.B, shapes []benchShape) {
 					useThreads(b, threads)
 					rng := rand.New(rand.NewPCG(1, 1))
 					p := newProblem(rng, s.transA, s.transB, s.m, s.n, s.k, 0, 1, 0, false)
+					var cpu time.Duration
 					for b.Loop() {
+						if cpu == 0 {
+							cpu = cpuTime() // after b.Loop's untimed warm-up
+						}
 						Sgemm(p.transA, p.transB, p.m, p.n, p.k, 1, p.a, p.lda, p.b, p.ldb, 0, p.c, p.ldc)
 					}
+					cpu = cpuTime() - cpu
 					flops := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(b.N)
 					b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+					if cpu > 0 {
+						b.ReportMetric(flops/cpu.Seconds()/1e9, "GFLOP/cpu-s")
+					}
 				})
 			}
 		}
