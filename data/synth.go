@@ -54,8 +54,10 @@ type SynthInfo struct {
 	Seed    uint64   `json:"seed"`
 	Columns []string `json:"columns"`
 	CTR     float64  `json:"ctr"` // fraction of positive labels
-	// BayesAUC is the AUC of the true click probability, in expectation
-	// over the labels given this file's features: no model can expect more.
+	// BayesAUC is the AUC of the true click probability p over this file's
+	// rows, each pair weighted by the probability p_i(1−p_j) that it is a
+	// (click, no click) pair given the features: the AUC the best possible
+	// model gets, up to the noise of the labels drawn.
 	BayesAUC float64 `json:"bayes_auc"`
 	// SampleAUC is the AUC of the true probability against the labels
 	// actually drawn; it differs from BayesAUC by sampling noise.
@@ -237,8 +239,9 @@ func WriteSynthetic(path string, opt SynthOptions) (SynthInfo, error) {
 	return info, nil
 }
 
-// expectedAUC is the AUC of scores p in expectation over labels drawn as
-// Bernoulli(p): Σ_{i≠j} p_i(1−p_j)·[p_i > p_j, ½ for ties] / Σ_{i≠j} p_i(1−p_j).
+// expectedAUC is the AUC of scores p with labels drawn as Bernoulli(p),
+// taken over pairs weighted by their chance of being (positive, negative):
+// Σ_{i≠j} p_i(1−p_j)·[p_i > p_j, ½ for ties] / Σ_{i≠j} p_i(1−p_j).
 func expectedAUC(p []float64) float64 {
 	p = slices.Clone(p)
 	slices.Sort(p)
