@@ -86,15 +86,29 @@ func (in Inputs) featureOf() []int {
 // without dense features) and one [n, Width] tensor per embedded field,
 // and returns the explained output, [n] or [n, 1]. The inputs are leaves
 // that require gradients, in a worker's arena; Func must build its result
-// from them with tensor ops so that gradients reach them. With more than
-// one worker, Func is called concurrently and must be safe for that: its
-// parameters must not require gradients (see Freeze).
+// from them with tensor ops so that gradients reach them. A Model's
+// Forward is called by several workers at once and must be safe for that:
+// its parameters must not require gradients (see Freeze).
 type Func func(dense *tensor.Tensor, embedded []*tensor.Tensor) *tensor.Tensor
 
 // Model is what Attribute explains: a Func and the Inputs it takes.
 type Model struct {
-	Inputs  Inputs
+	Inputs Inputs
+	// Forward is the model, shared by all workers.
 	Forward Func
+	// Worker, when set, is used instead of Forward: each worker goroutine
+	// calls it once and uses the Func it returns for all its passes, then
+	// calls release. It is for models that keep state between a forward
+	// pass and its backward pass (Artifact's replicas).
+	Worker func() (f Func, release func(), err error)
+}
+
+// worker returns the Func of one worker goroutine.
+func (m Model) worker() (Func, func(), error) {
+	if m.Worker != nil {
+		return m.Worker()
+	}
+	return m.Forward, func() {}, nil
 }
 
 // Options configures Attribute. The zero value takes the defaults.
@@ -113,7 +127,7 @@ type Options struct {
 	// recomputed with twice the steps (default DefaultTolerance; negative:
 	// never). Models with kinks (ReLU) need more steps on some paths.
 	Tolerance float64
-	// MaxSteps bounds that refinement (default 16 * Steps).
+	// MaxSteps bounds that refinement (default 32 * Steps).
 	MaxSteps int
 }
 
@@ -137,7 +151,7 @@ func (o Options) withDefaults() Options {
 		o.Tolerance = DefaultTolerance
 	}
 	if o.MaxSteps == 0 {
-		o.MaxSteps = 16 * o.Steps
+		o.MaxSteps = 32 * o.Steps
 	}
 	return o
 }
@@ -242,9 +256,16 @@ func attribute(parent context.Context, m Model, xs, baselines [][]float32, opt O
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			f, release, err := m.worker()
+			if err != nil {
+				errs <- err
+				cancel()
+				return
+			}
+			defer release()
 			ar := tensor.NewArena()
 			for c := range chunks {
-				if err := r.chunk(ar, c[0], c[1]); err != nil {
+				if err := r.chunk(ar, f, c[0], c[1]); err != nil {
 					errs <- err
 					cancel()
 					return
@@ -312,7 +333,7 @@ func (r *run) rowsPerPair() int { return len(r.alphas) + 2 }
 
 // chunk runs one forward and backward pass over pairs [lo, hi); pair p is
 // example p/len(bs) against baseline p%len(bs).
-func (r *run) chunk(ar *tensor.Arena, lo, hi int) (err error) {
+func (r *run) chunk(ar *tensor.Arena, f Func, lo, hi int) (err error) {
 	defer ar.Reset()
 	defer func() {
 		if v := recover(); v != nil {
@@ -324,7 +345,7 @@ func (r *run) chunk(ar *tensor.Arena, lo, hi int) (err error) {
 	for p := lo; p < hi; p++ {
 		r.fill(dense, embs, (p-lo)*r.rowsPerPair(), r.xs[p/len(r.bs)], r.bs[p%len(r.bs)])
 	}
-	out := r.m.Forward(dense, embs)
+	out := f(dense, embs)
 	if out.Len() != rows {
 		return fmt.Errorf("explain: model returned shape %v for %d points (want [%d] or [%d 1])", out.Shape(), rows, rows, rows)
 	}
