@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # run.sh measures mlenv's engine and PyTorch 1.13 (Debian python3-torch) on
-# this machine in one go, at 1 and 2 threads, and prints the ratios.
+# this machine in one go, at 1 and 2 threads, and prints a table of ratios.
 #
-#   bench/engine/run.sh [path/to/mlenv] [seconds]
+#   bench/engine/run.sh [path/to/mlenv] [seconds] [repeats]
 #
-# Both sides get the same thread count (GOMAXPROCS / kernel threads for
-# mlenv; torch.set_num_threads, OMP_NUM_THREADS and OMP_WAIT_POLICY=PASSIVE
-# for PyTorch). OPENBLAS_CORETYPE is left as the machine sets it.
+# Each figure is the median of `repeats` runs (default 1), mlenv and
+# PyTorch interleaved. Both sides get the same thread count (GOMAXPROCS and
+# kernel threads for mlenv; torch.set_num_threads, OMP_NUM_THREADS and
+# OMP_WAIT_POLICY=PASSIVE for PyTorch). OPENBLAS_CORETYPE is left as the
+# machine sets it; PyTorch's MLP is measured once more with
+# OPENBLAS_CORETYPE=SkylakeX, the setting under which its OpenBLAS uses
+# AVX-512 (see /work/shared/RECIPES.md), and shown as its own rows.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=${1:-bin/mlenv}
 secs=${2:-3}
+repeats=${3:-1}
 if [[ ! -x $bin ]]; then
 	bin=$(mktemp -d)/mlenv
 	go build -o "$bin" ./cmd/mlenv
@@ -20,31 +25,48 @@ if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
 	exit 1
 fi
 out=$(mktemp)
-# batch sizes: 512 for the MLP and DLRM (as in the issue), 64 for the CNN.
-for spec in mlp:512 dlrm:512 cnn:64 gemm:512; do
-	model=${spec%:*} batch=${spec#*:}
-	for t in 1 2; do
-		"$bin" bench engine --model "$model" --threads "$t" --batch "$batch" --seconds "$secs" --json >>"$out"
-		OMP_NUM_THREADS=$t OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/engine/torch_bench.py \
-			--model "$model" --threads "$t" --batch "$batch" --seconds "$secs" >>"$out"
+trap 'rm -f "$out"' EXIT
+torch() { # threads, then torch_bench.py arguments
+	local t=$1
+	shift
+	OMP_NUM_THREADS=$t OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/engine/torch_bench.py --threads "$t" "$@"
+}
+for ((r = 0; r < repeats; r++)); do
+	# batch sizes: 512 for the MLP and DLRM (as in the issue), 64 for the CNN.
+	for spec in mlp:512 dlrm:512 cnn:64 gemm:512; do
+		model=${spec%:*} batch=${spec#*:}
+		for t in 1 2; do
+			"$bin" bench engine --model "$model" --threads "$t" --batch "$batch" --seconds "$secs" --json >>"$out"
+			torch "$t" --model "$model" --batch "$batch" --seconds "$secs" >>"$out"
+			if [[ $model == mlp ]]; then
+				OPENBLAS_CORETYPE=SkylakeX torch "$t" --model mlp --batch "$batch" --seconds "$secs" |
+					sed 's/"engine": "pytorch/"engine": "skylakex pytorch/' >>"$out"
+			fi
+		done
 	done
 done
 /usr/bin/python3 - "$out" <<'PY'
-import json, sys
+import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-def get(engine, model, t):
-    return next(r for r in rows if r["engine"].startswith(engine) and r["model"] == model and r["threads"] == t)
+
+def med(engine, model, t, key, sub=None):
+    vals = [r[key][sub] if sub else r[key] for r in rows
+            if r["engine"].startswith(engine) and r["model"] == model and r["threads"] == t]
+    return statistics.median(vals)
+
 print("| figure | threads | mlenv | PyTorch | ratio |")
 print("|---|---|---|---|---|")
 for model in ("mlp", "dlrm", "cnn"):
-    for t in (1, 2):
-        m, p = get("mlenv", model, t), get("pytorch", model, t)
-        for key, what in (("train_examples_per_s", "training"), ("infer_examples_per_s", "inference")):
-            label = f"{model.upper()} {what} (batch {m['batch']}), examples/s"
-            print(f"| {label} | {t} | {m[key]:,.0f} | {p[key]:,.0f} | {m[key] / p[key]:.2f}x |")
+    batch = next(r["batch"] for r in rows if r["model"] == model)
+    peers = [("pytorch", "")] + ([("skylakex", ", PyTorch with OPENBLAS_CORETYPE=SkylakeX")] if model == "mlp" else [])
+    for peer, note in peers:
+        for t in (1, 2):
+            for key, what in (("train_examples_per_s", "training"), ("infer_examples_per_s", "inference")):
+                m, p = med("mlenv", model, t, key), med(peer, model, t, key)
+                print(f"| {model.upper()} {what} (batch {batch}{note}), examples/s | {t} | {m:,.0f} | {p:,.0f} | {m / p:.2f}x |")
+kernel = next(r["kernel"] for r in rows if r["engine"] == "mlenv")
 for t in (1, 2):
-    m, p = get("mlenv", "gemm", t), get("pytorch", "gemm", t)
     for n in ("512", "2048"):
-        print(f"| SGEMM {n}^3, GFLOP/s ({m['kernel']}) | {t} | {m['gflops'][n]:.1f} | {p['gflops'][n]:.1f} | {m['gflops'][n] / p['gflops'][n]:.2f}x |")
+        m, p = med("mlenv", "gemm", t, "gflops", n), med("pytorch", "gemm", t, "gflops", n)
+        print(f"| SGEMM {n}^3, GFLOP/s (mlenv kernel {kernel}) | {t} | {m:.1f} | {p:.1f} | {m / p:.2f}x |")
 PY
-rm -f "$out"
