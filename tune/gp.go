@@ -71,15 +71,12 @@ func (g *GP) Sample(h History) (Params, error) {
 
 // standardise returns ys shifted and scaled to mean 0 and deviation 1.
 func standardise(ys []float64) []float64 {
-	mean, sd := 0.0, 0.0
+	mean := 0.0
 	for _, y := range ys {
 		mean += y
 	}
 	mean /= float64(len(ys))
-	for _, y := range ys {
-		sd += (y - mean) * (y - mean)
-	}
-	sd = math.Sqrt(sd / float64(len(ys)))
+	sd := math.Sqrt(variance(ys))
 	if sd == 0 || math.IsNaN(sd) {
 		sd = 1
 	}
