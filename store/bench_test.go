@@ -47,3 +47,30 @@ func BenchmarkLogBatch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGetMetricHistory reads a 100,000-point metric.
+func BenchmarkGetMetricHistory(b *testing.B) {
+	s := storetest.SQLite(b)
+	ctx := context.Background()
+	r, err := s.CreateRun(ctx, store.RunCreate{ExperimentID: "0"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ms := make([]store.Metric, 0, 1000)
+	for i := range 100_000 {
+		ms = append(ms, store.Metric{Key: "loss", Value: store.Float(i), Timestamp: int64(i), Step: int64(i)})
+		if len(ms) == cap(ms) {
+			if err := s.LogBatch(ctx, store.Batch{RunID: r.Info.RunID, Metrics: ms}); err != nil {
+				b.Fatal(err)
+			}
+			ms = ms[:0]
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		h, _, err := s.GetMetricHistory(ctx, store.HistoryRequest{RunID: r.Info.RunID, Key: "loss"})
+		if err != nil || len(h) != 100_000 {
+			b.Fatal(len(h), err)
+		}
+	}
+}

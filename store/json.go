@@ -14,16 +14,21 @@ type Float float64
 
 // MarshalJSON writes f as a JSON number, or as a string for NaN and ±Inf.
 func (f Float) MarshalJSON() ([]byte, error) {
+	return f.AppendJSON(nil), nil
+}
+
+// AppendJSON appends the JSON form of f to dst.
+func (f Float) AppendJSON(dst []byte) []byte {
 	v := float64(f)
 	switch {
 	case math.IsNaN(v):
-		return []byte(`"NaN"`), nil
+		return append(dst, `"NaN"`...)
 	case math.IsInf(v, 1):
-		return []byte(`"Infinity"`), nil
+		return append(dst, `"Infinity"`...)
 	case math.IsInf(v, -1):
-		return []byte(`"-Infinity"`), nil
+		return append(dst, `"-Infinity"`...)
 	}
-	return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
+	return strconv.AppendFloat(dst, v, 'g', -1, 64)
 }
 
 // UnmarshalJSON reads a JSON number or a string holding a number, "NaN",

@@ -1,7 +1,9 @@
 package track
 
 import (
+	"encoding/json"
 	"net/http"
+	"strconv"
 
 	"github.com/mlenv/mlenv/store"
 )
@@ -476,10 +478,46 @@ func (a *API) getHistory(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return struct {
-		Metrics       []store.Metric `json:"metrics,omitempty"`
-		NextPageToken string         `json:"next_page_token,omitempty"`
-	}{ms, token}, nil
+	return historyJSON(ms, token), nil
+}
+
+// historyJSON encodes a get-history response by hand: histories run to
+// hundreds of thousands of points, and encoding/json's reflection and
+// per-value MarshalJSON calls would dominate the request.
+func historyJSON(ms []store.Metric, token string) rawJSON {
+	b := make([]byte, 0, 64+80*len(ms))
+	b = append(b, '{')
+	if len(ms) > 0 {
+		b = append(b, `"metrics":[`...)
+		key, _ := json.Marshal(ms[0].Key)
+		for i, m := range ms {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if m.Key != ms[0].Key {
+				key, _ = json.Marshal(m.Key)
+			}
+			b = append(b, `{"key":`...)
+			b = append(b, key...)
+			b = append(b, `,"value":`...)
+			b = m.Value.AppendJSON(b)
+			b = append(b, `,"timestamp":`...)
+			b = strconv.AppendInt(b, m.Timestamp, 10)
+			b = append(b, `,"step":`...)
+			b = strconv.AppendInt(b, m.Step, 10)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if token != "" {
+		if len(ms) > 0 {
+			b = append(b, ',')
+		}
+		t, _ := json.Marshal(token)
+		b = append(b, `"next_page_token":`...)
+		b = append(b, t...)
+	}
+	return append(b, '}', '\n')
 }
 
 func (a *API) getHistoryBulk(r *http.Request) (any, error) {

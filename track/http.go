@@ -48,6 +48,9 @@ func HTTPStatus(c store.Code) int {
 // written as JSON, or an error, written as MLflow's error body.
 type Handler func(r *http.Request) (any, error)
 
+// rawJSON is a response a handler has encoded itself, written as it is.
+type rawJSON []byte
+
 // Mux registers API endpoints under every prefix in Prefixes.
 type Mux struct {
 	mux *http.ServeMux
@@ -86,6 +89,10 @@ func (m *Mux) adapt(h Handler) http.HandlerFunc {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
+		if raw, ok := resp.(rawJSON); ok {
+			w.Write(raw)
+			return
+		}
 		if err := json.NewEncoder(w).Encode(resp); err != nil {
 			m.log.Warn("write response", "path", r.URL.Path, "err", err)
 		}

@@ -1,8 +1,11 @@
 package track
 
 import (
+	"encoding/json"
+	"math"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/mlenv/mlenv/store"
@@ -42,5 +45,23 @@ func TestDecodeQuery(t *testing.T) {
 	q, _ = url.ParseQuery("max_results=many")
 	if err := decodeQuery(q, reflect.ValueOf(&req).Elem()); store.CodeOf(err) != store.InvalidParameterValue {
 		t.Fatalf("bad integer: %v", err)
+	}
+}
+
+// TestHistoryJSON checks the hand-written get-history encoding against
+// encoding/json's.
+func TestHistoryJSON(t *testing.T) {
+	ms := []store.Metric{{Key: `va"l`, Value: store.Float(math.NaN()), Timestamp: 5, Step: -1}, {Key: `va"l`, Value: 0.25, Timestamp: 1 << 40, Step: 2}}
+	for _, tc := range []struct {
+		ms    []store.Metric
+		token string
+	}{{ms, ""}, {ms, "tok"}, {nil, "tok"}, {nil, ""}} {
+		want, _ := json.Marshal(struct {
+			Metrics       []store.Metric `json:"metrics,omitempty"`
+			NextPageToken string         `json:"next_page_token,omitempty"`
+		}{tc.ms, tc.token})
+		if got := strings.TrimSpace(string(historyJSON(tc.ms, tc.token))); got != string(want) {
+			t.Errorf("historyJSON = %s, want %s", got, want)
+		}
 	}
 }

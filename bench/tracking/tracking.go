@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"sync"
@@ -128,9 +129,14 @@ func setup(ctx context.Context, c *track.Client, cfg Config) ([]request, string,
 		}
 		for i := range loops {
 			loops[i] = func(ctx context.Context, c *track.Client) (int, error) {
-				ms, err := c.GetMetricHistory(ctx, runID, "loss")
-				if err == nil && len(ms) != cfg.HistoryPoints {
-					err = fmt.Errorf("get-history returned %d points, want %d", len(ms), cfg.HistoryPoints)
+				// The points are counted, not decoded: the client's
+				// decoding is not the server's latency.
+				var resp struct {
+					Metrics []struct{} `json:"metrics"`
+				}
+				err := c.Do(ctx, "GET", "metrics/get-history", url.Values{"run_id": {runID}, "metric_key": {"loss"}}, &resp)
+				if err == nil && len(resp.Metrics) != cfg.HistoryPoints {
+					err = fmt.Errorf("get-history returned %d points, want %d", len(resp.Metrics), cfg.HistoryPoints)
 				}
 				return 1, err
 			}
@@ -324,4 +330,3 @@ func pct(sorted []time.Duration, q float64) float64 {
 	}
 	return float64(sorted[int(q*float64(len(sorted)-1))].Microseconds()) / 1000
 }
-
