@@ -191,3 +191,58 @@ func TestTorchConvPoolAttentionInteraction(t *testing.T) {
 		return DotInteraction(in[0], in[1], in[2])
 	})
 }
+
+// tinyDLRM mirrors TinyDLRM in gen_torch_vectors.py, parameter names
+// included.
+type tinyDLRM struct {
+	bottom, top *MLP
+	emb         []*EmbeddingBag
+}
+
+func (d *tinyDLRM) Parameters() []NamedParam {
+	ps := append(Prefix("bottom", d.bottom), Prefix("emb.0", d.emb[0])...)
+	return append(append(ps, Prefix("emb.1", d.emb[1])...), Prefix("top", d.top)...)
+}
+
+// TestTorchWholeModels loads PyTorch state dicts of a small CNN and a tiny
+// DLRM and checks outputs, losses and every parameter gradient.
+func TestTorchWholeModels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	cnn := Sequential{
+		NewConv2d(rng, 1, 4, 3, 1, 1), ReLU, MaxPool2d{2, 2},
+		NewConv2d(rng, 4, 6, 3, 1, 1), ReLU, AvgPool2d{2, 2},
+		Flatten{}, NewLinear(rng, 24, 5, true),
+	}
+	if err := LoadFile("testdata/cnn_weights.safetensors", cnn); err != nil {
+		t.Fatal(err)
+	}
+	logits := cnn.Forward(vec(t, "cnn.x"))
+	assertClose(t, "cnn.out", logits)
+	loss := CrossEntropy(logits, labelsOf(t, "cnn.labels"), 0.1)
+	assertClose(t, "cnn.loss", loss)
+	loss.Backward()
+	for _, p := range cnn.Parameters() {
+		assertClose(t, "cnn.grad."+p.Name, p.Tensor.Grad())
+	}
+
+	d := &tinyDLRM{bottom: NewMLP(rng, ReLU, 4, 8, 3), top: NewMLP(rng, ReLU, 6, 8, 1)}
+	for range 2 {
+		d.emb = append(d.emb, NewEmbeddingBag(rng, 10, 3, BagMean, NoPadding, false))
+	}
+	if err := LoadFile("testdata/dlrm_weights.safetensors", d); err != nil {
+		t.Fatal(err)
+	}
+	ids, offsets := labelsOf(t, "dlrm.ids"), labelsOf(t, "dlrm.offsets")
+	ar := tensor.NewArena()
+	x := ReLU.Apply(d.bottom.Forward(ar.FromSlice(vec(t, "dlrm.dense").Data(), 4, 4)))
+	e0 := d.emb[0].Forward(ar, ids[:6], offsets)
+	e1 := d.emb[1].Forward(ar, ids[6:], offsets)
+	out := d.top.Forward(DotInteraction(x, e0, e1))
+	assertClose(t, "dlrm.out", out)
+	loss = BCEWithLogits(out, vec(t, "dlrm.y"))
+	assertClose(t, "dlrm.loss", loss)
+	loss.Backward()
+	for _, p := range d.Parameters() {
+		assertClose(t, "dlrm.grad."+p.Name, p.Tensor.Grad())
+	}
+}

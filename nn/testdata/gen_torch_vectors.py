@@ -9,9 +9,9 @@ Run from the repository root with Debian's PyTorch 1.13:
 It writes, into nn/testdata/:
   torch_vectors.safetensors  inputs, weights, outputs and gradients per case,
                              named "<case>.<what>"
-  mlp_weights.safetensors    the state dict of a PyTorch MLP (names
-                             layers.<i>.weight/bias), loaded by the Go test
-                             through nn.LoadFile
+  mlp_weights.safetensors    state dicts of whole PyTorch models (an MLP,
+  cnn_weights.safetensors    a small CNN, a tiny DLRM), loaded by the Go
+  dlrm_weights.safetensors   tests through nn.LoadFile
 and optim/testdata/torch_optim.safetensors for the optimizer cases.
 
 Each case's loss is sum(out * gout) with a fixed random gout, unless the
@@ -198,6 +198,54 @@ def interact(dense, e1, e2):
 
 
 case("dot", {"dense": rnd(3, 4), "e1": rnd(3, 4), "e2": rnd(3, 4)}, interact)
+
+
+# Whole models whose weights go to their own safetensors files, loaded by
+# the Go tests through nn.LoadFile: a small CNN and a tiny DLRM.
+def whole_model(name, model, inputs, loss_fn):
+    y = model(*inputs)
+    loss = loss_fn(y)
+    loss.backward()
+    out[name + ".out"], out[name + ".loss"] = y, loss
+    for k, v in model.named_parameters():
+        out[name + ".grad." + k] = v.grad
+    save(os.path.join(HERE, name + "_weights.safetensors"), dict(model.state_dict()))
+
+
+cnn = tnn.Sequential(
+    tnn.Conv2d(1, 4, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2),
+    tnn.Conv2d(4, 6, 3, padding=1), tnn.ReLU(), tnn.AvgPool2d(2),
+    tnn.Flatten(), tnn.Linear(6 * 2 * 2, 5))
+out["cnn.x"] = torch.randn(3, 1, 8, 8)
+out["cnn.labels"] = torch.tensor([4.0, 0.0, 2.0])
+whole_model("cnn", cnn, (out["cnn.x"],),
+            lambda z: F.cross_entropy(z, out["cnn.labels"].long(), label_smoothing=0.1))
+
+
+class TinyDLRM(tnn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bottom = MLP([4, 8, 3])
+        self.emb = tnn.ModuleList([tnn.EmbeddingBag(10, 3, mode="mean") for _ in range(2)])
+        self.top = MLP([3 + 3, 8, 1])
+
+    def forward(self, dense, ids, offsets):
+        x = torch.relu(self.bottom(dense))
+        feats = [x] + [e(ids[t], offsets) for t, e in enumerate(self.emb)]
+        t = torch.stack(feats, 1)
+        z = torch.bmm(t, t.transpose(1, 2))
+        li = [i for i in range(3) for j in range(i)]
+        lj = [j for i in range(3) for j in range(i)]
+        return self.top(torch.cat([x, z[:, li, lj]], 1))
+
+
+out["dlrm.dense"] = torch.randn(4, 4)
+out["dlrm.ids"] = torch.tensor([[1, 2, 3, 9, 9, 0], [5, 5, 4, 8, 7, 6]]).float()
+out["dlrm.offsets"] = torch.tensor([0, 2, 3, 5]).float()
+out["dlrm.y"] = torch.tensor([[1.0], [0.0], [0.0], [1.0]])
+whole_model("dlrm", TinyDLRM(),
+            (out["dlrm.dense"], out["dlrm.ids"].long(), out["dlrm.offsets"].long()),
+            lambda z: F.binary_cross_entropy_with_logits(z, out["dlrm.y"]))
 
 save(os.path.join(HERE, "torch_vectors.safetensors"), out)
 
