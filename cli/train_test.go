@@ -27,16 +27,16 @@ func inCTRDir(t *testing.T) string {
 		rows int
 		seed uint64
 	}{{"ctr-train.parquet", 4000, 1}, {"ctr-valid.parquet", 1000, 2}} {
-		if _, err := data.WriteSynthetic(filepath.Join("mlenv-data", f.name), data.SynthOptions{Rows: f.rows, Seed: f.seed}); err != nil {
+		if _, err := data.WriteSynthetic(filepath.Join("mlenv-data", f.name), data.SynthOptions{Rows: f.rows, Seed: f.seed, MultiHot: true}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return dir
 }
 
-func exampleSpec(t *testing.T) string {
+func exampleSpec(t *testing.T, name string) string {
 	t.Helper()
-	path, err := filepath.Abs("../examples/ctr-mlp.yaml")
+	path, err := filepath.Abs(filepath.Join("..", "examples", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func exampleSpec(t *testing.T) string {
 }
 
 func TestTrainExampleSpec(t *testing.T) {
-	spec := exampleSpec(t)
+	spec := exampleSpec(t, "ctr-mlp.yaml")
 	dir := inCTRDir(t)
 	code, out, stderr := runCLI(t, "train", spec)
 	if code != exitOK {
@@ -73,8 +73,25 @@ func TestTrainExampleSpec(t *testing.T) {
 	}
 }
 
+// Every click-through example spec trains on a small copy of its data.
+func TestTrainCTRExamples(t *testing.T) {
+	specs, err := filepath.Glob(exampleSpec(t, "ctr-*.yaml"))
+	if err != nil || len(specs) < 6 {
+		t.Fatalf("example specs %v, %v", specs, err)
+	}
+	inCTRDir(t)
+	for _, spec := range specs {
+		t.Run(filepath.Base(spec), func(t *testing.T) {
+			code, out, stderr := runCLI(t, "train", spec, "--no-tracking")
+			if code != exitOK || !strings.Contains(out, " auc 0.") {
+				t.Errorf("code %d, out %q, stderr %q", code, out, stderr)
+			}
+		})
+	}
+}
+
 func TestTrainDryRun(t *testing.T) {
-	code, out, stderr := runCLI(t, "train", exampleSpec(t), "--dry-run")
+	code, out, stderr := runCLI(t, "train", exampleSpec(t, "ctr-mlp.yaml"), "--dry-run")
 	if code != exitOK || !strings.Contains(out, "arch: mlp") || !strings.Contains(out, "shuffle_buffer: 10000") {
 		t.Errorf("dry run: code %d, out %q, stderr %q", code, out, stderr)
 	}
