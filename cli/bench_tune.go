@@ -31,7 +31,7 @@ func newBenchTuneCmd() *cobra.Command {
 		function, sampler string
 		trials, seeds     int
 		workers           int
-		asJSON            bool
+		asJSON, report    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "tune",
@@ -50,6 +50,14 @@ median. bench/tune/run.sh compares the result with Optuna.`,
 			}
 			if trials < 1 || seeds < 1 || workers < 1 {
 				return usagef("--trials, --seeds and --workers must be at least 1")
+			}
+			if report {
+				s, _ := tune.NewSampler(sampler, 0)
+				study, err := benchfn.Run(cmd.Context(), f, s, trials)
+				if err != nil {
+					return err
+				}
+				return tune.WriteReport(cmd.OutOrStdout(), f.Space, study.Trials(), false, 10)
 			}
 			res := tuneBenchResult{Function: function, Sampler: sampler, Trials: trials,
 				Seeds: make([]int, seeds), Best: make([]float64, seeds)}
@@ -95,5 +103,6 @@ median. bench/tune/run.sh compares the result with Optuna.`,
 	fl.IntVar(&seeds, "seeds", 20, "number of seeds (0..seeds-1)")
 	fl.IntVar(&workers, "workers", runtime.GOMAXPROCS(0), "seeds run at once")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON object")
+	fl.BoolVar(&report, "report", false, "run seed 0 only and print its ranked trials and parameter importances")
 	return cmd
 }

@@ -3,6 +3,7 @@ package tune
 import (
 	"context"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -40,5 +41,32 @@ func TestImportancesRankParametersByEffect(t *testing.T) {
 	}
 	if Importances(space, study.Trials()[:3], 1) != nil {
 		t.Error("importances from 3 trials, want none")
+	}
+}
+
+func TestWriteReport(t *testing.T) {
+	space, err := NewSpace(Choice("kind", "a", "b"), Uniform("x", 0, 1).If("kind", "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	trials := []Trial{
+		{Number: 0, State: Complete, Params: Params{"kind": 1}, Value: 3},
+		{Number: 1, State: Complete, Params: Params{"kind": 0, "x": 0.25}, Value: 1},
+		{Number: 2, State: Failed, Params: Params{"kind": 1}},
+	}
+	var b strings.Builder
+	if err := WriteReport(&b, space, trials, false, 5); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"trials: 3 (2 complete, 1 failed)",
+		"best: trial 1, value 1",
+		"1     1      1      a     0.25",
+		"2     0      3      b     -",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
 	}
 }

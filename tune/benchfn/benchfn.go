@@ -182,16 +182,25 @@ func Mixed(r *tune.Run) float64 {
 	return v + mixedOffsets[r.Choice("offset")]
 }
 
-// Best runs a study of trials trials of f with sampler, one at a time, and
-// returns the best value found.
-func Best(ctx context.Context, f Function, sampler tune.Sampler, trials int) (float64, error) {
+// Run runs a study of trials trials of f with sampler, one at a time, and
+// returns it.
+func Run(ctx context.Context, f Function, sampler tune.Sampler, trials int) (*tune.Study, error) {
 	study, err := tune.Open(ctx, tune.Config{Space: f.Space, Sampler: sampler, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	obj := func(_ context.Context, r *tune.Run) (float64, error) { return f.Eval(r), nil }
 	if err := study.Optimize(ctx, obj, trials, 1); err != nil {
-		return 0, fmt.Errorf("%s: %w", f.Name, err)
+		return nil, fmt.Errorf("%s: %w", f.Name, err)
+	}
+	return study, nil
+}
+
+// Best runs a study like Run and returns the best value found.
+func Best(ctx context.Context, f Function, sampler tune.Sampler, trials int) (float64, error) {
+	study, err := Run(ctx, f, sampler, trials)
+	if err != nil {
+		return 0, err
 	}
 	best, ok := study.Best()
 	if !ok {
