@@ -266,18 +266,48 @@ func firstLine(s string) string {
 	return s
 }
 
-// query runs a read query (with ? placeholders) on the reader pool.
+// query runs a read query (with ? placeholders) on the reader pool. A
+// query that fails because its pooled connection turned out dead (the
+// database restarted, say) is retried on another connection: reads are
+// idempotent.
 func (s *SQLStore) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	rows, err := s.rdb.QueryContext(ctx, s.d.rebind(q), args...)
-	if err != nil {
-		return nil, unavailable(err)
+	q = s.d.rebind(q)
+	for attempt := 0; ; attempt++ {
+		rows, err := s.rdb.QueryContext(ctx, q, args...)
+		if err == nil {
+			return rows, nil
+		}
+		if attempt == 2 || !isConnError(err) || ctx.Err() != nil {
+			return nil, unavailable(err)
+		}
 	}
-	return rows, nil
+}
+
+// row is the result of queryRow, read with Scan like *sql.Row.
+type row struct {
+	rows *sql.Rows
+	err  error
+}
+
+// Scan copies the first row into dest, or returns sql.ErrNoRows.
+func (r row) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return unavailable(err)
+		}
+		return sql.ErrNoRows
+	}
+	return r.rows.Scan(dest...)
 }
 
 // queryRow runs a one-row read query on the reader pool.
-func (s *SQLStore) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return s.rdb.QueryRowContext(ctx, s.d.rebind(q), args...)
+func (s *SQLStore) queryRow(ctx context.Context, q string, args ...any) row {
+	rows, err := s.query(ctx, q, args...)
+	return row{rows, err}
 }
 
 func nowMillis() int64 { return time.Now().UnixMilli() }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -70,6 +71,9 @@ type writer struct {
 	ops      chan *writeOp
 	stopped  chan struct{}
 	maxBatch int
+
+	mu     sync.RWMutex // held for reading while queueing, for writing by close
+	closed bool
 }
 
 func newWriter(s *SQLStore, maxBatch int) *writer {
@@ -87,23 +91,37 @@ var errClosed = Errorf(TemporarilyUnavailable, "store is closed")
 // write queues fn and waits until it committed or failed. If ctx ends
 // before fn starts, fn is dropped and ctx's error returned; once started,
 // fn runs to its end so that the group is not disturbed.
-func (s *SQLStore) write(ctx context.Context, fn func(*tx) error) (err error) {
+func (s *SQLStore) write(ctx context.Context, fn func(*tx) error) error {
 	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
-	defer func() {
-		if recover() != nil { // send on the closed queue
-			err = errClosed
-		}
-	}()
-	select {
-	case s.w.ops <- op:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := s.w.enqueue(op); err != nil {
+		return err
 	}
 	return <-op.done
 }
 
+func (w *writer) enqueue(op *writeOp) error {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		return errClosed
+	}
+	select {
+	case w.ops <- op:
+		return nil
+	case <-op.ctx.Done():
+		return op.ctx.Err()
+	}
+}
+
+// close refuses new writes, lets the writer commit the queued ones and
+// waits for it to stop.
 func (w *writer) close() {
-	close(w.ops)
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.ops)
+	}
+	w.mu.Unlock()
 	<-w.stopped
 }
 
