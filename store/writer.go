@@ -34,6 +34,10 @@ func (t *tx) stmt(q string) (*sql.Stmt, error) {
 }
 
 func (t *tx) exec(q string, args ...any) (sql.Result, error) {
+	if t.s.d.dollarArgs {
+		// pgx caches prepared statements per connection by itself.
+		return t.tx.ExecContext(t.ctx, t.s.d.rebind(q), args...)
+	}
 	st, err := t.stmt(q)
 	if err != nil {
 		return nil, err
@@ -42,6 +46,9 @@ func (t *tx) exec(q string, args ...any) (sql.Result, error) {
 }
 
 func (t *tx) queryRow(q string, args ...any) *sql.Row {
+	if t.s.d.dollarArgs {
+		return t.tx.QueryRowContext(t.ctx, t.s.d.rebind(q), args...)
+	}
 	st, err := t.stmt(q)
 	if err != nil {
 		// A failed prepare surfaces as the row's Scan error.

@@ -347,46 +347,37 @@ type keyValueReq struct {
 	Value string `json:"value"`
 }
 
+// decodeKeyValue reads a run id, key and value request and checks that
+// run id and key are set.
+func decodeKeyValue(r *http.Request) (id string, req keyValueReq, err error) {
+	if err = Decode(r, &req); err != nil {
+		return "", req, err
+	}
+	if id, err = req.id(); err != nil {
+		return "", req, err
+	}
+	return id, req, required("key", req.Key)
+}
+
 func (a *API) logParam(r *http.Request) (any, error) {
-	var req keyValueReq
-	if err := Decode(r, &req); err != nil {
-		return nil, err
-	}
-	id, err := req.id()
+	id, req, err := decodeKeyValue(r)
 	if err != nil {
-		return nil, err
-	}
-	if err := required("key", req.Key); err != nil {
 		return nil, err
 	}
 	return empty{}, a.store.LogBatch(r.Context(), store.Batch{RunID: id, Params: []store.Param{{Key: req.Key, Value: req.Value}}})
 }
 
 func (a *API) setTag(r *http.Request) (any, error) {
-	var req keyValueReq
-	if err := Decode(r, &req); err != nil {
-		return nil, err
-	}
-	id, err := req.id()
+	id, req, err := decodeKeyValue(r)
 	if err != nil {
-		return nil, err
-	}
-	if err := required("key", req.Key); err != nil {
 		return nil, err
 	}
 	return empty{}, a.store.LogBatch(r.Context(), store.Batch{RunID: id, Tags: []store.Tag{{Key: req.Key, Value: req.Value}}})
 }
 
 func (a *API) deleteTag(r *http.Request) (any, error) {
-	var req keyValueReq
-	if err := Decode(r, &req); err != nil {
-		return nil, err
-	}
-	id, err := req.id()
+	id, req, err := decodeKeyValue(r)
 	if err != nil {
-		return nil, err
-	}
-	if err := required("key", req.Key); err != nil {
 		return nil, err
 	}
 	return empty{}, a.store.DeleteTag(r.Context(), id, req.Key)

@@ -1,6 +1,7 @@
 package track
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -105,7 +106,7 @@ func (m *Mux) adapt(h Handler) http.HandlerFunc {
 func (m *Mux) WriteError(w http.ResponseWriter, err error) {
 	code := store.CodeOf(err)
 	status := HTTPStatus(code)
-	if status >= 500 {
+	if status >= 500 && !errors.Is(err, context.Canceled) { // a client that gave up is no server fault
 		m.log.Error("request failed", "code", code, "err", err)
 	}
 	w.Header().Set("Content-Type", "application/json")
