@@ -68,8 +68,9 @@ func NewLoader(t *Transforms, src RowSource, opt LoaderOptions) (*Loader, error)
 	return &Loader{t: t, src: src, opt: opt}, nil
 }
 
-// Stats returns the examples delivered and the malformed rows skipped so
-// far, summed over passes. It is safe to call while a pass runs.
+// Stats returns the examples that went into batches (counted as they are
+// encoded, or taken from memory) and the malformed rows skipped so far,
+// summed over passes. It is safe to call while a pass runs.
 func (l *Loader) Stats() Stats {
 	return Stats{Rows: l.rows.Load(), Skipped: l.skip.Load()}
 }
