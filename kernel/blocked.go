@@ -6,14 +6,14 @@ import (
 )
 
 // micro is a register-blocked microkernel together with the cache blocking
-// that suits it. The blocked driver (run) packs A and B into contiguous
-// panels so that the microkernel reads both with unit stride, and walks C
-// in mr×nr tiles on several goroutines.
+// that suits it. The blocked driver (run) packs op(B) into contiguous
+// panels so that the microkernel reads it with unit stride whatever
+// transB is, and walks C in mr×nr tiles on several goroutines.
 type micro struct {
 	name   string
 	mr, nr int // the C tile one kern call computes: mr rows × nr columns
-	kc     int // depth of a packed block (columns of op(A), rows of op(B))
-	mc     int // rows of op(A) packed at once; a multiple of mr
+	kc     int // depth of a block (columns of op(A), rows of op(B))
+	mc     int // rows of op(A) multiplied by one block of B in a row; a multiple of mr
 	nc     int // columns of op(B) packed at once; a multiple of nr
 
 	// kern computes the mr×nr tile C = beta*C + alpha*A·Bp. Value (i, p)
@@ -109,8 +109,9 @@ type grid struct {
 }
 
 // grid returns the pieces for t workers: one piece for one worker, about
-// itemsPerThread*t otherwise, cut along the rows first (pieces in the
-// same rows would pack the same rows of op(A)).
+// itemsPerThread*t otherwise, cut along the rows first (every piece reads
+// its rows of op(A) once, so pieces side by side read the same rows
+// twice).
 func (mk *micro) grid(m, n, t int) grid {
 	gr := grid{m: m, n: n, rows: m, cols: n, rowPieces: 1, colPieces: 1}
 	if t == 1 {
@@ -204,9 +205,9 @@ func (mk *micro) macro(g *gemmCall, ws *workspace, bp []float32, ic, mb, jc, nb,
 				continue
 			}
 			mk.kern(kb, a, rs, cs, bpanel, ws.tile, nr, g.alpha, 0)
-			for i := range h {
-				row := g.c[off+i*g.ldc : off+i*g.ldc+w]
-				src := ws.tile[i*nr : i*nr+w]
+			for r := range h {
+				row := g.c[off+r*g.ldc : off+r*g.ldc+w]
+				src := ws.tile[r*nr : r*nr+w]
 				if beta == 0 {
 					copy(row, src)
 					continue
