@@ -47,7 +47,7 @@ func fixture(t *testing.T, arch string, params map[string]any) (*Model, data.Sou
 func rawRows(t *testing.T, src data.Source, columns []string) []map[string]any {
 	t.Helper()
 	var rows []map[string]any
-	for rec, err := range data.Records(src, columns) {
+	for rec, err := range src.Records(columns) {
 		if err != nil {
 			t.Fatal(err)
 		}

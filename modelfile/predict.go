@@ -22,29 +22,12 @@ func (m *Model) Predict(rows []map[string]any) ([][]float32, error) {
 	return m.PredictBatch(b)
 }
 
-// Encode applies t to raw rows and lays the examples out as one batch.
+// Encode applies t to raw rows and lays the examples out as one batch (it
+// is t.ApplyBatch, with errors naming this package).
 func Encode(t *data.Transforms, rows []map[string]any) (*data.Batch, error) {
-	s := t.Schema()
-	b := &data.Batch{Size: len(rows), Cat: make([][]int32, len(s.Categorical)),
-		MultiIDs: make([][]int32, len(s.MultiHot)), MultiOffsets: make([][]int32, len(s.MultiHot)),
-		Labels: make([]float32, len(rows))}
-	for f := range b.MultiOffsets {
-		b.MultiOffsets[f] = []int32{0}
-	}
-	for i, row := range rows {
-		ex, err := t.Apply(row)
-		if err != nil {
-			return nil, fmt.Errorf("modelfile: row %d: %w", i, err)
-		}
-		b.Dense = append(b.Dense, ex.Dense...)
-		for f, id := range ex.Cat {
-			b.Cat[f] = append(b.Cat[f], id)
-		}
-		for f, ids := range ex.Multi {
-			b.MultiIDs[f] = append(b.MultiIDs[f], ids...)
-			b.MultiOffsets[f] = append(b.MultiOffsets[f], int32(len(b.MultiIDs[f])))
-		}
-		b.Image = append(b.Image, ex.Image...)
+	b, err := t.ApplyBatch(rows)
+	if err != nil {
+		return nil, fmt.Errorf("modelfile: %w", err)
 	}
 	return b, nil
 }
