@@ -26,12 +26,14 @@ var (
 // hasAVX2 reports whether the processor runs the AVX2 and FMA3 kernels.
 var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
-// The vector primitives behind Dot, Axpy, AddReLU, ReLUGrad and gemv.
+// The vector primitives behind Dot, Axpy, AddReLU, ReLUGrad, AdamStep and
+// gemv.
 var (
 	dot      = pick(dotAVX2, dotGo)
 	axpy     = pick(axpyAVX2, axpyGo)
 	addReLU  = pick(addReLUAVX2, addReLUGo)
 	reluGrad = pick(reluGradAVX2, reluGradGo)
+	adamStep = pick(adamStepAVX2, adamStepGo)
 )
 
 // pick returns fast if the processor runs the AVX2 kernels, else slow.
@@ -68,6 +70,13 @@ func reluGradAVX2(dst, g, y []float32) {
 	n := len(dst) &^ 7
 	reluGradKernelAVX2(dst[:n], g[:n], y[:n])
 	reluGradGo(dst[n:], g[n:len(dst)], y[n:len(dst)])
+}
+
+// adamStepAVX2 is adamStepGo with the bulk of the vectors in assembly.
+func adamStepAVX2(w, g, m, v []float32, p *AdamParams) {
+	n := len(w) &^ 7
+	adamStepKernelAVX2(w[:n], g[:n], m[:n], v[:n], p)
+	adamStepGo(w[n:], g[n:len(w)], m[n:len(w)], v[n:len(w)], p)
 }
 
 // asmImpls returns the assembly implementations this processor runs,
@@ -115,3 +124,8 @@ func addReLUKernelAVX2(x, bias []float32)
 //
 //go:noescape
 func reluGradKernelAVX2(dst, g, y []float32)
+
+// adamStepKernelAVX2 applies AdamStep to len(w) values, a multiple of 8.
+//
+//go:noescape
+func adamStepKernelAVX2(w, g, m, v []float32, p *AdamParams)

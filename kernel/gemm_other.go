@@ -6,10 +6,12 @@ package kernel
 // only, and the purego build tag turns them off.
 func asmImpls() []impl { return nil }
 
-// The vector primitives behind Dot, Axpy, AddReLU, ReLUGrad and gemv.
+// The vector primitives behind Dot, Axpy, AddReLU, ReLUGrad, AdamStep and
+// gemv.
 var (
 	dot      = dotGo
 	axpy     = axpyGo
 	addReLU  = addReLUGo
 	reluGrad = reluGradGo
+	adamStep = adamStepGo
 )

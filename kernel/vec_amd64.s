@@ -147,3 +147,57 @@ loop:
 done:
 	VZEROUPPER
 	RET
+
+// func adamStepKernelAVX2(w, g, m, v []float32, p *AdamParams)
+// One Adam update over len(w), a multiple of 8; see AdamStep. The other
+// slices are at least as long. p's fields are float32s in declaration
+// order: Beta1, Beta2, WeightDecay, Decay, StepSize, InvSqrtBC2, Eps.
+TEXT ·adamStepKernelAVX2(SB), NOSPLIT, $0-104
+	MOVQ w_base+0(FP), DI
+	MOVQ w_len+8(FP), CX
+	MOVQ g_base+24(FP), SI
+	MOVQ m_base+48(FP), R8
+	MOVQ v_base+72(FP), R9
+	MOVQ p+96(FP), AX
+	VBROADCASTSS 0(AX), Y15 // Beta1
+	VBROADCASTSS 4(AX), Y13 // Beta2
+	VBROADCASTSS 8(AX), Y11 // WeightDecay
+	VBROADCASTSS 12(AX), Y10 // Decay
+	VBROADCASTSS 16(AX), Y9 // StepSize
+	VBROADCASTSS 20(AX), Y8 // InvSqrtBC2
+	VBROADCASTSS 24(AX), Y7 // Eps
+	MOVL $0x3f800000, BX
+	VMOVD BX, X0
+	VBROADCASTSS X0, Y0
+	VSUBPS Y15, Y0, Y14 // 1-Beta1
+	VSUBPS Y13, Y0, Y12 // 1-Beta2
+loop:
+	CMPQ CX, $8
+	JLT done
+	VMOVUPS (DI), Y0
+	VMOVUPS (SI), Y1
+	VFMADD231PS Y11, Y0, Y1
+	VMULPS (R8), Y15, Y2
+	VFMADD231PS Y14, Y1, Y2
+	VMOVUPS Y2, (R8)
+	VMULPS Y1, Y1, Y3
+	VMULPS (R9), Y13, Y4
+	VFMADD231PS Y12, Y3, Y4
+	VMOVUPS Y4, (R9)
+	VSQRTPS Y4, Y5
+	VMULPS Y8, Y5, Y5
+	VADDPS Y7, Y5, Y5
+	VMULPS Y9, Y2, Y6
+	VDIVPS Y5, Y6, Y6
+	VMULPS Y10, Y0, Y0
+	VSUBPS Y6, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	ADDQ $32, R8
+	ADDQ $32, R9
+	SUBQ $8, CX
+	JMP loop
+done:
+	VZEROUPPER
+	RET
