@@ -41,10 +41,12 @@ func newDataSynthCmd() *cobra.Command {
 		Aliases: []string{"synth-ctr"},
 		Short:   "Write a synthetic click-through data set with a known Bayes-optimal AUC",
 		Long: `synth writes a click-through data set (label, counts I1..I13, categories
-C1..C26, optionally a multi-hot "tags" list) drawn from a fixed generating
-model with main effects, dense interactions and low-rank categorical
-crosses. The seed draws the rows: write train and test with different seeds.
-The file's statistics, with the Bayes-optimal AUC, go to FILE.json.`,
+C1..C26, optionally a multi-hot "tags" list and a "history" sequence of
+recent items with a candidate "item") drawn from a fixed generating model
+with main effects, dense interactions, low-rank categorical crosses and a
+recency-weighted match between history and candidate. The seed draws the
+rows: write train and test with different seeds. The file's statistics,
+with the Bayes-optimal AUC, go to FILE.json.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opt.Rows < 1 {
@@ -83,6 +85,7 @@ The file's statistics, with the Bayes-optimal AUC, go to FILE.json.`,
 	f.StringVar(&out, "out", "", "output file: .parquet or .csv")
 	f.Uint64Var(&opt.Seed, "seed", 1, "seed that draws the rows")
 	f.BoolVar(&opt.MultiHot, "multi-hot", false, `add the multi-hot "tags" column`)
+	f.BoolVar(&opt.Sequence, "sequence", false, `add the "history" list of recent items and the candidate "item"`)
 	f.StringVar(&infoPath, "info", "", "where to write the statistics (default FILE.json)")
 	f.BoolVar(&asJSON, "json", false, "print the statistics as JSON")
 	return cmd

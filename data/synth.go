@@ -17,10 +17,13 @@ import (
 //	logit = bias + Σ w_i·u_i + a·u_1·u_2 + b·(u_3² − 1)      (dense)
 //	      + Σ e_j[C_j] + Σ_(j,k) U_j[C_j]·V_k[C_k]            (categorical)
 //	      + c·mean(t[tag])                                    (tags)
+//	      + d·Σ_k γ^k·[topic(history[−1−k]) = topic(item)] / Σ_k γ^k  (sequence)
 //
 // with u_i = (log1p(I_i) − μ_i)/σ_i. It has main effects (what a logistic
 // model learns), a dense product and square (what an MLP learns) and
-// low-rank crosses of categorical pairs (what DLRM and DCN-v2 learn). The
+// low-rank crosses of categorical pairs (what DLRM and DCN-v2 learn), and
+// optionally a user's recent items and a candidate item whose hidden topics
+// match with a recency decay (what a sequence model learns). The
 // generating model is fixed; the seed draws the rows, so files written with
 // different seeds are independent samples of one distribution (train on
 // one, test on another).
@@ -32,6 +35,14 @@ const (
 	synthRank     = 4   // rank of the categorical crosses
 	synthTagVocab = 200 // distinct tags
 	synthMaxTags  = 5
+	synthItems    = 1000 // distinct items of the sequence columns
+	synthTopics   = 20   // hidden item topics: item i has topic i % synthTopics
+	synthMaxHist  = 20   // longest history
+	synthDecay    = 0.7  // weight of each older history item relative to the next
+	synthSeqScale = 4.0  // weight of the history-candidate topic match
+	// synthMatchRate is the chance that a history item and the candidate
+	// share a topic: both from the user's topic, or by chance.
+	synthMatchRate = 0.6*0.6 + (1-0.6*0.6)/synthTopics
 )
 
 // synthCardinality lists C1..C26's numbers of distinct values.
@@ -46,6 +57,10 @@ type SynthOptions struct {
 	Rows     int
 	Seed     uint64 // draws the rows; the generating model does not change
 	MultiHot bool   // add the "tags" column
+	// Sequence adds "history", a user's 0 to 20 recent items (oldest first),
+	// and "item", the candidate: the click probability rises when the
+	// candidate shares the hidden topic of recent history items.
+	Sequence bool
 }
 
 // SynthInfo describes a written synthetic file.
@@ -120,7 +135,7 @@ func normals(r *rand.Rand, n int, scale float64) []float64 {
 }
 
 // synthColumns are the written columns.
-func synthColumns(multiHot bool) []column {
+func synthColumns(opt SynthOptions) []column {
 	cols := []column{{name: "label", kind: Num, integer: true}}
 	for i := range synthDense {
 		cols = append(cols, column{name: "I" + strconv.Itoa(i+1), kind: Num, integer: true})
@@ -128,8 +143,11 @@ func synthColumns(multiHot bool) []column {
 	for j := range synthCat {
 		cols = append(cols, column{name: "C" + strconv.Itoa(j+1), kind: Str})
 	}
-	if multiHot {
+	if opt.MultiHot {
 		cols = append(cols, column{name: "tags", kind: List})
+	}
+	if opt.Sequence {
+		cols = append(cols, column{name: "history", kind: List}, column{name: "item", kind: Str})
 	}
 	return cols
 }
@@ -140,11 +158,14 @@ type sampler struct {
 	r    *rand.Rand
 	zipf [synthCat]*rand.Zipf
 	tagZ *rand.Zipf
+	// itemZ draws an item's rank within its topic.
+	itemZ *rand.Zipf
 }
 
 func (m *synthModel) sampler(seed uint64) *sampler {
 	r := rand.New(rand.NewPCG(seed, 1))
-	s := &sampler{m: m, r: r, tagZ: rand.NewZipf(r, 1.1, 3, synthTagVocab-1)}
+	s := &sampler{m: m, r: r, tagZ: rand.NewZipf(r, 1.1, 3, synthTagVocab-1),
+		itemZ: rand.NewZipf(r, 1.1, 2, synthItems/synthTopics-1)}
 	for j, card := range synthCardinality {
 		s.zipf[j] = rand.NewZipf(r, 1.1, 5, uint64(card-1))
 	}
@@ -153,7 +174,7 @@ func (m *synthModel) sampler(seed uint64) *sampler {
 
 // row fills fields (label first, as synthColumns) and returns the true
 // click probability.
-func (s *sampler) row(fields []Field, multiHot bool) float64 {
+func (s *sampler) row(fields []Field, opt SynthOptions) float64 {
 	m := s.m
 	var u [synthDense]float64
 	logit := m.bias
@@ -177,9 +198,11 @@ func (s *sampler) row(fields []Field, multiHot bool) float64 {
 			logit += a[k] * b[k]
 		}
 	}
-	if multiHot {
+	next := 1 + synthDense + synthCat
+	if opt.MultiHot {
 		n := s.r.IntN(synthMaxTags + 1)
-		f := &fields[1+synthDense+synthCat]
+		f := &fields[next]
+		next++
 		*f = Field{Kind: List, List: f.List[:0]}
 		var sum float64
 		for range n {
@@ -191,6 +214,9 @@ func (s *sampler) row(fields []Field, multiHot bool) float64 {
 			logit += 0.8 * sum / float64(n)
 		}
 	}
+	if opt.Sequence {
+		logit += s.sequence(fields[next : next+2])
+	}
 	p := 1 / (1 + math.Exp(-logit))
 	label := 0.0
 	if s.r.Float64() < p {
@@ -200,6 +226,44 @@ func (s *sampler) row(fields []Field, multiHot bool) float64 {
 	return p
 }
 
+// sequence fills the history and item fields and returns their logit
+// term, centred on the average match rate (0 without history). A user
+// prefers one topic: each history item and the candidate come from it with
+// probability 0.6 and from a uniform topic otherwise.
+func (s *sampler) sequence(fields []Field) float64 {
+	user := s.r.IntN(synthTopics)
+	item := func() int {
+		topic := user
+		if s.r.Float64() >= 0.6 {
+			topic = s.r.IntN(synthTopics)
+		}
+		return int(s.itemZ.Uint64())*synthTopics + topic
+	}
+	n := s.r.IntN(synthMaxHist + 1)
+	hist := make([]int, n)
+	f := &fields[0]
+	*f = Field{Kind: List, List: f.List[:0]}
+	for k := range hist {
+		hist[k] = item()
+		f.List = append(f.List, "i"+strconv.Itoa(hist[k]))
+	}
+	cand := item()
+	fields[1] = Field{Kind: Str, Str: "i" + strconv.Itoa(cand)}
+	var match, norm float64
+	w := 1.0
+	for k := n - 1; k >= 0; k-- {
+		if hist[k]%synthTopics == cand%synthTopics {
+			match += w
+		}
+		norm += w
+		w *= synthDecay
+	}
+	if norm == 0 {
+		return 0
+	}
+	return synthSeqScale * (match/norm - synthMatchRate)
+}
+
 // WriteSynthetic writes opt.Rows synthetic click-through rows to path,
 // in Parquet or CSV by its extension (.parquet or .csv), and returns
 // the file's true statistics, the Bayes-optimal AUC among them.
@@ -207,7 +271,7 @@ func WriteSynthetic(path string, opt SynthOptions) (SynthInfo, error) {
 	if opt.Rows < 1 {
 		return SynthInfo{}, fmt.Errorf("data: synthetic rows %d must be positive", opt.Rows)
 	}
-	cols := synthColumns(opt.MultiHot)
+	cols := synthColumns(opt)
 	w, err := createTable(path, cols)
 	if err != nil {
 		return SynthInfo{}, err
@@ -218,7 +282,7 @@ func WriteSynthetic(path string, opt SynthOptions) (SynthInfo, error) {
 	labels := make([]bool, opt.Rows)
 	clicks := 0
 	for i := range opt.Rows {
-		probs[i] = s.row(fields, opt.MultiHot)
+		probs[i] = s.row(fields, opt)
 		labels[i] = fields[0].Num == 1
 		if labels[i] {
 			clicks++

@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -100,5 +102,49 @@ func TestWriteSynthetic(t *testing.T) {
 	}
 	if n := len(tr.Features[1].Vocabulary); n < 500 || n > 1000 {
 		t.Errorf("C1 vocabulary has %d values of 1000", n)
+	}
+}
+
+func TestSyntheticSequence(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "seq.csv")
+	info, err := WriteSynthetic(path, SynthOptions{Rows: 20000, Seed: 9, Sequence: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(info.Columns); n != 1+13+26+2 || info.Columns[n-2] != "history" || info.Columns[n-1] != "item" {
+		t.Fatalf("columns %v", info.Columns)
+	}
+	topic := func(item string) int {
+		i, err := strconv.Atoi(strings.TrimPrefix(item, "i"))
+		if err != nil {
+			t.Fatalf("item %q", item)
+		}
+		return i % synthTopics
+	}
+	// The planted structure: a candidate sharing the last history item's
+	// topic is clicked more often.
+	var clicks, rows [2]float64
+	longest := 0
+	for _, rec := range readAll(t, Source{Path: path, Format: FormatCSV}, []string{"label", "history", "item"}) {
+		hist, _ := rec.Fields[1].items("|", nil)
+		longest = max(longest, len(hist))
+		if len(hist) == 0 {
+			continue
+		}
+		m := 0
+		if topic(hist[len(hist)-1]) == topic(rec.Fields[2].Str) {
+			m = 1
+		}
+		rows[m]++
+		if rec.Fields[0].Str == "1" {
+			clicks[m]++
+		}
+	}
+	if longest != synthMaxHist {
+		t.Errorf("longest history %d, want %d", longest, synthMaxHist)
+	}
+	match, other := clicks[1]/rows[1], clicks[0]/rows[0]
+	if match < other+0.1 {
+		t.Errorf("click rate %.3f when the topics match, %.3f when not", match, other)
 	}
 }
