@@ -2,6 +2,7 @@ package nn
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -165,3 +166,34 @@ func TestParseActivation(t *testing.T) {
 type params []NamedParam
 
 func (p params) Parameters() []NamedParam { return p }
+
+// TestConcurrentInference runs one model from several goroutines, each with
+// its own no-grad arena, as a server does; run with -race to check that
+// inference only reads the parameters.
+func TestConcurrentInference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	model := Sequential{NewLinear(rng, 6, 8, true), GELU, NewLayerNorm(8), NewLinear(rng, 8, 2, true)}
+	x := randn(rng, 5, 6)
+	want := model.Forward(x).Data()
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			ar := tensor.NewArena()
+			ar.SetGrad(false)
+			for range 50 {
+				ar.Reset()
+				got := model.Forward(ar.FromSlice(x.Data(), 5, 6)).Data()
+				if !slices.Equal(got, want) {
+					errs <- fmt.Errorf("concurrent result %v, want %v", got, want)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

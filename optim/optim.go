@@ -42,6 +42,8 @@ func (b *base) ZeroGrad() {
 func (b *base) LR() float64      { return b.lr }
 func (b *base) SetLR(lr float64) { b.lr = lr }
 
+func (b *base) parameters() []*tensor.Tensor { return b.params }
+
 // forEachGrad calls update with matching parameter and gradient slices and
 // their element offset within the parameter: for a dense gradient over
 // the whole tensor (split across goroutines if parallel), for a sparse one
