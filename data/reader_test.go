@@ -225,3 +225,20 @@ func TestParquetOptionalAndListColumns(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatOf(t *testing.T) {
+	for path, want := range map[string]string{
+		"a/train-0001.parquet":                  FormatParquet,
+		"x.CSV":                                 FormatCSV,
+		"x.csv.gz":                              FormatCSV,
+		"/usr/share/train-images-idx3-ubyte.gz": FormatIDX,
+		"t10k-labels-idx1-ubyte":                FormatIDX,
+		"data.idx":                              FormatIDX,
+		"data.json":                             "",
+		"parquet":                               "",
+	} {
+		if got := FormatOf(path); got != want {
+			t.Errorf("FormatOf(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
