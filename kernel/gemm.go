@@ -4,9 +4,9 @@
 //
 // Several implementations of Sgemm may be compiled in: OpenBLAS through cgo
 // (build tag "openblas"), AVX-512 and AVX2 assembly microkernels on amd64,
-// and a portable Go kernel. At start-up the fastest one the binary and the
-// processor support becomes active; Name reports it and Use switches to
-// another.
+// and a portable Go kernel. At start-up the preferred one becomes active:
+// OpenBLAS when linked in, else the widest assembly the processor runs,
+// else Go. Name reports it and Use switches to another.
 package kernel
 
 import (
@@ -37,7 +37,7 @@ type impl struct {
 
 var (
 	// impls lists the implementations this binary and processor support,
-	// fastest first: OpenBLAS when built in, then assembly, then Go.
+	// preferred first: OpenBLAS when built in, then assembly, then Go.
 	impls  = append(blasImpls(), builtinImpls()...)
 	active atomic.Pointer[impl]
 
@@ -113,8 +113,9 @@ func Threads() int {
 // C as stored. When beta is 0, C need not be initialised (NaNs in C are
 // overwritten). Sgemm panics if a size is negative, a stride is smaller than
 // its row or a slice is too short for its dimensions.
-// It may run on several goroutines (at most Threads); callers must not touch
-// C concurrently. Calls on disjoint C are safe to run concurrently.
+// C must not overlap A or B. Sgemm may run on several goroutines (at most
+// Threads); callers must not touch C concurrently. Calls on disjoint C are
+// safe to run concurrently.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
 		panic(fmt.Sprintf("kernel: Sgemm with negative size m=%d n=%d k=%d", m, n, k))
