@@ -33,13 +33,17 @@ type base struct {
 	lr     float64
 }
 
+// ZeroGrad clears the gradients of all parameters.
 func (b *base) ZeroGrad() {
 	for _, p := range b.params {
 		p.ZeroGrad()
 	}
 }
 
-func (b *base) LR() float64      { return b.lr }
+// LR returns the current learning rate.
+func (b *base) LR() float64 { return b.lr }
+
+// SetLR sets the learning rate used by the next Step.
 func (b *base) SetLR(lr float64) { b.lr = lr }
 
 func (b *base) parameters() []*tensor.Tensor { return b.params }

@@ -25,6 +25,10 @@ type Arena struct {
 	intBuf    [][]int    // int slabs for shapes and strides
 	ni, is    int        // current int slab and position in it
 	noGrad    bool
+
+	// Scratch of Backward's topological sort, reused step to step.
+	order []*Tensor
+	stack []frame
 }
 
 const (

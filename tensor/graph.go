@@ -182,15 +182,23 @@ func (t *Tensor) Backward() {
 	}
 }
 
+// frame is a depth-first-search stack entry of topoOrder.
+type frame struct {
+	t    *Tensor
+	next int // index of the next input to visit
+}
+
 // topoOrder lists the op nodes reachable from root, inputs before users.
+// It reuses the scratch slices of root's arena, if any.
 func topoOrder(root *Tensor) []*Tensor {
 	mark := epoch.Add(1)
 	var order []*Tensor
-	type frame struct {
-		t    *Tensor
-		next int
+	var stack []frame
+	if ar := root.arena; ar != nil {
+		order, stack = ar.order[:0], ar.stack[:0]
+		defer func() { ar.order, ar.stack = order, stack[:0] }()
 	}
-	stack := []frame{{root, 0}}
+	stack = append(stack, frame{root, 0})
 	root.mark = mark
 	for len(stack) > 0 {
 		f := &stack[len(stack)-1]

@@ -191,6 +191,7 @@ type dlrmNet struct {
 	tables      []*nn.Embedding
 }
 
+// Parameters names the bottom and top MLPs and the tables emb.<i>.
 func (d *dlrmNet) Parameters() []nn.NamedParam {
 	ps := append(nn.Prefix("bottom", d.bottom), nn.Prefix("top", d.top)...)
 	for i, t := range d.tables {
