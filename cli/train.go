@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -157,11 +158,11 @@ func gitCommit() string {
 	return strings.TrimSpace(string(out))
 }
 
-// progressLine formats one evaluation: step, epoch, throughput and the
-// metrics in name order.
+// progressLine formats one evaluation: step, epoch, throughput, the
+// estimated time left and the metrics in name order.
 func progressLine(p train.Progress) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "step %d  epoch %d  %.0f examples/s", p.Step, p.Epoch, p.ExamplesPerSecond())
+	fmt.Fprintf(&b, "step %d/%d  epoch %d  %.0f examples/s  ETA %s", p.Step, p.TotalSteps, p.Epoch, p.ExamplesPerSecond(), p.Remaining.Round(time.Second))
 	for _, k := range slices.Sorted(maps.Keys(p.Metrics)) {
 		fmt.Fprintf(&b, "  %s %.4f", k, p.Metrics[k])
 	}

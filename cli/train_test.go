@@ -166,3 +166,34 @@ func checkTrackedRun(t *testing.T, dir string) {
 		t.Errorf("model artifact not uploaded: %v", m)
 	}
 }
+
+// --resume continues from the newest checkpoint: without checkpoints it
+// starts afresh, and after a finished run (whose last checkpoint is at its
+// last step) it takes no further step and only evaluates.
+func TestTrainResumeFlag(t *testing.T) {
+	inCTRDir(t)
+	spec := `name: resumable
+data:
+  train: {path: mlenv-data/ctr-train.parquet}
+  validation: {path: mlenv-data/ctr-valid.parquet}
+  features:
+    - {name: I1, type: numeric}
+    - {name: C1, type: categorical}
+model: {arch: logistic}
+training: {steps: 12, checkpoint_every: 5, eval_every: 4}
+`
+	if err := os.WriteFile("job.yaml", []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, "train", "job.yaml", "--no-tracking", "--checkpoint-dir", "ck", "--resume")
+	if code != exitOK || !strings.Contains(out, "step 4/12") || !strings.Contains(out, "trained 12 steps") {
+		t.Fatalf("fresh run: code %d, out %q, stderr %q", code, out, stderr)
+	}
+	if names, _ := filepath.Glob("ck/step-*"); len(names) != 2 {
+		t.Errorf("checkpoints %v, want the last two (steps 10 and 12)", names)
+	}
+	code, out, stderr = runCLI(t, "train", "job.yaml", "--no-tracking", "--checkpoint-dir", "ck", "--resume")
+	if code != exitOK || strings.Count(out, "step ") != 1 || !strings.Contains(out, "step 12/12") || !strings.Contains(out, "trained 12 steps") {
+		t.Errorf("resumed run: code %d, out %q, stderr %q", code, out, stderr)
+	}
+}

@@ -32,7 +32,6 @@ const (
 // checkpoint is the content of state.json.
 type checkpoint struct {
 	Position   position         `json:"position"`
-	Examples   int64            `json:"examples"`
 	Rows       int64            `json:"rows"`
 	Transforms *data.Transforms `json:"transforms"`
 	Optimizer  string           `json:"optimizer"`
@@ -87,7 +86,7 @@ func (r *run) writeCheckpoint(dir string) error {
 			return err
 		}
 	}
-	state, err := json.Marshal(checkpoint{Position: r.pos, Examples: r.examples, Rows: r.rows, Transforms: r.t, Optimizer: r.cfg.Optimizer})
+	state, err := json.Marshal(checkpoint{Position: r.pos, Rows: r.rows, Transforms: r.t, Optimizer: r.cfg.Optimizer})
 	if err != nil {
 		return err
 	}
@@ -168,7 +167,7 @@ func (r *run) restore(ck *checkpoint) error {
 	} else if r.cfg.Optimizer != "sgd" {
 		r.log.Warn("optimizer state cannot be saved: resume is not exact", "optimizer", r.cfg.Optimizer, "checkpoint", ck.dir)
 	}
-	r.pos, r.examples = ck.Position, ck.Examples
+	r.pos, r.startStep = ck.Position, ck.Position.Step
 	return nil
 }
 

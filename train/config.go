@@ -101,9 +101,15 @@ type EarlyStopping struct {
 
 // Progress reports the state of a run after an evaluation.
 type Progress struct {
-	Step, Epoch int
-	Examples    int64
-	Elapsed     time.Duration
+	// Step is the number of steps taken, of TotalSteps planned (the
+	// steps of Epochs passes, unless early stopping ends the run sooner).
+	Step, TotalSteps int
+	Epoch            int
+	Examples         int64
+	Elapsed          time.Duration
+	// Remaining estimates the time to the planned last step at this
+	// run's pace so far.
+	Remaining time.Duration
 	// TrainLoss is the mean training loss since the previous evaluation.
 	TrainLoss float64
 	// Metrics are the validation metrics (nil without validation data).

@@ -69,8 +69,13 @@ func (r *run) evaluate(ctx context.Context) error {
 		return fmt.Errorf("train: log metrics: %w", err)
 	}
 	if r.cfg.Progress != nil {
-		r.cfg.Progress(Progress{Step: r.pos.Step, Epoch: r.pos.Epoch, Examples: r.examples,
-			Elapsed: now.Sub(r.start), TrainLoss: metrics["train_loss"], Metrics: maps.Clone(metrics)})
+		elapsed, total := now.Sub(r.start), r.totalSteps()
+		var remaining time.Duration
+		if done := r.pos.Step - r.startStep; done > 0 && r.pos.Step < total {
+			remaining = time.Duration(float64(elapsed) / float64(done) * float64(total-r.pos.Step))
+		}
+		r.cfg.Progress(Progress{Step: r.pos.Step, TotalSteps: total, Epoch: r.pos.Epoch, Examples: r.examples,
+			Elapsed: elapsed, Remaining: remaining, TrainLoss: metrics["train_loss"], Metrics: maps.Clone(metrics)})
 	}
 	r.last = metrics
 	r.lossSum, r.lossN = 0, 0

@@ -40,8 +40,9 @@ type Result struct {
 	Metrics map[string]float64
 	// StoppedEarly reports that early stopping ended the run.
 	StoppedEarly bool
-	// Examples is the number of training examples stepped on, Timing
-	// where the run's time went.
+	// Examples is the number of training examples stepped on and Timing
+	// where the time went, both of this run only (not of the run it
+	// resumed).
 	Examples int64
 	Timing   Timing
 }
@@ -72,12 +73,13 @@ type run struct {
 	arena  *tensor.Arena
 	start  time.Time
 
-	pos      position
-	timing   Timing
-	examples int64
-	lossSum  float64 // training loss since the last evaluation
-	lossN    int
-	last     map[string]float64
+	pos       position
+	startStep int // the step this run started (resumed) at
+	timing    Timing
+	examples  int64
+	lossSum   float64 // training loss since the last evaluation
+	lossN     int
+	last      map[string]float64
 }
 
 // position is where a run stands; checkpoints save it.
@@ -375,13 +377,17 @@ func labelTensor(in *models.Input) *tensor.Tensor {
 	return tensor.FromSlice(append([]float32(nil), in.Labels...), in.Size, 1)
 }
 
-// finish evaluates once more if the last step was not evaluated, and
+// finish evaluates once more if the last step was not evaluated, writes a
+// last checkpoint (so that resuming a finished run takes no step), and
 // writes and logs the model artifact.
 func (r *run) finish(ctx context.Context) (*Result, error) {
 	if r.last == nil || r.lossN > 0 {
 		if err := r.evaluate(ctx); err != nil {
 			return nil, err
 		}
+	}
+	if err := r.checkpoint(); err != nil {
+		return nil, err
 	}
 	res := &Result{
 		Model: modelfile.New(r.cfg.Name, r.cfg.Arch, r.cfg.Params, r.t, r.net),

@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -110,5 +111,48 @@ func TestImageModelsLearn(t *testing.T) {
 				t.Errorf("accuracy %.3f, want at least %.2f", res.Metrics["accuracy"], tc.minAcc)
 			}
 		})
+	}
+}
+
+// An mlp fits a noisy linear target: RMSE falls to near the noise level
+// (0.1) from about the target's deviation.
+func TestRegression(t *testing.T) {
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(2, 2))
+	write := func(name string, rows int) data.Source {
+		var b strings.Builder
+		b.WriteString("x1,x2,c,y\n")
+		for range rows {
+			x1, x2, c := r.NormFloat64(), r.NormFloat64(), r.IntN(3)
+			fmt.Fprintf(&b, "%g,%g,k%d,%g\n", x1, x2, c, 2*x1-x2+float64(c)+0.1*r.NormFloat64())
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return data.Source{Path: path, Format: data.FormatCSV, Delimiter: ","}
+	}
+	cfg := Config{
+		Name: "regression", Arch: "mlp", Params: map[string]any{"hidden": []any{16}, "embedding_dim": 2},
+		Data: Data{Train: write("train.csv", 4000), Validation: write("valid.csv", 1000), Label: data.Label{Name: "y", Type: data.Regression},
+			Features: []data.Feature{
+				{Name: "x1", Column: "x1", Type: data.Numeric, Normalize: data.NormNone},
+				{Name: "x2", Column: "x2", Type: data.Numeric, Normalize: data.NormNone},
+				{Name: "c", Column: "c", Type: data.Categorical, Vocab: data.Vocab{MinCount: 1, OOVBuckets: 1}},
+			}, ShuffleBuffer: 4000},
+		Optimizer: "adam", LearningRate: 0.01, BatchSize: 64, Epochs: 4, EvalEvery: 10, Seed: 1,
+	}
+	sink := &Memory{}
+	res, err := Run(context.Background(), cfg, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last := sink.Points[0].Metrics["rmse"], res.Metrics["rmse"]
+	t.Logf("rmse %.3f -> %.3f", first, last)
+	if first < 1 || last > 0.2 {
+		t.Errorf("rmse %.3f -> %.3f, want from above 1 to below 0.2", first, last)
+	}
+	if math.Abs(res.Metrics["rmse"]*res.Metrics["rmse"]-res.Metrics["loss"]) > 1e-3 {
+		t.Errorf("loss (MSE) %.5f is not rmse² %.5f", res.Metrics["loss"], res.Metrics["rmse"]*res.Metrics["rmse"])
 	}
 }
