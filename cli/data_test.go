@@ -26,13 +26,13 @@ func TestDataSynthInspectCheck(t *testing.T) {
 		t.Fatalf("statistics file: %v %+v", err, info)
 	}
 	valid := filepath.Join(dir, "valid.csv")
-	if code, _, stderr := runCLI(t, "data", "synth-ctr", "--rows", "500", "--out", valid, "--seed", "6"); code != exitOK {
+	if code, _, stderr := runCLI(t, "data", "synth-ctr", "--rows", "500", "--out", valid, "--seed", "6", "--sequence"); code != exitOK {
 		t.Fatalf("synth csv: %s", stderr)
 	}
 
 	code, out, _ = runCLI(t, "data", "inspect", valid, "--rows", "2")
-	if code != exitOK || !strings.Contains(out, "csv, 500 rows, 40 columns") || !strings.Contains(out, "C1      string") ||
-		!strings.Contains(out, "I1      number") || !strings.Contains(out, "first 2 rows:") {
+	if code != exitOK || !strings.Contains(out, "csv, 500 rows, 42 columns") || !strings.Contains(out, "C1       string") ||
+		!strings.Contains(out, "I1       number") || !strings.Contains(out, "history  string") || !strings.Contains(out, "first 2 rows:") {
 		t.Errorf("inspect csv:\n%s", out)
 	}
 	code, out, _ = runCLI(t, "data", "inspect", train, "--json")
