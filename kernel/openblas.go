@@ -10,10 +10,16 @@ func blasImpls() []impl {
 	return []impl{{name: "openblas", run: runOpenBLAS}}
 }
 
-// runOpenBLAS computes g with OpenBLAS on threads threads. Problems whose
-// sizes or strides overflow OpenBLAS's 32-bit int run on the best
-// built-in implementation instead.
+// runOpenBLAS computes g with OpenBLAS on threads threads. A single row
+// or column of C goes to gemv, which was 3-4 times faster than OpenBLAS
+// on the MLP's 512->1 layer (bench/kernel/README.md). Problems whose sizes
+// or strides overflow OpenBLAS's 32-bit int run on the best built-in
+// implementation.
 func runOpenBLAS(g *gemmCall, threads int) {
+	if g.m == 1 || g.n == 1 {
+		gemv(g)
+		return
+	}
 	if !openblas.Fits(g.m, g.n, g.k, g.lda, g.ldb, g.ldc) {
 		builtinImpls()[0].run(g, threads)
 		return
