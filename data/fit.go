@@ -61,7 +61,11 @@ func Fit(ctx context.Context, src RowSource, features []Feature, label Label, op
 	for i := range t.Features {
 		acc[i].finish(&t.Features[i])
 	}
-	return t, stats, t.init()
+	// Index the fitted vocabularies.
+	if err := t.init(); err != nil {
+		return nil, stats, err
+	}
+	return t, stats, nil
 }
 
 // learnShapes takes image shapes from the first record that has them.
