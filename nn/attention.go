@@ -47,7 +47,8 @@ func (m *MultiHeadAttention) Parameters() []NamedParam {
 // Forward attends queries q [B, L, dim] over keys k and values v
 // [B, S, dim] and returns [B, L, dim]. mask, if not nil, is added to the
 // attention scores and must broadcast to [B, heads, L, S]: use 0 to keep
-// and -Inf to block a position (see CausalMask).
+// and -Inf to block a position (see CausalMask). A query whose positions
+// are all blocked yields NaN, as in PyTorch.
 func (m *MultiHeadAttention) Forward(q, k, v, mask *tensor.Tensor) *tensor.Tensor {
 	dim := m.InProjWeight.Dim(1)
 	if q.Rank() != 3 || q.Dim(2) != dim || k.Rank() != 3 || v.Rank() != 3 || !slices.Equal(k.Shape(), v.Shape()) || k.Dim(0) != q.Dim(0) || k.Dim(2) != dim {

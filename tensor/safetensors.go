@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -120,6 +121,8 @@ func ReadSafetensors(r io.Reader) (tensors map[string]*Tensor, metadata map[stri
 		return nil, nil, fmt.Errorf("safetensors: read data: %w", err)
 	}
 	tensors = map[string]*Tensor{}
+	var spans [][3]int // begin, end, and index into names, to check coverage
+	var names []string
 	for name, msg := range raw {
 		if name == "__metadata__" {
 			if err := json.Unmarshal(msg, &metadata); err != nil {
@@ -127,36 +130,52 @@ func ReadSafetensors(r io.Reader) (tensors map[string]*Tensor, metadata map[stri
 			}
 			continue
 		}
-		t, err := decodeEntry(name, msg, data)
+		t, span, err := decodeEntry(name, msg, data)
 		if err != nil {
 			return nil, nil, err
 		}
 		tensors[name] = t
+		spans = append(spans, [3]int{span[0], span[1], len(names)})
+		names = append(names, name)
+	}
+	// The data buffer must be covered exactly: no holes, no overlaps.
+	slices.SortFunc(spans, func(a, b [3]int) int { return cmp.Compare(a[0], b[0]) })
+	at := 0
+	for _, sp := range spans {
+		if sp[0] != at {
+			return nil, nil, fmt.Errorf("safetensors: tensor %q starts at byte %d, want %d (holes or overlaps in data_offsets): %w", names[sp[2]], sp[0], at, ErrSafetensors)
+		}
+		at = sp[1]
+	}
+	if at != len(data) {
+		return nil, nil, fmt.Errorf("safetensors: %d data bytes after the last tensor: %w", len(data)-at, ErrSafetensors)
 	}
 	return tensors, metadata, nil
 }
 
-func decodeEntry(name string, msg json.RawMessage, data []byte) (*Tensor, error) {
+// decodeEntry decodes one header entry and its data, returning the tensor
+// and its byte span.
+func decodeEntry(name string, msg json.RawMessage, data []byte) (*Tensor, [2]int, error) {
 	var e stEntry
 	dec := json.NewDecoder(bytes.NewReader(msg))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&e); err != nil {
-		return nil, fmt.Errorf("safetensors: tensor %q: %v: %w", name, err, ErrSafetensors)
+		return nil, [2]int{}, fmt.Errorf("safetensors: tensor %q: %v: %w", name, err, ErrSafetensors)
 	}
 	size, ok := dtypeSize[e.Dtype]
 	if !ok {
-		return nil, fmt.Errorf("safetensors: tensor %q: unsupported dtype %q (want F32, F64, F16 or BF16): %w", name, e.Dtype, ErrSafetensors)
+		return nil, [2]int{}, fmt.Errorf("safetensors: tensor %q: unsupported dtype %q (want F32, F64, F16 or BF16): %w", name, e.Dtype, ErrSafetensors)
 	}
 	count := 1
 	for _, d := range e.Shape {
 		if d < 0 {
-			return nil, fmt.Errorf("safetensors: tensor %q: negative dimension in shape %v: %w", name, e.Shape, ErrSafetensors)
+			return nil, [2]int{}, fmt.Errorf("safetensors: tensor %q: negative dimension in shape %v: %w", name, e.Shape, ErrSafetensors)
 		}
 		count *= d
 	}
 	b, end := e.Offsets[0], e.Offsets[1]
 	if b < 0 || end > len(data) || end-b != count*size {
-		return nil, fmt.Errorf("safetensors: tensor %q: data_offsets [%d, %d] do not hold shape %v of %s within %d data bytes: %w",
+		return nil, [2]int{}, fmt.Errorf("safetensors: tensor %q: data_offsets [%d, %d] do not hold shape %v of %s within %d data bytes: %w",
 			name, b, end, e.Shape, e.Dtype, len(data), ErrSafetensors)
 	}
 	vals := make([]float32, count)
@@ -173,7 +192,7 @@ func decodeEntry(name string, msg json.RawMessage, data []byte) (*Tensor, error)
 			vals[i] = halfToFloat(binary.LittleEndian.Uint16(raw[2*i:]))
 		}
 	}
-	return FromSlice(vals, e.Shape...), nil
+	return FromSlice(vals, e.Shape...), e.Offsets, nil
 }
 
 // halfToFloat converts an IEEE 754 binary16 value to float32.

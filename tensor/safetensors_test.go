@@ -80,6 +80,9 @@ func TestSafetensorsErrors(t *testing.T) {
 		{"past-end", `{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, make([]byte, 4), `"x": data_offsets [0, 8]`},
 		{"json", `{"x":`, nil, "header JSON"},
 		{"field", `{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"extra":1}}`, make([]byte, 4), `"x"`},
+		{"overlap", `{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`, make([]byte, 8), `"b" starts at byte 4, want 8`},
+		{"hole", `{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`, make([]byte, 8), `"a" starts at byte 4, want 0`},
+		{"trailing", `{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, make([]byte, 8), "4 data bytes after"},
 	}
 	for _, tt := range tests {
 		_, _, err := ReadSafetensors(stFile(tt.header, tt.data))
