@@ -3,6 +3,7 @@ package optim
 import (
 	"math"
 
+	"github.com/mlenv/mlenv/kernel"
 	"github.com/mlenv/mlenv/tensor"
 )
 
@@ -52,19 +53,23 @@ func newAdam(params []*tensor.Tensor, cfg AdamConfig, decoupled bool) *Adam {
 		m: make([][]float32, len(params)), v: make([][]float32, len(params))}
 }
 
-// Step applies one update.
+// Step applies one update, through the fused kernel.AdamStep.
 func (o *Adam) Step() {
 	o.step++
-	b1, b2 := float32(o.cfg.Beta1), float32(o.cfg.Beta2)
 	bc1 := 1 - math.Pow(o.cfg.Beta1, float64(o.step))
 	bc2 := 1 - math.Pow(o.cfg.Beta2, float64(o.step))
-	stepSize := float32(o.lr / bc1)
-	invSqrtBC2 := float32(1 / math.Sqrt(bc2))
-	eps, wd := float32(o.cfg.Eps), float32(o.cfg.WeightDecay)
-	decay := float32(1)
+	kp := kernel.AdamParams{
+		Beta1:       float32(o.cfg.Beta1),
+		Beta2:       float32(o.cfg.Beta2),
+		WeightDecay: float32(o.cfg.WeightDecay),
+		Decay:       1,
+		StepSize:    float32(o.lr / bc1),
+		InvSqrtBC2:  float32(1 / math.Sqrt(bc2)),
+		Eps:         float32(o.cfg.Eps),
+	}
 	if o.decoupled {
-		decay = float32(1 - o.lr*o.cfg.WeightDecay)
-		wd = 0
+		kp.Decay = float32(1 - o.lr*o.cfg.WeightDecay)
+		kp.WeightDecay = 0
 	}
 	for i, p := range o.params {
 		if o.m[i] == nil {
@@ -73,15 +78,7 @@ func (o *Adam) Step() {
 		}
 		ms, vs := o.m[i], o.v[i]
 		forEachGrad(p, true, func(off int, w, g []float32) {
-			m, v := ms[off:off+len(w)], vs[off:off+len(w)]
-			g = g[:len(w)]
-			for j, gv := range g {
-				gv += wd * w[j]
-				m[j] = b1*m[j] + (1-b1)*gv
-				v[j] = b2*v[j] + (1-b2)*gv*gv
-				denom := float32(math.Sqrt(float64(v[j])))*invSqrtBC2 + eps
-				w[j] = w[j]*decay - stepSize*m[j]/denom
-			}
+			kernel.AdamStep(w, g[:len(w)], ms[off:off+len(w)], vs[off:off+len(w)], &kp)
 		})
 	}
 }
