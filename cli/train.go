@@ -67,7 +67,7 @@ one with the same result as an uninterrupted run.
 	fl.StringVar(&f.checkpointDir, "checkpoint-dir", "", "directory for checkpoints (default TRACKING_DIR/checkpoints/NAME)")
 	fl.BoolVar(&f.resume, "resume", false, "continue from the newest checkpoint in --checkpoint-dir")
 	fl.BoolVar(&f.noTracking, "no-tracking", false, "do not record the run (tracking.uri of the spec)")
-	fl.BoolVar(&f.json, "json", false, "print the final summary as JSON")
+	fl.BoolVar(&f.json, "json", false, "print the final summary as JSON (progress goes to stderr)")
 	return cmd
 }
 
@@ -91,18 +91,25 @@ func runTrain(cmd *cobra.Command, path string, f trainFlags) error {
 		runtime.GOMAXPROCS(n)
 	}
 	cfg := trainConfig(spec, f)
-	cfg.Progress = func(p train.Progress) { fmt.Fprintln(w, progressLine(p)) }
+	progress := w
+	if f.json {
+		progress = cmd.ErrOrStderr() // keep stdout one JSON document
+	}
+	cfg.Progress = func(p train.Progress) { fmt.Fprintln(progress, progressLine(p)) }
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var sink train.MetricSink = train.Discard
+	var (
+		sink  train.MetricSink = train.Discard
+		runID string
+	)
 	if !f.noTracking {
 		ts, stopTracking, err := startTracking(ctx, spec)
 		if err != nil {
 			return err
 		}
 		defer stopTracking()
-		fmt.Fprintf(w, "tracking: %s\n", ts.describe())
-		sink = ts
+		fmt.Fprintf(progress, "tracking: %s\n", ts.describe())
+		sink, runID = ts, ts.run.Info.RunID
 	}
 	res, err := train.Run(ctx, cfg, sink)
 	var pe *models.ParamError
@@ -114,7 +121,7 @@ func runTrain(cmd *cobra.Command, path string, f trainFlags) error {
 	case err != nil:
 		return err
 	}
-	return printSummary(w, f.json, cfg.ModelDir, res)
+	return printSummary(w, f.json, cfg.ModelDir, runID, res)
 }
 
 // trainConfig maps a resolved job spec and the flags to a trainer config.
@@ -169,11 +176,13 @@ func progressLine(p train.Progress) string {
 	return b.String()
 }
 
-func printSummary(w io.Writer, asJSON bool, dir string, res *train.Result) error {
+// printSummary prints the outcome: the artifact directory, the tracked
+// run ("" when not tracked), steps, epochs and the final metrics.
+func printSummary(w io.Writer, asJSON bool, dir, runID string, res *train.Result) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"model": dir, "steps": res.Steps, "epochs": res.Epochs,
+		return enc.Encode(map[string]any{"model": dir, "run_id": runID, "steps": res.Steps, "epochs": res.Epochs,
 			"stopped_early": res.StoppedEarly, "metrics": res.Metrics})
 	}
 	fmt.Fprintf(w, "trained %d steps (%d epochs)", res.Steps, res.Epochs)
@@ -181,6 +190,9 @@ func printSummary(w io.Writer, asJSON bool, dir string, res *train.Result) error
 		fmt.Fprint(w, ", stopped early")
 	}
 	fmt.Fprintf(w, "\nmodel: %s\n", dir)
+	if runID != "" {
+		fmt.Fprintf(w, "run: %s\n", runID)
+	}
 	for _, k := range slices.Sorted(maps.Keys(res.Metrics)) {
 		fmt.Fprintf(w, "  %-12s %.4f\n", k, res.Metrics[k])
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -68,7 +69,12 @@ func TestTrainExampleSpec(t *testing.T) {
 
 	out2 := filepath.Join(dir, "elsewhere")
 	code, out, stderr = runCLI(t, "train", spec, "--out", out2, "--json")
-	if code != exitOK || !strings.Contains(out, `"model": "`+out2+`"`) || !strings.Contains(out, `"auc": 0.`) {
+	var summary struct {
+		Model   string             `json:"model"`
+		RunID   string             `json:"run_id"`
+		Metrics map[string]float64 `json:"metrics"`
+	}
+	if err := json.Unmarshal([]byte(out), &summary); code != exitOK || err != nil || summary.Model != out2 || summary.RunID == "" || summary.Metrics["auc"] < 0.5 {
 		t.Errorf("--json: code %d, out %q, stderr %q", code, out, stderr)
 	}
 }
