@@ -1,0 +1,330 @@
+// Package e2e tests mlenv's web UI end to end: a real server over a
+// temporary SQLite store, data logged through the REST API, and the pages
+// driven in headless Chromium.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/mlenv/mlenv/store"
+	"github.com/mlenv/mlenv/ui/uitest"
+)
+
+// experiment creates an experiment with n finished runs: run-i has params
+// lr = 0.001*(i+1) and optimizer adam (even i) or sgd (odd i), tag
+// team=a|b, and a metric acc = 0.5 + i/(2n) with 50 steps ending there.
+func experiment(t *testing.T, env *uitest.Env, name string, n int) (expID string, runIDs []string) {
+	ctx := context.Background()
+	expID, err := env.Client.CreateExperiment(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		run, err := env.Client.CreateRun(ctx, store.RunCreate{ExperimentID: expID, RunName: fmt.Sprintf("run-%02d", i),
+			StartTime: time.Now().UnixMilli() - int64(n-i)*1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opt, team := "adam", "a"
+		if i%2 == 1 {
+			opt, team = "sgd", "b"
+		}
+		final := 0.5 + float64(i)/float64(2*n)
+		b := store.Batch{RunID: run.Info.RunID,
+			Params: []store.Param{{Key: "lr", Value: fmt.Sprintf("%.3f", 0.001*float64(i+1))}, {Key: "optimizer", Value: opt}},
+			Tags:   []store.Tag{{Key: "team", Value: team}}}
+		for s := range 50 {
+			b.Metrics = append(b.Metrics, store.Metric{Key: "acc", Value: store.Float(final * float64(s+1) / 50), Timestamp: run.Info.StartTime + int64(s)*100, Step: int64(s)})
+		}
+		if err := env.Client.LogBatch(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.Client.EndRun(ctx, run.Info.RunID, "FINISHED"); err != nil {
+			t.Fatal(err)
+		}
+		runIDs = append(runIDs, run.Info.RunID)
+	}
+	return expID, runIDs
+}
+
+// rowTexts returns the text of column col (1-based, counting the
+// selection column) of every row of the runs table.
+func rowTexts(t *testing.T, ctx context.Context, col int) []string {
+	return uitest.Eval[[]string](t, ctx, fmt.Sprintf(`[...document.querySelectorAll('#runs tbody tr')].map(r => r.cells[%d].innerText)`, col-1))
+}
+
+// columnOf returns the 1-based index of the runs table column whose
+// header contains label.
+func columnOf(t *testing.T, ctx context.Context, label string) int {
+	i := uitest.Eval[int](t, ctx, fmt.Sprintf(`[...document.querySelectorAll('#runs thead th')].findIndex(th => th.innerText.includes(%q))`, label))
+	if i < 0 {
+		t.Fatalf("runs table has no column %q", label)
+	}
+	return i + 1
+}
+
+// filter types expr into the runs filter and submits it.
+func filter(t *testing.T, ctx context.Context, expr string) {
+	uitest.Eval[bool](t, ctx, fmt.Sprintf(`(() => { document.querySelector('input[name=filter]').value = %q;
+		document.querySelector('form[role=search]').requestSubmit(); return true })()`, expr))
+}
+
+func TestExperimentsAndRunsTable(t *testing.T) {
+	env := uitest.Start(t)
+	expID, runIDs := experiment(t, env, "e2e-runs", 30)
+	ctx := uitest.Browser(t)
+
+	uitest.Navigate(t, ctx, env.URL, "")
+	if got := uitest.Eval[[]string](t, ctx, `[...document.querySelectorAll('#experiments tbody a')].map(a => a.innerText)`); !slices.Contains(got, "e2e-runs") {
+		t.Fatalf("experiments list = %v, want e2e-runs in it", got)
+	}
+	uitest.Follow(t, ctx, `#experiments a[href="#/experiments/`+expID+`"]`)
+	names := rowTexts(t, ctx, 2)
+	if len(names) != 30 || names[0] != "run-29" {
+		t.Fatalf("runs table: %d rows starting %v, want 30 newest first (run-29)", len(names), names[:min(3, len(names))])
+	}
+	uitest.Screenshot(t, ctx, "runs-table")
+
+	// A filter sent to runs/search changes the rows.
+	filter(t, ctx, "params.optimizer = 'adam' and metrics.acc > 0.7")
+	uitest.WaitFor(t, ctx, `document.querySelectorAll('#runs tbody tr').length === 8`, 10*time.Second)
+	for _, v := range rowTexts(t, ctx, columnOf(t, ctx, "param: optimizer")) {
+		if v != "adam" {
+			t.Errorf("filtered row has optimizer %q, want adam", v)
+		}
+	}
+	if q := uitest.Eval[string](t, ctx, `location.hash`); !strings.Contains(q, "filter=") {
+		t.Errorf("filter not kept in the URL: %s", q)
+	}
+
+	// A bad filter shows the server's error.
+	filter(t, ctx, "params.lr >>> 1")
+	uitest.WaitFor(t, ctx, `!!document.querySelector('[role=alert]')`, 10*time.Second)
+
+	// Clearing the filter and sorting by the metric, ascending then descending.
+	filter(t, ctx, "")
+	uitest.WaitFor(t, ctx, `document.querySelectorAll('#runs tbody tr').length === 30`, 10*time.Second)
+	accCol := columnOf(t, ctx, "metric: acc")
+	sortBy := fmt.Sprintf(`document.querySelectorAll('#runs thead th')[%d].querySelector('button')`, accCol-1)
+	for _, want := range []string{"run-29", "run-00"} {
+		uitest.Eval[bool](t, ctx, sortBy+`.click() || true`)
+		uitest.WaitFor(t, ctx, fmt.Sprintf(`document.querySelector('#runs tbody tr td:nth-child(2)')?.innerText === %q`, want), 10*time.Second)
+	}
+
+	// The column picker adds the tag column.
+	uitest.Eval[bool](t, ctx, `document.querySelector('details.picker').open = true`)
+	uitest.Eval[bool](t, ctx, `[...document.querySelectorAll('details.picker label')].find(l => l.innerText.trim() === 'team').querySelector('input').click() || true`)
+	uitest.WaitFor(t, ctx, `[...document.querySelectorAll('#runs thead th')].some(th => th.innerText.includes('tag: team'))`, 5*time.Second)
+	if got := rowTexts(t, ctx, columnOf(t, ctx, "tag: team")); got[0] != "a" || got[1] != "b" {
+		t.Errorf("team column starts %v, want a, b", got[:2])
+	}
+
+	// A run link navigates to the run page.
+	uitest.Follow(t, ctx, `#runs a[href="#/runs/`+runIDs[0]+`"]`)
+	if h1 := uitest.Eval[string](t, ctx, `document.querySelector('h1').innerText`); h1 != "run-00" {
+		t.Errorf("run page heading %q, want run-00", h1)
+	}
+}
+
+func TestRunPagePagination(t *testing.T) {
+	env := uitest.Start(t)
+	expID, _ := experiment(t, env, "e2e-pages", 130)
+	ctx := uitest.Browser(t)
+	uitest.Navigate(t, ctx, env.URL, "#/experiments/"+expID)
+	if n := len(rowTexts(t, ctx, 2)); n != 100 {
+		t.Fatalf("first page has %d rows, want 100", n)
+	}
+	uitest.Eval[bool](t, ctx, `[...document.querySelectorAll('button')].find(b => b.innerText.startsWith('Next')).click() || true`)
+	uitest.WaitFor(t, ctx, `document.querySelectorAll('#runs tbody tr').length === 30`, 10*time.Second)
+	if got := rowTexts(t, ctx, 2); got[len(got)-1] != "run-00" {
+		t.Errorf("second page ends with %q, want run-00", got[len(got)-1])
+	}
+}
+
+func TestRunPage(t *testing.T) {
+	env := uitest.Start(t)
+	ctx0 := context.Background()
+	expID, err := env.Client.CreateExperiment(ctx0, "e2e-run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().UnixMilli()
+	run, err := env.Client.CreateRun(ctx0, store.RunCreate{ExperimentID: expID, RunName: "spiky", StartTime: start})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := run.Info.RunID
+	// 20,000 points, decaying, with one spike the downsampled chart must keep.
+	env.LogMetric(t, id, "loss", 20_000, start, func(i int) float64 {
+		if i == 12_345 {
+			return 9
+		}
+		return 2*math.Exp(-float64(i)/4000) + 0.05
+	})
+	env.LogMetric(t, id, "acc", 100, start, func(i int) float64 { return float64(i) / 100 })
+	if err := env.Client.LogBatch(ctx0, store.Batch{RunID: id, Params: []store.Param{{Key: "batch_size", Value: "512"}},
+		Tags: []store.Tag{{Key: "mlflow.user", Value: "ada"}}}); err != nil {
+		t.Fatal(err)
+	}
+	env.Upload(t, run.Info.ArtifactURI, "logs/train.log", []byte("epoch 1 loss 0.9\nepoch 2 loss 0.4\n"))
+	env.Upload(t, run.Info.ArtifactURI, "model/model.json", []byte(`{"arch":"mlp"}`))
+
+	ctx := uitest.Browser(t)
+	uitest.Navigate(t, ctx, env.URL, "#/runs/"+id)
+	if got := uitest.Eval[string](t, ctx, `document.querySelector('#params').innerText`); !strings.Contains(got, "batch_size") || !strings.Contains(got, "512") {
+		t.Errorf("params table %q lacks batch_size 512", got)
+	}
+	if got := uitest.Eval[string](t, ctx, `document.querySelector('#tags').innerText`); !strings.Contains(got, "ada") {
+		t.Errorf("tags table %q lacks mlflow.user ada", got)
+	}
+	if got := uitest.Eval[string](t, ctx, `document.querySelector('pre.log').innerText`); !strings.Contains(got, "epoch 2 loss 0.4") {
+		t.Errorf("log view %q lacks the log's text", got)
+	}
+
+	loss := `[...document.querySelectorAll('figure.chart')].find(f => f.querySelector('figcaption span').innerText === 'loss')`
+	points := uitest.Eval[int](t, ctx, loss+`.querySelector('canvas').dataset.points|0`)
+	if points < 500 || points > 4000 {
+		t.Errorf("loss chart drew %d points, want a downsampled 500..4000 of 20000", points)
+	}
+	if n := uitest.Eval[int](t, ctx, inked(loss)); n < 300 {
+		t.Errorf("loss chart has %d coloured pixels, want a drawn line", n)
+	}
+	if label := uitest.Eval[string](t, ctx, loss+`.querySelector('canvas').getAttribute('aria-label')`); !strings.Contains(label, "to 9") {
+		t.Errorf("chart label %q: the spike of 9 was lost", label)
+	}
+	uitest.Screenshot(t, ctx, "run-page")
+
+	// Log scale and smoothing redraw; the step range stays.
+	uitest.Eval[bool](t, ctx, `(() => { const c = [...document.querySelectorAll('input[type=checkbox]')].find(i => i.parentElement.innerText.includes('Log scale')); c.click(); return true })()`)
+	if n := uitest.Eval[int](t, ctx, inked(loss)); n < 300 {
+		t.Errorf("log-scale chart has %d coloured pixels", n)
+	}
+
+	// Dragging over the chart zooms in: the server returns the range at full resolution.
+	box := uitest.Eval[[]float64](t, ctx, `(() => { const r = `+loss+`.querySelector('canvas').getBoundingClientRect(); return [r.left, r.top, r.width, r.height] })()`)
+	y := box[1] + box[3]/2
+	x0, x1 := box[0]+box[2]*0.3, box[0]+box[2]*0.35
+	if err := chromedp.Do(ctx, chromedp.MouseEvent("mousePressed", x0, y, chromedp.ButtonLeft),
+		chromedp.MouseEvent("mouseMoved", x1, y, chromedp.ButtonLeft), chromedp.MouseEvent("mouseReleased", x1, y, chromedp.ButtonLeft)); err != nil {
+		t.Fatal(err)
+	}
+	uitest.WaitFor(t, ctx, loss+`.dataset.inRange < 20000`, 10*time.Second)
+	zoomed := uitest.Eval[int](t, ctx, loss+`.querySelector('canvas').dataset.points|0`)
+	if zoomed < 100 || zoomed > 2000 {
+		t.Errorf("zoomed chart drew %d points, want the ~1000 steps of the dragged range", zoomed)
+	}
+
+	// The x axis switches to time.
+	uitest.Eval[bool](t, ctx, `(() => { const s = document.querySelector('select[aria-label="X axis"]'); s.value = 'relative'; s.dispatchEvent(new Event('change')); return true })()`)
+	uitest.WaitFor(t, ctx, loss+`.querySelector('canvas').getAttribute('aria-label').includes('seconds')`, 10*time.Second)
+
+	// The artifact browser downloads through the proxy.
+	uitest.Eval[bool](t, ctx, `[...document.querySelectorAll('#artifacts button')].find(b => b.innerText.includes('model')).click() || true`)
+	uitest.WaitFor(t, ctx, `!!document.querySelector('#artifacts a[download="model.json"]')`, 5*time.Second)
+	body := uitest.Eval[string](t, ctx, `fetch(document.querySelector('#artifacts a[download="model.json"]').href).then(r => r.text())`)
+	if body != `{"arch":"mlp"}` {
+		t.Errorf("downloaded model.json = %q", body)
+	}
+}
+
+// inked returns a JavaScript expression counting the non-white pixels in
+// the plot area of the chart figure fig.
+func inked(fig string) string {
+	return `(() => { const c = ` + fig + `.querySelector('canvas'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+	let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i+3] > 0 && (Math.abs(d[i] - d[i+2]) > 60)) n++; return n })()`
+}
+
+func TestComparePage(t *testing.T) {
+	env := uitest.Start(t)
+	expID, runIDs := experiment(t, env, "e2e-compare", 6)
+	ctx := uitest.Browser(t)
+	uitest.Navigate(t, ctx, env.URL, "#/experiments/"+expID)
+	for _, id := range runIDs[:3] {
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`tr[data-run-id="`+id+`"] input[type=checkbox]`))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	uitest.Follow(t, ctx, `form[role=search] button[type=button]`)
+	if n := uitest.Eval[int](t, ctx, `document.querySelectorAll('.legend span').length`); n != 3 {
+		t.Errorf("overlay legend has %d runs, want 3", n)
+	}
+	if n := uitest.Eval[int](t, ctx, `document.querySelector('figure.chart canvas').dataset.points|0`); n != 150 {
+		t.Errorf("overlay chart drew %d points, want 3 runs x 50", n)
+	}
+	if n := uitest.Eval[int](t, ctx, `document.querySelectorAll('svg.parallel polyline').length`); n != 3 {
+		t.Errorf("parallel coordinates has %d lines, want 3", n)
+	}
+	if n := uitest.Eval[int](t, ctx, `document.querySelectorAll('svg.scatter circle').length`); n != 3 {
+		t.Errorf("scatter has %d points, want 3", n)
+	}
+	// The parallel-coordinates axes are the varying params and the metric.
+	axes := uitest.Eval[[]string](t, ctx, `[...document.querySelectorAll('svg.parallel > text')].map(t => t.textContent)`)
+	for _, want := range []string{"lr", "optimizer", "acc"} {
+		if !slices.Contains(axes, want) {
+			t.Errorf("parallel coordinates texts %v lack axis %q", axes, want)
+		}
+	}
+	uitest.Screenshot(t, ctx, "compare")
+}
+
+func TestModelRegistryPages(t *testing.T) {
+	env := uitest.Start(t)
+	_, runIDs := experiment(t, env, "e2e-models", 1)
+	run, err := env.Client.GetRun(context.Background(), runIDs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Upload(t, run.Info.ArtifactURI, "model/model.json", []byte(`{"format":1,"name":"ctr","arch":"mlp","mlenv_version":"test",
+		"signature":{"inputs":[{"name":"age","type":"numeric"},{"name":"country","type":"categorical"}],"output":{"kind":"probability","width":1}}}`))
+	env.Do(t, "POST", "registered-models/create", map[string]any{"name": "ctr", "description": "click model"}, nil)
+	for range 2 {
+		env.Do(t, "POST", "model-versions/create", map[string]any{"name": "ctr", "source": "runs:/" + runIDs[0] + "/model", "run_id": runIDs[0]}, nil)
+	}
+	env.Do(t, "POST", "registered-models/alias", map[string]any{"name": "ctr", "alias": "champion", "version": "2"}, nil)
+
+	ctx := uitest.Browser(t)
+	uitest.Navigate(t, ctx, env.URL, "#/models")
+	if got := uitest.Eval[string](t, ctx, `document.querySelector('#models').innerText`); !strings.Contains(got, "ctr") || !strings.Contains(got, "@champion") {
+		t.Errorf("models table %q lacks ctr @champion", got)
+	}
+	uitest.Follow(t, ctx, `#models a[href="#/models/ctr"]`)
+	versions := uitest.Eval[[]string](t, ctx, `[...document.querySelectorAll('#versions tbody tr')].map(r => r.innerText)`)
+	if len(versions) != 2 || !strings.Contains(versions[0], "Version 2") || !strings.Contains(versions[0], "@champion") || !strings.Contains(versions[0], runIDs[0]) {
+		t.Fatalf("versions rows = %q, want version 2 @champion from run %s first", versions, runIDs[0])
+	}
+	uitest.Screenshot(t, ctx, "model")
+	uitest.Follow(t, ctx, `#versions a[href="#/models/ctr/versions/2"]`)
+	sig := uitest.Eval[string](t, ctx, `document.querySelector('#signature').innerText`)
+	for _, want := range []string{"age", "numeric", "country", "categorical", "probability, width 1"} {
+		if !strings.Contains(sig, want) {
+			t.Errorf("signature %q lacks %q", sig, want)
+		}
+	}
+	uitest.Screenshot(t, ctx, "model-version")
+	// The source run link navigates to the run.
+	uitest.Follow(t, ctx, `dl.facts a[href="#/runs/`+url.PathEscape(runIDs[0])+`"]`)
+	if h1 := uitest.Eval[string](t, ctx, `document.querySelector('h1').innerText`); h1 != "run-00" {
+		t.Errorf("source run page heading %q, want run-00", h1)
+	}
+}
+
+func TestUnknownRouteAndMissingRun(t *testing.T) {
+	env := uitest.Start(t)
+	ctx := uitest.Browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(env.URL+"/#/runs/nope")); err != nil {
+		t.Fatal(err)
+	}
+	uitest.WaitFor(t, ctx, `document.body.dataset.state === 'error'`, 10*time.Second)
+	if msg := uitest.Eval[string](t, ctx, `document.querySelector('[role=alert]').innerText`); !strings.Contains(msg, "nope") {
+		t.Errorf("error message %q does not name the run", msg)
+	}
+}

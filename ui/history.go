@@ -1,0 +1,147 @@
+package ui
+
+import (
+	"cmp"
+	"context"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+
+	"github.com/mlenv/mlenv/store"
+)
+
+// MetricHistory reads every point of one metric of one run, ordered by
+// step (MaxResults 0 means all points); *store.SQLStore implements it.
+type MetricHistory interface {
+	GetMetricHistory(ctx context.Context, r store.HistoryRequest) ([]store.Metric, string, error)
+}
+
+// Limits of the max_points parameter of HistoryPath.
+const (
+	DefaultMaxPoints = 1000
+	MaxMaxPoints     = 20000
+)
+
+// History is the response of HistoryPath: the downsampled points as
+// parallel arrays. Total counts every point of the metric, InRange those
+// with a finite value inside [min_x, max_x], NonFinite the NaN and ±Inf
+// values left out (a chart cannot place them).
+type History struct {
+	RunID     string    `json:"run_id"`
+	Key       string    `json:"metric_key"`
+	Axis      string    `json:"x_axis"`
+	Total     int       `json:"total"`
+	InRange   int       `json:"in_range"`
+	NonFinite int       `json:"non_finite"`
+	X         []float64 `json:"x"`
+	Y         []float64 `json:"y"`
+}
+
+// historyQuery is a parsed HistoryPath request.
+type historyQuery struct {
+	runID, key string
+	axis       string // "step" or "time"
+	maxPoints  int
+	minX, maxX float64
+}
+
+// historyHandler serves GET HistoryPath?run_id=&metric_key=
+// [&max_points=][&x_axis=step|time][&min_x=][&max_x=].
+type historyHandler struct {
+	metrics MetricHistory
+	log     *slog.Logger
+}
+
+func (h *historyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	q, err := parseHistoryQuery(r.URL.Query())
+	if err != nil {
+		writeError(w, h.log, err)
+		return
+	}
+	ms, _, err := h.metrics.GetMetricHistory(r.Context(), store.HistoryRequest{RunID: q.runID, Key: q.key})
+	if err != nil {
+		writeError(w, h.log, err)
+		return
+	}
+	if err := writeJSON(w, downsample(q, ms)); err != nil {
+		h.log.Warn("write metric history", "run_id", q.runID, "key", q.key, "err", err)
+	}
+}
+
+// downsample selects the finite points of ms inside the query's range on
+// its axis and reduces them with LTTB.
+func downsample(q historyQuery, ms []store.Metric) History {
+	out := History{RunID: q.runID, Key: q.key, Axis: q.axis, Total: len(ms)}
+	pts := make([]Point, 0, len(ms))
+	for _, m := range ms {
+		y := float64(m.Value)
+		if math.IsNaN(y) || math.IsInf(y, 0) {
+			out.NonFinite++
+			continue
+		}
+		x := float64(m.Step)
+		if q.axis == "time" {
+			x = float64(m.Timestamp)
+		}
+		if x >= q.minX && x <= q.maxX {
+			pts = append(pts, Point{x, y})
+		}
+	}
+	if q.axis == "time" {
+		slices.SortStableFunc(pts, func(a, b Point) int { return cmp.Compare(a.X, b.X) })
+	}
+	out.InRange = len(pts)
+	pts = LTTB(pts, q.maxPoints)
+	out.X, out.Y = make([]float64, len(pts)), make([]float64, len(pts))
+	for i, p := range pts {
+		out.X[i], out.Y[i] = p.X, p.Y
+	}
+	return out
+}
+
+// parseHistoryQuery reads and checks the parameters of HistoryPath.
+func parseHistoryQuery(v url.Values) (historyQuery, error) {
+	q := historyQuery{runID: v.Get("run_id"), key: v.Get("metric_key"), axis: v.Get("x_axis"),
+		maxPoints: DefaultMaxPoints, minX: math.Inf(-1), maxX: math.Inf(1)}
+	if q.runID == "" {
+		return q, store.Errorf(store.InvalidParameterValue, "missing value for required parameter 'run_id'")
+	}
+	if q.key == "" {
+		return q, store.Errorf(store.InvalidParameterValue, "missing value for required parameter 'metric_key'")
+	}
+	switch q.axis {
+	case "":
+		q.axis = "step"
+	case "step", "time":
+	default:
+		return q, store.Errorf(store.InvalidParameterValue, "invalid x_axis %q: want step or time", q.axis)
+	}
+	if s := v.Get("max_points"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 3 || n > MaxMaxPoints {
+			return q, store.Errorf(store.InvalidParameterValue, "invalid max_points %q: want an integer from 3 to %d", s, MaxMaxPoints)
+		}
+		q.maxPoints = n
+	}
+	for _, b := range []struct {
+		name string
+		dst  *float64
+	}{{"min_x", &q.minX}, {"max_x", &q.maxX}} {
+		s := v.Get(b.name)
+		if s == "" {
+			continue
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(f) {
+			return q, store.Errorf(store.InvalidParameterValue, "invalid %s %q: want a number", b.name, s)
+		}
+		*b.dst = f
+	}
+	if q.minX > q.maxX {
+		return q, store.Errorf(store.InvalidParameterValue, "min_x %g is greater than max_x %g", q.minX, q.maxX)
+	}
+	return q, nil
+}

@@ -1,0 +1,82 @@
+// Package ui serves mlenv's web UI: a few static pages of plain HTML and
+// small hand-written JavaScript, embedded into the binary, that read the
+// MLflow REST API the server already speaks (/ajax-api/2.0/mlflow/...)
+// from the browser, plus one endpoint of its own that downsamples long
+// metric histories on the server so a million-point metric draws fast.
+//
+// Mount Handler at "/" of the server's mux; the API routes registered
+// there are more specific and keep precedence.
+package ui
+
+import (
+	"embed"
+	"encoding/json"
+	"io/fs"
+	"log/slog"
+	"net/http"
+
+	"github.com/mlenv/mlenv/store"
+	"github.com/mlenv/mlenv/track"
+)
+
+//go:embed static
+var files embed.FS
+
+// HistoryPath is the path of the downsampled metric history endpoint.
+const HistoryPath = "/ui-api/metric-history"
+
+// Handler returns the UI: the single-page app at "/" (pages are chosen by
+// the URL fragment, so any server path under "/" that is not an API
+// route shows it), its assets under /static/, and GET HistoryPath over
+// metrics. log receives internal errors; nil means slog.Default(). The
+// handler is safe for concurrent use.
+func Handler(metrics MetricHistory, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.Default()
+	}
+	root, err := fs.Sub(files, "static")
+	if err != nil {
+		panic(err) // the embedded tree always has static/
+	}
+	mux := http.NewServeMux()
+	assets := http.FileServerFS(root)
+	mux.Handle("GET /static/", http.StripPrefix("/static/", assets))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, root, "index.html")
+	})
+	mux.Handle("GET "+HistoryPath, &historyHandler{metrics: metrics, log: log})
+	return secure(mux)
+}
+
+// secure sets headers that keep the pages to their own scripts and
+// styles and out of other sites' frames.
+func secure(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hdr := w.Header()
+		hdr.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
+		hdr.Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// writeJSON writes v as a JSON response.
+func writeJSON(w http.ResponseWriter, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	return json.NewEncoder(w).Encode(v)
+}
+
+// writeError writes err in MLflow's error shape with MLflow's status for
+// its code, logging internal errors.
+func writeError(w http.ResponseWriter, log *slog.Logger, err error) {
+	code := store.CodeOf(err)
+	status := track.HTTPStatus(code)
+	if status >= 500 {
+		log.Error("ui request failed", "code", code, "err", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(struct {
+		ErrorCode store.Code `json:"error_code"`
+		Message   string     `json:"message"`
+	}{code, err.Error()})
+}
