@@ -1,6 +1,10 @@
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/mlenv/mlenv/kernel"
+)
 
 // broadcastShape returns the NumPy-style broadcast of shapes a and b, or
 // panics naming op and both shapes.
@@ -128,9 +132,6 @@ func accumulateInto(t *Tensor, g []float32, gShape []int) {
 func addTo(dst, src []float32) {
 	src = src[:len(dst)]
 	ParallelFor(len(dst), Grain, func(lo, hi int) {
-		d, s := dst[lo:hi], src[lo:hi]
-		for i := range d {
-			d[i] += s[i]
-		}
+		kernel.Axpy(1, src[lo:hi], dst[lo:hi])
 	})
 }

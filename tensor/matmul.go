@@ -235,9 +235,7 @@ func backLinear(t *Tensor) {
 	if wantsGrad(bias) {
 		db := gradData(bias)
 		for r := 0; r < n; r++ {
-			for j, v := range g[r*out : (r+1)*out] {
-				db[j] += v
-			}
+			kernel.Axpy(1, g[r*out:(r+1)*out], db)
 		}
 	}
 }
