@@ -120,7 +120,7 @@ type Options struct {
 	// Workers bounds the goroutines running chunks (default GOMAXPROCS).
 	Workers int
 	// MaxRows bounds the points of one forward/backward pass and so the
-	// memory of a worker (default 4096); a chunk always holds at least one
+	// memory of a worker (default 2048); a chunk always holds at least one
 	// (example, baseline) pair.
 	MaxRows int
 	// Tolerance is the completeness error above which an example is
@@ -145,7 +145,7 @@ func (o Options) withDefaults() Options {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
 	if o.MaxRows <= 0 {
-		o.MaxRows = 4096
+		o.MaxRows = 2048
 	}
 	if o.Tolerance == 0 {
 		o.Tolerance = DefaultTolerance

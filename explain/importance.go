@@ -72,7 +72,11 @@ func (r Report) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "\n%d examples, %s with %d steps, baseline %s (%d points)\ncompleteness error |Σ attributions - (f(x) - f(baseline))| / |f(x) - f(baseline)|: mean %.3g%%, max %.3g%%\n",
-		r.Examples, r.Method, r.Steps, r.Baseline, r.Baselines, 100*r.MeanError, 100*r.MaxError)
+	base := "baseline " + r.Baseline
+	if r.Baselines > 1 {
+		base = fmt.Sprintf("baseline %s of %d rows (IG averaged)", r.Baseline, r.Baselines)
+	}
+	_, err := fmt.Fprintf(w, "\n%d examples, %s with %d steps, %s\ncompleteness error |Σ attributions - (f(x) - f(baseline))| / |f(x) - f(baseline)|: mean %.3g%%, max %.3g%%\n",
+		r.Examples, r.Method, r.Steps, base, 100*r.MeanError, 100*r.MaxError)
 	return err
 }

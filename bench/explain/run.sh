@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# run.sh measures integrated gradients of the DLRM-style model with mlenv
+# (`mlenv bench explain`) and PyTorch 1.13 (Debian python3-torch) on this
+# machine, at 1 and 2 threads, and prints the ratios mlenv / PyTorch.
+#
+#   bench/explain/run.sh [path/to/mlenv] [examples] [repeats]
+#
+# Defaults: bin/mlenv (built if missing), 10,000 examples, 1 repeat; 50
+# Gauss-Legendre steps, the zero baseline, 2,048 points per pass on both
+# sides. Each figure is the median over repeats, mlenv and PyTorch
+# interleaved. Both sides get the same threads (GOMAXPROCS and kernel
+# threads; torch.set_num_threads, OMP_NUM_THREADS, OMP_WAIT_POLICY=PASSIVE).
+# Two ratios are printed: wall-clock examples/s, and examples per CPU-second,
+# which moves far less with other load on a shared machine.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bin=${1:-bin/mlenv}
+examples=${2:-10000}
+repeats=${3:-1}
+if [[ ! -x $bin ]]; then
+	bin=$(mktemp -d)/mlenv
+	go build -o "$bin" ./cmd/mlenv
+fi
+if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+	echo "run.sh: PyTorch missing; run: apt-get install -y python3-torch" >&2
+	exit 1
+fi
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+for ((r = 0; r < repeats; r++)); do
+	for t in 1 2; do
+		"$bin" bench explain --threads "$t" --examples "$examples" --json >>"$out"
+		OMP_NUM_THREADS=$t OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/explain/torch_ig_bench.py \
+			--threads "$t" --examples "$examples" >>"$out"
+	done
+done
+/usr/bin/python3 - "$out" <<'PY'
+import json, statistics, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+print(f"{'threads':>7} {'mlenv ex/s':>11} {'torch ex/s':>11} {'ratio':>6} {'mlenv ex/cpu-s':>15} {'torch ex/cpu-s':>15} {'ratio':>6}")
+for t in sorted({r["threads"] for r in rows}):
+    med = lambda eng, key: statistics.median(r[key] for r in rows if r["engine"] == eng and r["threads"] == t)
+    m, p = med("mlenv", "examples_per_s"), med("pytorch", "examples_per_s")
+    mc, pc = med("mlenv", "examples_per_cpu_s"), med("pytorch", "examples_per_cpu_s")
+    print(f"{t:>7} {m:>11.0f} {p:>11.0f} {m / p:>5.2f}x {mc:>15.0f} {pc:>15.0f} {mc / pc:>5.2f}x")
+errs = {r["engine"]: r["completeness_mean_error"] for r in rows}
+print("completeness mean error at these steps (no refinement):", ", ".join(f"{k} {100 * v:.2f}%" for k, v in sorted(errs.items())))
+PY

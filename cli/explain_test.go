@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/mlenv/mlenv/explain"
+)
+
+// TestExplainTrainedModel trains the demo's model, explains it from its
+// artifact directory and from its tracked run, and checks the ranking,
+// the completeness check, the chart and the logged run artifacts.
+func TestExplainTrainedModel(t *testing.T) {
+	spec := exampleSpec(t, "ctr-mlp.yaml")
+	dir := inCTRDir(t)
+	code, out, stderr := runCLI(t, "train", spec)
+	if code != exitOK {
+		t.Fatalf("train: code %d, stderr %q", code, stderr)
+	}
+	m := regexp.MustCompile(`tracking: run (\S+) in`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no run id in train output:\n%s", out)
+	}
+	runID := m[1]
+
+	code, out, stderr = runCLI(t, "explain", "--model", "mlenv-models/ctr-mlp", "--data", "mlenv-data/ctr-valid.parquet",
+		"--examples", "100", "--json", "--svg", "importance.svg")
+	if code != exitOK {
+		t.Fatalf("explain --model: code %d, stderr %q", code, stderr)
+	}
+	var rep explain.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("JSON output: %v\n%s", err, out)
+	}
+	if len(rep.Ranking) != 39 || rep.Examples != 100 || rep.Method != explain.GaussLegendre || rep.Steps != 50 {
+		t.Errorf("report %+v", rep)
+	}
+	if rep.MaxError > 0.01 {
+		t.Errorf("completeness max error %g > 1%%", rep.MaxError)
+	}
+	for i := 1; i < len(rep.Ranking); i++ {
+		if rep.Ranking[i].MeanAbs > rep.Ranking[i-1].MeanAbs {
+			t.Fatalf("ranking not sorted at %d: %+v", i, rep.Ranking)
+		}
+	}
+	if svg, err := os.ReadFile("importance.svg"); err != nil || !strings.Contains(string(svg), ">"+rep.Ranking[0].Feature+"<") {
+		t.Errorf("importance.svg: %v", err)
+	}
+
+	code, out, stderr = runCLI(t, "explain", "--run", runID, "--data", "mlenv-data/ctr-valid.parquet",
+		"--examples", "40", "--baseline", "sample", "--baselines", "4", "--method", "riemann")
+	if code != exitOK {
+		t.Fatalf("explain --run: code %d, stderr %q", code, stderr)
+	}
+	if !strings.Contains(out, "rank") || !strings.Contains(out, "riemann_trapezoid with 50 steps, baseline sample of 4 rows (IG averaged)") {
+		t.Errorf("table output:\n%s", out)
+	}
+	for _, name := range []string{"explain.json", "importance.svg"} {
+		if got, _ := filepath.Glob(filepath.Join(dir, ".mlenv", "artifacts", "*", runID, "artifacts", "explain", name)); len(got) != 1 {
+			t.Errorf("run artifact explain/%s not logged", name)
+		}
+	}
+}
+
+func TestExplainUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--data", "x.csv"}, "exactly one of --model and --run"},
+		{[]string{"--model", "m", "--run", "r", "--data", "x.csv"}, "exactly one of --model and --run"},
+		{[]string{"--model", "m"}, "--data"},
+		{[]string{"--model", "m", "--data", "x.csv", "--method", "simpson"}, `--method: explain: unknown method "simpson"`},
+		{[]string{"--model", "m", "--data", "x.csv", "--baseline", "median"}, `--baseline: explain: unknown baseline "median"`},
+		{[]string{"--model", "m", "--data", "x.csv", "--method", "riemann", "--steps", "1"}, "--steps: explain: 1 steps is too few"},
+		{[]string{"--model", "m", "--data", "x.csv", "--examples", "0"}, "--examples 0"},
+	} {
+		code, _, stderr := runCLI(t, append([]string{"explain"}, tc.args...)...)
+		if code != exitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("explain %v: code %d, stderr %q, want usage error with %q", tc.args, code, stderr, tc.want)
+		}
+	}
+	code, _, stderr := runCLI(t, "explain", "--model", t.TempDir(), "--data", "x.csv")
+	if code != exitError || !strings.Contains(stderr, "model.json") {
+		t.Errorf("missing artifact: code %d, stderr %q", code, stderr)
+	}
+}
