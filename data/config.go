@@ -75,6 +75,11 @@ type Feature struct {
 	// HashBuckets, when positive, hashes values into that many ids instead
 	// of fitting a vocabulary.
 	HashBuckets int `yaml:"hash_buckets,omitempty" json:"hash_buckets,omitempty"`
+	// VocabFrom names another categorical or multi_hot feature whose
+	// vocabulary this one shares: it is fitted over the values of both
+	// (with that feature's Vocab settings), so that equal values get equal
+	// ids, as a sequence model needs for a history and its candidate item.
+	VocabFrom string `yaml:"vocab_from,omitempty" json:"vocab_from,omitempty"`
 
 	// Separator splits a multi_hot value stored as one string (CSV, or a
 	// Parquet string column). Parquet list columns need none.

@@ -55,11 +55,21 @@ func Fit(ctx context.Context, src RowSource, features []Feature, label Label, op
 		}
 		stats.Rows++
 		for i := range t.Features {
-			acc[i].add(&t.Features[i], rec.Fields[t.layout.column[i]])
+			// A feature sharing a vocabulary counts its values in the
+			// owner's accumulator.
+			acc[t.vocabOwner(i)].add(&t.Features[i], rec.Fields[t.layout.column[i]])
 		}
 	}
 	for i := range t.Features {
-		acc[i].finish(&t.Features[i])
+		if t.Features[i].VocabFrom == "" {
+			acc[i].finish(&t.Features[i])
+		}
+	}
+	for i := range t.Features {
+		if ft := &t.Features[i]; ft.VocabFrom != "" {
+			owner := t.Features[t.vocabOwner(i)]
+			ft.Vocab, ft.Vocabulary = owner.Vocab, owner.Vocabulary
+		}
 	}
 	// Index the fitted vocabularies.
 	if err := t.init(); err != nil {

@@ -111,7 +111,11 @@ func (t *Transforms) init() error {
 		if err != nil {
 			return err
 		}
-		if (ft.Type == Categorical || ft.Type == MultiHot) && ft.HashBuckets <= 0 && ft.Vocab.OOVBuckets < 1 {
+		if ft.VocabFrom != "" {
+			if err := t.checkVocabFrom(ft); err != nil {
+				return err
+			}
+		} else if (ft.Type == Categorical || ft.Type == MultiHot) && ft.HashBuckets <= 0 && ft.Vocab.OOVBuckets < 1 {
 			return fmt.Errorf("data: feature %q: vocab.oov_buckets must be at least 1 without hash_buckets", ft.Name)
 		}
 		if err := ft.checkNormalize(); err != nil {
@@ -159,6 +163,34 @@ func (ft *FeatureTransform) group() (int, error) {
 		return groupImage, nil
 	}
 	return 0, fmt.Errorf("data: feature %q: type %q is not allowed (allowed: categorical, image, multi_hot, numeric)", ft.Name, ft.Type)
+}
+
+// vocabOwner returns the index of the feature whose vocabulary ft uses:
+// the one VocabFrom names, or ft's own index i.
+func (t *Transforms) vocabOwner(i int) int {
+	name := t.Features[i].VocabFrom
+	if name == "" {
+		return i
+	}
+	return slices.IndexFunc(t.Features, func(o FeatureTransform) bool { return o.Name == name })
+}
+
+// checkVocabFrom checks that ft shares the vocabulary of a feature that
+// fits one of its own, and takes that feature's vocabulary settings.
+func (t *Transforms) checkVocabFrom(ft *FeatureTransform) error {
+	i := slices.IndexFunc(t.Features, func(o FeatureTransform) bool { return o.Name == ft.VocabFrom })
+	switch {
+	case ft.Type != Categorical && ft.Type != MultiHot:
+		return fmt.Errorf("data: feature %q: vocab_from is only for categorical and multi_hot features", ft.Name)
+	case i < 0:
+		return fmt.Errorf("data: feature %q: vocab_from names no feature %q", ft.Name, ft.VocabFrom)
+	}
+	o := t.Features[i]
+	if (o.Type != Categorical && o.Type != MultiHot) || o.HashBuckets > 0 || o.VocabFrom != "" || o.Name == ft.Name {
+		return fmt.Errorf("data: feature %q: vocab_from %q must name another categorical or multi_hot feature with a vocabulary of its own", ft.Name, ft.VocabFrom)
+	}
+	ft.HashBuckets, ft.Vocab = 0, o.Vocab
+	return nil
 }
 
 // checkNormalize rejects a normalisation the feature type does not have.

@@ -206,3 +206,39 @@ func TestApplyErrors(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+func TestSharedVocabulary(t *testing.T) {
+	cols := []column{{name: "history", kind: List}, {name: "item", kind: Str}, {name: "label", kind: Num}}
+	rows := [][]Field{
+		{list("a", "b"), str("c"), num(1)},
+		{list("b"), str("b"), num(0)},
+		{list("a", "d"), str("a"), num(1)},
+	}
+	features := []Feature{
+		{Name: "history", Type: MultiHot, Separator: "|", VocabFrom: "item"},
+		{Name: "item", Type: Categorical, Vocab: Vocab{MinCount: 2, OOVBuckets: 1}},
+	}
+	tr, _ := fitRows(t, cols, rows, features, Label{Name: "label", Type: Binary})
+	// Counts over both columns: a 3, b 3, c 1, d 1.
+	for _, ft := range tr.Features {
+		if !reflect.DeepEqual(ft.Vocabulary, []string{"a", "b"}) || ft.Cardinality() != 3 {
+			t.Errorf("%s: vocabulary %v, cardinality %d", ft.Name, ft.Vocabulary, ft.Cardinality())
+		}
+	}
+	ex, err := tr.Apply(map[string]any{"history": []string{"b", "a", "zz"}, "item": "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ex.Multi[0], []int32{1, 0, 2}) || ex.Cat[0] != 1 {
+		t.Errorf("history %v, item %v", ex.Multi[0], ex.Cat)
+	}
+	_, err = newTransforms([]Feature{{Name: "h", Type: MultiHot, VocabFrom: "x"}}, Label{Name: "y", Type: Binary})
+	if err == nil || err.Error() != `data: feature "h": vocab_from names no feature "x"` {
+		t.Errorf("got %v", err)
+	}
+	_, err = newTransforms([]Feature{{Name: "h", Type: MultiHot, VocabFrom: "x"}, {Name: "x", Type: Categorical, HashBuckets: 8}},
+		Label{Name: "y", Type: Binary})
+	if err == nil || err.Error() != `data: feature "h": vocab_from "x" must name another categorical or multi_hot feature with a vocabulary of its own` {
+		t.Errorf("got %v", err)
+	}
+}

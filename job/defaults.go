@@ -101,7 +101,7 @@ func resolveFeature(f *data.Feature, set func(field string) bool) {
 		}
 		fallthrough
 	case data.Categorical:
-		if f.HashBuckets == 0 {
+		if f.HashBuckets == 0 && f.VocabFrom == "" {
 			v := &f.Vocab
 			if !set("vocab.min_count") {
 				v.MinCount = 1

@@ -20,7 +20,7 @@ data:
     - {name: I2, type: numeric, buckets: {quantiles: 8}}
     - {name: C1, type: categorical, vocab: {min_count: 5, max_size: 1000}}
     - {name: C2, type: categorical, hash_buckets: 4096}
-    - {name: tags, type: multi_hot, max_len: 20}
+    - {name: tags, type: multi_hot, max_len: 20, vocab_from: C1}
   label: {name: click}
 model:
   arch: dlrm
@@ -55,7 +55,7 @@ func TestLoadResolvesDefaults(t *testing.T) {
 		{Name: "I2", Column: "I2", Type: data.Numeric, Buckets: data.Buckets{Quantiles: 8}},
 		{Name: "C1", Column: "C1", Type: data.Categorical, Vocab: data.Vocab{MinCount: 5, MaxSize: 1000, OOVBuckets: 1}},
 		{Name: "C2", Column: "C2", Type: data.Categorical, HashBuckets: 4096},
-		{Name: "tags", Column: "tags", Type: data.MultiHot, Separator: "|", MaxLen: 20, Vocab: data.Vocab{MinCount: 1, OOVBuckets: 1}},
+		{Name: "tags", Column: "tags", Type: data.MultiHot, Separator: "|", MaxLen: 20, VocabFrom: "C1"},
 	}
 	if !reflect.DeepEqual(s.Data.Features, want) {
 		t.Errorf("features:\n got %+v\nwant %+v", s.Data.Features, want)
@@ -154,6 +154,12 @@ training:
 			`job.yaml:3:10: data.train: want a mapping, got "5"`},
 		{"  batch_size: 64", "  learning_rate: 0.01\n  schedule: {type: cosine, min_learning_rate: 0.1}",
 			"job.yaml:10:47: training.schedule.min_learning_rate: 0.1 must be at least 0 and below learning_rate"},
+		{"      type: numeric", "      type: categorical\n      vocab_from: y",
+			`job.yaml:7:19: data.features[0].vocab_from: "y" names no feature`},
+		{"      type: numeric", "      type: categorical\n      vocab_from: x",
+			"job.yaml:7:19: data.features[0].vocab_from: a feature cannot share its own vocabulary"},
+		{"      type: numeric", "      type: numeric\n      vocab_from: x",
+			"job.yaml:7:19: data.features[0].vocab_from: only allowed for categorical and multi_hot features"},
 		{"  batch_size: 64", "  schedule: {type: step}",
 			"job.yaml:9:3: training.schedule.decay_steps: 0 is too small (minimum 1)"},
 	}

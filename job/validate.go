@@ -150,6 +150,9 @@ func (v *validator) data() {
 		}
 		seen[f.Name] = true
 		v.feature(path, f, d.Train.Format == data.FormatIDX)
+		if f.VocabFrom != "" && (f.Type == data.Categorical || f.Type == data.MultiHot) {
+			v.vocabFrom(path, f)
+		}
 	}
 	v.label()
 }
@@ -179,7 +182,7 @@ func (v *validator) source(path string, src data.Source) {
 // Fields that only some feature types take.
 var (
 	numericOnly = []string{"log", "buckets"}
-	idOnly      = []string{"vocab", "hash_buckets"}
+	idOnly      = []string{"vocab", "hash_buckets", "vocab_from"}
 	multiOnly   = []string{"separator", "max_len"}
 )
 
@@ -237,7 +240,9 @@ func (v *validator) numeric(p string, f data.Feature) {
 }
 
 func (v *validator) ids(p string, f data.Feature) {
-	if f.HashBuckets > 0 {
+	if f.VocabFrom != "" {
+		v.only(p, []string{"vocab", "hash_buckets"}, "without vocab_from (the shared vocabulary's settings apply)")
+	} else if f.HashBuckets > 0 {
 		v.only(p, []string{"vocab"}, "without hash_buckets (hashing needs no vocabulary)")
 	} else {
 		v.atLeast(p+"hash_buckets", f.HashBuckets, 0)
@@ -250,6 +255,22 @@ func (v *validator) ids(p string, f data.Feature) {
 			v.fail(p+"separator", "must not be empty")
 		}
 		v.atLeast(p+"max_len", f.MaxLen, 0)
+	}
+}
+
+// vocabFrom checks that a feature sharing a vocabulary names another
+// feature that fits one of its own.
+func (v *validator) vocabFrom(path string, f data.Feature) {
+	features := v.s.Data.Features
+	i := slices.IndexFunc(features, func(o data.Feature) bool { return o.Name == f.VocabFrom })
+	switch {
+	case i < 0:
+		v.fail(path+".vocab_from", "%q names no feature", f.VocabFrom)
+	case features[i].Name == f.Name:
+		v.fail(path+".vocab_from", "a feature cannot share its own vocabulary")
+	case features[i].Type != data.Categorical && features[i].Type != data.MultiHot,
+		features[i].HashBuckets > 0, features[i].VocabFrom != "":
+		v.fail(path+".vocab_from", "%q must be a categorical or multi_hot feature with a vocabulary of its own", f.VocabFrom)
 	}
 }
 
