@@ -225,7 +225,15 @@ func TestSharedVocabulary(t *testing.T) {
 			t.Errorf("%s: vocabulary %v, cardinality %d", ft.Name, ft.Vocabulary, ft.Cardinality())
 		}
 	}
-	ex, err := tr.Apply(map[string]any{"history": []string{"b", "a", "zz"}, "item": "b"})
+	b, err := json.Marshal(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served Transforms
+	if err := json.Unmarshal(b, &served); err != nil {
+		t.Fatal(err)
+	}
+	ex, err := served.Apply(map[string]any{"history": []string{"b", "a", "zz"}, "item": "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
