@@ -30,10 +30,7 @@ func (l *LayerNorm) Forward(x *tensor.Tensor) *tensor.Tensor {
 	if x.Dim(-1) != l.Weight.Len() {
 		panic(fmt.Sprintf("nn: LayerNorm over %d features given shape %v", l.Weight.Len(), x.Shape()))
 	}
-	xc := tensor.Sub(x, tensor.Mean(x, -1, true))
-	variance := tensor.Mean(tensor.Mul(xc, xc), -1, true)
-	y := tensor.Mul(xc, tensor.Pow(tensor.AddScalar(variance, l.Eps), -0.5))
-	return tensor.Add(tensor.Mul(y, l.Weight), l.Bias)
+	return tensor.LayerNorm(x, l.Weight, l.Bias, l.Eps)
 }
 
 // BatchNorm normalises each channel (dimension 1) over the batch and any

@@ -143,3 +143,11 @@ func TestGradCheckCatchesWrongGradient(t *testing.T) {
 		t.Fatal("GradCheck accepted a wrong gradient")
 	}
 }
+
+func TestGradLayerNorm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	checkGrad(t, "layernorm", func(in []*Tensor) *Tensor { return LayerNorm(in[0], in[1], in[2], 1e-5) },
+		randT(rng, 2, 3, 5), randT(rng, 5), randT(rng, 5))
+	checkGrad(t, "layernorm/no-affine", func(in []*Tensor) *Tensor { return LayerNorm(in[0], nil, nil, 1e-5) },
+		randT(rng, 4, 6))
+}

@@ -31,6 +31,7 @@ const (
 	opLinear
 	opBCEWithLogits
 	opConv2d
+	opLayerNorm
 	opMaxPool2d
 	opAvgPool2d
 	numOps
@@ -64,6 +65,7 @@ var rules = [numOps]struct {
 	opLinear:        {"linear", backLinear},
 	opBCEWithLogits: {"bcewithlogits", backBCEWithLogits},
 	opConv2d:        {"conv2d", backConv2d},
+	opLayerNorm:     {"layernorm", backLayerNorm},
 	opMaxPool2d:     {"maxpool2d", backMaxPool2d},
 	opAvgPool2d:     {"avgpool2d", backAvgPool2d},
 }

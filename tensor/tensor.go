@@ -49,6 +49,7 @@ type Tensor struct {
 	more  []*Tensor
 	axis  int
 	idx   []int
+	saved []float32 // per-op saved values (LayerNorm statistics)
 	param float32
 	mark  uint32
 }
