@@ -122,26 +122,10 @@ type model struct {
 // runModel trains the configured model on one fixed random batch, then
 // runs inference on it, as the PyTorch script does.
 func runModel(ctx context.Context, cfg Config, res *Result) error {
-	rng := rand.New(rand.NewPCG(1, 2))
-	var m model
-	switch cfg.Model {
-	case "mlp":
-		m = newMLP(rng, cfg.Batch)
-	case "dlrm":
-		m = newDLRM(rng, cfg.Batch)
-	case "cnn":
-		m = newCNN(rng, cfg.Batch)
-	}
+	m := newModel(cfg.Model, cfg.Batch)
 	ar := tensor.NewArena()
 	var loss float32
-	rate, err := timeLoop(ctx, cfg, func() {
-		ar.Reset()
-		m.opt.ZeroGrad()
-		l := m.loss(m.forward(ar))
-		l.Backward()
-		m.opt.Step()
-		loss = l.Item()
-	})
+	rate, err := timeLoop(ctx, cfg, func() { loss = m.trainStep(ar) })
 	if err != nil {
 		return err
 	}
@@ -155,6 +139,30 @@ func runModel(ctx context.Context, cfg Config, res *Result) error {
 	})
 	res.InferPerSec = rate * float64(cfg.Batch)
 	return err
+}
+
+// newModel builds the named benchmark model with its fixed batch.
+func newModel(name string, batch int) model {
+	rng := rand.New(rand.NewPCG(1, 2))
+	switch name {
+	case "mlp":
+		return newMLP(rng, batch)
+	case "dlrm":
+		return newDLRM(rng, batch)
+	case "cnn":
+		return newCNN(rng, batch)
+	}
+	panic(fmt.Sprintf("engine bench: no model %q", name))
+}
+
+// trainStep runs one training step in ar (reset first) and returns the loss.
+func (m model) trainStep(ar *tensor.Arena) float32 {
+	ar.Reset()
+	m.opt.ZeroGrad()
+	l := m.loss(m.forward(ar))
+	l.Backward()
+	m.opt.Step()
+	return l.Item()
 }
 
 // newMLP is MLP 256->512->512->1, ReLU, BCE-with-logits, Adam (lr 1e-3);

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mlenv/mlenv/tensor"
 )
 
 func TestRunMLPTrains(t *testing.T) {
@@ -50,18 +52,21 @@ func TestRunGEMMAndErrors(t *testing.T) {
 	}
 }
 
-func BenchmarkMLPTrainStep(b *testing.B) {
-	for range b.N {
-		if _, err := Run(context.Background(), Config{Model: "mlp", Duration: time.Second, Warmup: 100 * time.Millisecond}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkCNN(b *testing.B) {
-	for range b.N {
-		if _, err := Run(context.Background(), Config{Model: "cnn", Batch: 64, Duration: 2 * time.Second, Warmup: 100 * time.Millisecond}); err != nil {
-			b.Fatal(err)
-		}
+// BenchmarkTrainStep times one training step of each benchmark model;
+// `mlenv bench engine` is the tool for comparisons with PyTorch.
+func BenchmarkTrainStep(b *testing.B) {
+	for _, c := range []struct {
+		model string
+		batch int
+	}{{"mlp", 512}, {"dlrm", 512}, {"cnn", 64}} {
+		b.Run(c.model, func(b *testing.B) {
+			m := newModel(c.model, c.batch)
+			ar := tensor.NewArena()
+			b.ResetTimer()
+			for range b.N {
+				m.trainStep(ar)
+			}
+			b.ReportMetric(float64(b.N*c.batch)/b.Elapsed().Seconds(), "examples/s")
+		})
 	}
 }
