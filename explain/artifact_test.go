@@ -2,6 +2,7 @@ package explain
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -154,4 +155,42 @@ func TestTrainingMeans(t *testing.T) {
 	if col := Means(xs); means[2] != col[2] || means[len(means)-1] != col[len(col)-1] {
 		t.Errorf("embedding means %v, want %v", means[2:], col[2:])
 	}
+}
+
+// TestArtifactImage explains a cnn on images for one class of a
+// multiclass label: the image is one feature, and completeness holds.
+func TestArtifactImage(t *testing.T) {
+	var tr data.Transforms
+	spec := `{"features": [{"name": "img", "type": "image", "shape": [1, 8, 8]}], "label": {"name": "y", "type": "multiclass", "num_classes": 3}}`
+	if err := json.Unmarshal([]byte(spec), &tr); err != nil {
+		t.Fatal(err)
+	}
+	params := map[string]any{"channels": []any{4}, "hidden": []any{16}}
+	net, err := models.Build("cnn", params, tr.Schema(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(23, 24))
+	batch := &data.Batch{Size: 6}
+	for range 6 * 64 {
+		batch.Image = append(batch.Image, rng.Float32())
+	}
+	a, err := FromArtifact(modelfile.New("t", "cnn", params, &tr, net), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Inputs.Features(); len(got) != 1 || got[0] != "img" {
+		t.Fatalf("features %v", got)
+	}
+	res, err := Attribute(context.Background(), a.Model, a.Points(batch), [][]float32{make([]float32, 64)}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logits := net.Forward(models.NewInput(nil, batch, tr.Schema()))
+	for i, y := range res.Outputs {
+		if want := float64(logits.At(i, 2)); math.Abs(y-want) > 1e-5 {
+			t.Errorf("example %d: output %g, network's class-2 logit %g", i, y, want)
+		}
+	}
+	checkCompleteness(t, res, 0.01)
 }
