@@ -48,7 +48,8 @@ func MatMul(a, b *Tensor) *Tensor {
 	}
 	ar := arenaOf(a, b)
 	a, b = matrixOperand(a), matrixOperand(b)
-	shape := append(append(ar.ints(0), a.shape[:ra-2]...), m, n)
+	var buf [8]int
+	shape := append(append(buf[:0], a.shape[:ra-2]...), m, n)
 	out := newOut(ar, shape)
 	forBatches(a, b, out, func(ao, bo, co int, la, lb matLayout) {
 		kernel.Sgemm(la.trans, lb.trans, m, n, k, 1, a.data[ao:], la.ld, b.data[bo:], lb.ld, 0, out.data[co:], n)
@@ -155,7 +156,8 @@ func Linear(x, w, bias *Tensor, act Activation) *Tensor {
 	ar := arenaOf(x, w, bias)
 	xs, ws := x.contiguous(ar), w.contiguous(ar)
 	n, out := x.Len()/in, w.shape[0]
-	shape := append(append(ar.ints(0), x.shape[:len(x.shape)-1]...), out)
+	var buf [8]int
+	shape := append(append(buf[:0], x.shape[:len(x.shape)-1]...), out)
 	y := newOut(ar, shape)
 	kernel.Sgemm(false, true, n, out, in, 1, xs, in, ws, in, 0, y.data, out)
 	var bd []float32
