@@ -24,6 +24,20 @@ func fitRows(t *testing.T, cols []column, rows [][]Field, features []Feature, la
 	return tr, src
 }
 
+// viaJSON returns a copy of tr made as serving makes it: from its JSON.
+func viaJSON(t *testing.T, tr *Transforms) *Transforms {
+	t.Helper()
+	b, err := json.Marshal(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out Transforms
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}
+
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 
 func TestFitNumeric(t *testing.T) {
@@ -135,14 +149,7 @@ func TestTransformsJSONAndApplyMatchBatches(t *testing.T) {
 		{Name: "tags", Column: "tags", Type: MultiHot, Separator: "|", Vocab: Vocab{MinCount: 1, OOVBuckets: 1}},
 	}
 	fitted, src := fitRows(t, cols, rows, features, Label{Name: "label", Type: Binary})
-	b, err := json.Marshal(fitted)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var served Transforms
-	if err := json.Unmarshal(b, &served); err != nil {
-		t.Fatal(err)
-	}
+	served := viaJSON(t, fitted)
 	l, err := NewLoader(fitted, src, LoaderOptions{BatchSize: 64})
 	if err != nil {
 		t.Fatal(err)
@@ -225,15 +232,7 @@ func TestSharedVocabulary(t *testing.T) {
 			t.Errorf("%s: vocabulary %v, cardinality %d", ft.Name, ft.Vocabulary, ft.Cardinality())
 		}
 	}
-	b, err := json.Marshal(tr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var served Transforms
-	if err := json.Unmarshal(b, &served); err != nil {
-		t.Fatal(err)
-	}
-	ex, err := served.Apply(map[string]any{"history": []string{"b", "a", "zz"}, "item": "b"})
+	ex, err := viaJSON(t, tr).Apply(map[string]any{"history": []string{"b", "a", "zz"}, "item": "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
