@@ -160,16 +160,7 @@ func backConv2d(t *Tensor) {
 	ar := t.arena
 	xs, ws := x.contiguous(ar), weight.contiguous(ar)
 	hw := g.ho * g.wo
-	var dx, dw, db []float32
-	if wantsGrad(x) {
-		dx = gradData(x)
-	}
-	if wantsGrad(weight) {
-		dw = gradData(weight)
-	}
-	if wantsGrad(bias) {
-		db = gradData(bias)
-	}
+	dx, dw, db := gradIfWanted(x), gradIfWanted(weight), gradIfWanted(bias)
 	// Workers take disjoint images; each has its own column buffer and,
 	// past the first, its own weight and bias gradient, summed at the end.
 	nw := workers(g.n)

@@ -241,5 +241,13 @@ func gradData(t *Tensor) []float32 {
 	return t.grad.data
 }
 
+// gradIfWanted returns t's gradient storage if t wants a gradient, else nil.
+func gradIfWanted(t *Tensor) []float32 {
+	if !wantsGrad(t) {
+		return nil
+	}
+	return gradData(t)
+}
+
 // wantsGrad reports whether gradient should be delivered to input t.
 func wantsGrad(t *Tensor) bool { return t != nil && t.requiresGrad }

@@ -105,13 +105,7 @@ func backMatMul(t *Tensor) {
 	g := t.grad.data
 	ra := len(a.shape)
 	m, k, n := a.shape[ra-2], a.shape[ra-1], t.shape[len(t.shape)-1]
-	var da, db []float32
-	if wantsGrad(a) {
-		da = gradData(a)
-	}
-	if wantsGrad(b) {
-		db = gradData(b)
-	}
+	da, db := gradIfWanted(a), gradIfWanted(b)
 	sb := 0
 	if len(b.shape) > 2 {
 		sb = k * n

@@ -66,19 +66,11 @@ func backLayerNorm(t *Tensor) {
 	d := x.shape[len(x.shape)-1]
 	rows := x.Len() / max(d, 1)
 	xs, g := x.contiguous(t.arena), t.grad.data
-	var w, dx, dw, db []float32
+	var w []float32
 	if weight != nil {
 		w = weight.contiguous(t.arena)
 	}
-	if wantsGrad(x) {
-		dx = gradData(x)
-	}
-	if wantsGrad(weight) {
-		dw = gradData(weight)
-	}
-	if wantsGrad(bias) {
-		db = gradData(bias)
-	}
+	dx, dw, db := gradIfWanted(x), gradIfWanted(weight), gradIfWanted(bias)
 	for r := 0; r < rows; r++ {
 		mean, rstd := t.saved[2*r], t.saved[2*r+1]
 		row, gr := xs[r*d:(r+1)*d], g[r*d:(r+1)*d]
