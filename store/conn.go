@@ -4,7 +4,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"net"
-	"os"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -30,5 +29,3 @@ func isConnError(err error) bool {
 	return strings.Contains(msg, "conn closed") || strings.Contains(msg, "connection refused") ||
 		strings.Contains(msg, "broken pipe") || strings.Contains(msg, "unexpected EOF")
 }
-
-func mkdirAll(dir string) error { return os.MkdirAll(dir, 0o755) }

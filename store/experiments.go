@@ -23,12 +23,7 @@ func experimentNotFound(id string) error {
 	return Errorf(ResourceDoesNotExist, "no experiment with id %s", id)
 }
 
-func checkExperimentTag(t Tag) error {
-	if err := checkTag(t, MaxExperimentTagValue); err != nil {
-		return err
-	}
-	return nil
-}
+func checkExperimentTag(t Tag) error { return checkTag(t, MaxExperimentTagValue) }
 
 // CreateExperiment implements Tracking.
 func (s *SQLStore) CreateExperiment(ctx context.Context, name, artifactLocation string, tags []Tag) (string, error) {
@@ -202,10 +197,7 @@ func (s *SQLStore) SearchExperiments(ctx context.Context, q Search) ([]Experimen
 	if err := rows.Err(); err != nil {
 		return nil, "", err
 	}
-	token := nextToken(offset, limit, len(ptrs))
-	if len(ptrs) > limit {
-		ptrs = ptrs[:limit]
-	}
+	ptrs, token, _ := trimPage(ptrs, pageInfo{offset, limit})
 	if err := s.loadExperimentTags(ctx, ptrs); err != nil {
 		return nil, "", err
 	}

@@ -387,3 +387,16 @@ func nextToken(offset, limit, fetched int) string {
 	}
 	return ""
 }
+
+// pageInfo is where a page starts and how long it is.
+type pageInfo struct{ offset, limit int }
+
+// trimPage cuts the extra row fetched to detect a next page and returns
+// the page with the next page's token.
+func trimPage[T any](rows []T, p pageInfo) ([]T, string, error) {
+	token := nextToken(p.offset, p.limit, len(rows))
+	if len(rows) > p.limit {
+		rows = rows[:p.limit]
+	}
+	return rows, token, nil
+}

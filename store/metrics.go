@@ -49,11 +49,7 @@ func (s *SQLStore) GetMetricHistory(ctx context.Context, r HistoryRequest) ([]Me
 	if limit == 0 {
 		return out, "", nil
 	}
-	token := nextToken(offset, limit, len(out))
-	if len(out) > limit {
-		out = out[:limit]
-	}
-	return out, token, nil
+	return trimPage(out, pageInfo{offset, limit})
 }
 
 // runKey returns the internal key of a run, or RESOURCE_DOES_NOT_EXIST.

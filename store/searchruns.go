@@ -86,11 +86,7 @@ func (s *SQLStore) SearchRuns(ctx context.Context, rs RunSearch) ([]Run, string,
 	if err != nil {
 		return nil, "", err
 	}
-	token := nextToken(offset, limit, len(runs))
-	if len(runs) > limit {
-		runs = runs[:limit]
-	}
-	return runs, token, nil
+	return trimPage(runs, pageInfo{offset, limit})
 }
 
 func (q *runQuery) addClause(c clause) error {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -125,7 +126,7 @@ func (s *SQLStore) openSQLite(path string) error {
 		return Errorf(InvalidParameterValue, "sqlite database path is empty")
 	}
 	if dir := filepath.Dir(path); dir != "." {
-		if err := mkdirAll(dir); err != nil {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("create database directory: %w", err)
 		}
 	}

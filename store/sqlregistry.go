@@ -607,15 +607,3 @@ func registrySearch(q Search, def, max int, cols map[string]searchCol, tagJoin, 
 	sel := `WHERE ` + strings.Join(b.conds, " AND ") + ` ORDER BY ` + strings.Join(parts, ", ") + ` LIMIT ? OFFSET ?`
 	return sel, append(b.args, limit+1, offset), pageInfo{offset, limit}, nil
 }
-
-type pageInfo struct{ offset, limit int }
-
-// trimPage cuts the extra row fetched to detect a next page and returns
-// the page with the next page's token.
-func trimPage[T any](rows []T, p pageInfo) ([]T, string, error) {
-	token := nextToken(p.offset, p.limit, len(rows))
-	if len(rows) > p.limit {
-		rows = rows[:p.limit]
-	}
-	return rows, token, nil
-}
