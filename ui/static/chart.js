@@ -54,7 +54,11 @@ export class LineChart {
 
   set(series) {
     this.series = series;
-    this.legend.replaceChildren(...(series.length > 1 ? series.map(s => h('span', {style: `--c:${s.color}`}, s.name)) : []));
+    this.legend.replaceChildren(...(series.length > 1 ? series.map(s => {
+      const el = h('span', {}, s.name);
+      el.style.setProperty('--c', s.color); // through the CSSOM: the page's CSP forbids inline style attributes
+      return el;
+    }) : []));
     this.draw();
   }
 

@@ -40,7 +40,9 @@ export async function comparePage(main, params) {
   const showParallel = () => {
     const dims = (varying.length ? varying : paramKeys).map(k => ({label: k, values: data.map(d => d.params.get(k))}));
     if (metric) dims.push({label: metric, values: data.map(d => d.metrics.get(metric))});
-    parBox.replaceChildren(dims.length ? parallelCoordinates(dims, names) : h('p', {class: 'muted'}, 'No params or metrics to plot.'));
+    parBox.replaceChildren(...(dims.length ? [parallelCoordinates(dims, names),
+      h('p', {class: 'muted'}, `Lines are coloured by ${dims[dims.length - 1].label}: blue low, red high.`)]
+      : [h('p', {class: 'muted'}, 'No params or metrics to plot.')]));
   };
 
   let xParam = varying[0] || paramKeys[0];

@@ -55,17 +55,20 @@ export function parallelCoordinates(dims, names) {
 export function scatter(xLabel, xs, yLabel, ys, names) {
   const W = 520, H = 340, m = {l: 64, r: 16, t: 14, b: 44};
   const ax = axis(xLabel, xs), ay = axis(yLabel, ys);
-  const X = t => m.l + t * (W - m.l - m.r), Y = t => H - m.b - t * (H - m.t - m.b);
+  // Points keep 4% of the width and height off the axes, so none sits on them.
+  const inset = t => 0.04 + 0.92 * t;
+  const X = t => m.l + inset(t) * (W - m.l - m.r), Y = t => H - m.b - inset(t) * (H - m.t - m.b);
   const root = svg('svg', {class: 'plot scatter', width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: 'img',
     'aria-label': `Scatter of ${yLabel} against ${xLabel} over ${names.length} runs`});
-  root.append(svg('line', {class: 'axis', x1: X(0), x2: X(1), y1: Y(0), y2: Y(0)}),
-    svg('line', {class: 'axis', x1: X(0), x2: X(0), y1: Y(0), y2: Y(1)}),
+  const x0 = m.l, y0 = H - m.b;
+  root.append(svg('line', {class: 'axis', x1: x0, x2: W - m.r, y1: y0, y2: y0}),
+    svg('line', {class: 'axis', x1: x0, x2: x0, y1: y0, y2: m.t}),
     svg('text', {x: (X(0) + X(1)) / 2, y: H - 8, 'text-anchor': 'middle'}, xLabel),
     svg('text', {x: 12, y: (Y(0) + Y(1)) / 2, transform: `rotate(-90 12 ${(Y(0) + Y(1)) / 2})`, 'text-anchor': 'middle'}, yLabel));
   const xt = ax.numeric ? [[0, ax.ticks[0]], [1, ax.ticks[1]]] : ax.ticks.map(c => [ax.pos(c), c]);
-  for (const [t, l] of xt) root.append(svg('text', {x: X(t), y: Y(0) + 16, 'text-anchor': 'middle'}, l));
+  for (const [t, l] of xt) root.append(svg('text', {x: X(t), y: y0 + 16, 'text-anchor': 'middle'}, l));
   const yt = ay.numeric ? [[0, ay.ticks[0]], [1, ay.ticks[1]]] : ay.ticks.map(c => [ay.pos(c), c]);
-  for (const [t, l] of yt) root.append(svg('text', {x: X(0) - 6, y: Y(t) + 4, 'text-anchor': 'end'}, l));
+  for (const [t, l] of yt) root.append(svg('text', {x: x0 - 6, y: Y(t) + 4, 'text-anchor': 'end'}, l));
   names.forEach((name, i) => {
     const tx = ax.pos(xs[i]), ty = ay.pos(ys[i]);
     if (tx == null || ty == null) return;

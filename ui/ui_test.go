@@ -1,0 +1,145 @@
+package ui
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/mlenv/mlenv/store"
+)
+
+// fakeHistory serves one run's metrics from memory.
+type fakeHistory struct {
+	runID  string
+	points map[string][]store.Metric
+}
+
+func (f *fakeHistory) GetMetricHistory(_ context.Context, r store.HistoryRequest) ([]store.Metric, string, error) {
+	if r.RunID != f.runID {
+		return nil, "", store.Errorf(store.ResourceDoesNotExist, "run %q not found", r.RunID)
+	}
+	if r.MaxResults != 0 || r.PageToken != "" {
+		return nil, "", store.Errorf(store.InvalidParameterValue, "want every point in one call")
+	}
+	return f.points[r.Key], "", nil
+}
+
+// newFake returns a run with metric "loss" of n points at steps 0..n-1,
+// timestamps counting down from 1e6 (so time order reverses step order),
+// and NaN at every 1000th step.
+func newFake(n int) *fakeHistory {
+	ms := make([]store.Metric, n)
+	for i := range ms {
+		v := float64(i % 97)
+		if i%1000 == 999 {
+			v = math.NaN()
+		}
+		ms[i] = store.Metric{Key: "loss", Value: store.Float(v), Step: int64(i), Timestamp: 1_000_000 - int64(i)}
+	}
+	return &fakeHistory{runID: "r1", points: map[string][]store.Metric{"loss": ms}}
+}
+
+func get(t *testing.T, h http.Handler, target string) *httptest.ResponseRecorder {
+	t.Helper()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, target, nil))
+	return w
+}
+
+func history(t *testing.T, h http.Handler, query string) History {
+	t.Helper()
+	w := get(t, h, HistoryPath+"?"+query)
+	if w.Code != http.StatusOK {
+		t.Fatalf("%s: status %d: %s", query, w.Code, w.Body)
+	}
+	var out History
+	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestHistoryDownsamples(t *testing.T) {
+	h := Handler(newFake(10_000), nil)
+	got := history(t, h, "run_id=r1&metric_key=loss&max_points=500")
+	if got.Total != 10_000 || got.NonFinite != 10 || got.InRange != 9_990 {
+		t.Errorf("total/non_finite/in_range = %d/%d/%d, want 10000/10/9990", got.Total, got.NonFinite, got.InRange)
+	}
+	if len(got.X) != 500 || len(got.Y) != 500 {
+		t.Fatalf("got %d/%d points, want 500", len(got.X), len(got.Y))
+	}
+	if got.X[0] != 0 || got.X[499] != 9_998 {
+		t.Errorf("first/last step = %g/%g, want 0 and 9998 (9999 is NaN)", got.X[0], got.X[499])
+	}
+	if got.Axis != "step" {
+		t.Errorf("x_axis = %q, want step by default", got.Axis)
+	}
+
+	got = history(t, h, "run_id=r1&metric_key=loss&min_x=100&max_x=199")
+	if got.InRange != 100 || len(got.X) != 100 || got.X[0] != 100 || got.X[99] != 199 {
+		t.Errorf("range 100..199: in_range %d, %d points from %g to %g; want all 100", got.InRange, len(got.X), got.X[0], got.X[len(got.X)-1])
+	}
+
+	got = history(t, h, "run_id=r1&metric_key=loss&x_axis=time&max_points=3")
+	if len(got.X) != 3 || got.X[0] != 1_000_000-9_998 || got.X[2] != 1_000_000 {
+		t.Errorf("time axis: x = %v, want ordered timestamps from %d to 1000000", got.X, 1_000_000-9_998)
+	}
+
+	if got = history(t, h, "run_id=r1&metric_key=absent"); got.Total != 0 || len(got.X) != 0 {
+		t.Errorf("absent metric: %+v, want no points", got)
+	}
+}
+
+func TestHistoryErrors(t *testing.T) {
+	h := Handler(newFake(10), nil)
+	for _, c := range []struct {
+		query, want string
+		status      int
+	}{
+		{"metric_key=loss", "'run_id'", 400},
+		{"run_id=r1", "'metric_key'", 400},
+		{"run_id=r1&metric_key=loss&max_points=2", "max_points", 400},
+		{"run_id=r1&metric_key=loss&max_points=x", "max_points", 400},
+		{"run_id=r1&metric_key=loss&x_axis=epoch", "x_axis", 400},
+		{"run_id=r1&metric_key=loss&min_x=NaN", "min_x", 400},
+		{"run_id=r1&metric_key=loss&min_x=5&max_x=1", "greater than max_x", 400},
+		{"run_id=nope&metric_key=loss", `run "nope" not found`, 404},
+	} {
+		w := get(t, h, HistoryPath+"?"+c.query)
+		var body struct{ ErrorCode, Message string }
+		json.Unmarshal(w.Body.Bytes(), &body)
+		if w.Code != c.status || !strings.Contains(body.Message, c.want) {
+			t.Errorf("%s: %d %q, want %d mentioning %q", c.query, w.Code, body.Message, c.status, c.want)
+		}
+	}
+}
+
+func TestPagesAndAssets(t *testing.T) {
+	h := Handler(newFake(1), nil)
+	w := get(t, h, "/")
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `src="static/app.js"`) {
+		t.Fatalf("index: %d %q", w.Code, w.Body.String())
+	}
+	if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+		t.Errorf("index CSP = %q", csp)
+	}
+	for _, f := range []string{"app.js", "chart.js", "plots.js", "run.js", "runs.js", "compare.js", "models.js", "util.js", "style.css"} {
+		w := get(t, h, "/static/"+f)
+		if w.Code != 200 || w.Body.Len() == 0 {
+			t.Errorf("/static/%s: status %d, %d bytes", f, w.Code, w.Body.Len())
+		}
+	}
+	if ct := get(t, h, "/static/app.js").Header().Get("Content-Type"); !strings.Contains(ct, "javascript") {
+		t.Errorf("app.js served as %q; module scripts need a JavaScript type", ct)
+	}
+	if w := get(t, h, "/static/missing.js"); w.Code != 404 {
+		t.Errorf("missing asset: status %d, want 404", w.Code)
+	}
+	if w := get(t, h, "/elsewhere"); w.Code != 404 {
+		t.Errorf("unknown path: status %d, want 404", w.Code)
+	}
+}
