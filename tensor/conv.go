@@ -38,15 +38,16 @@ func newGeom(op string, x *Tensor, kh, kw, stride, pad int) convGeom {
 	return g
 }
 
-// colRows calls fn for each output row oi of each kernel tap (c, ki, kj):
-// seg is that row's part of the column matrix [c*kh*kw, ho*wo] and img the
-// offset of the image row it reads, or -1 when that row is padding.
-func (g *convGeom) colRows(col []float32, fn func(seg []float32, img, kj int)) {
+// colRows calls fn for each output row oi of each kernel tap (c, ki, kj)
+// of one image: seg is that row's part of the image's columns in the
+// column matrix [c*kh*kw, ld] (col starts at the image's first column) and
+// img the offset of the image row it reads, or -1 when that row is padding.
+func (g *convGeom) colRows(col []float32, ld int, fn func(seg []float32, img, kj int)) {
 	hw := g.ho * g.wo
 	for c := 0; c < g.c; c++ {
 		for ki := 0; ki < g.kh; ki++ {
 			for kj := 0; kj < g.kw; kj++ {
-				row := col[((c*g.kh+ki)*g.kw+kj)*hw:][:hw]
+				row := col[((c*g.kh+ki)*g.kw+kj)*ld:][:hw]
 				for oi := 0; oi < g.ho; oi++ {
 					img := -1
 					if i := oi*g.stride - g.pad + ki; i >= 0 && i < g.h {
@@ -59,9 +60,9 @@ func (g *convGeom) colRows(col []float32, fn func(seg []float32, img, kj int)) {
 	}
 }
 
-// im2col writes the column matrix [c*kh*kw, ho*wo] of one image.
-func (g *convGeom) im2col(col, img []float32) {
-	g.colRows(col, func(dst []float32, r, kj int) {
+// im2col writes one image's columns of the column matrix (see colRows).
+func (g *convGeom) im2col(col []float32, ld int, img []float32) {
+	g.colRows(col, ld, func(dst []float32, r, kj int) {
 		if r < 0 {
 			clear(dst)
 			return
@@ -87,9 +88,10 @@ func (g *convGeom) im2col(col, img []float32) {
 	})
 }
 
-// col2im adds a column matrix back into one image's gradient.
-func (g *convGeom) col2im(img, col []float32) {
-	g.colRows(col, func(seg []float32, r, kj int) {
+// col2im adds one image's columns of a column matrix back into the image's
+// gradient.
+func (g *convGeom) col2im(img, col []float32, ld int) {
+	g.colRows(col, ld, func(seg []float32, r, kj int) {
 		if r < 0 {
 			return
 		}
@@ -102,9 +104,41 @@ func (g *convGeom) col2im(img, col []float32) {
 	})
 }
 
+// forImages runs fn for every image index in [n0, n1), split across
+// goroutines.
+func forImages(n0, n1 int, fn func(n int)) {
+	parallelChunks(n1-n0, workers(n1-n0), func(_, lo, hi int) {
+		for n := n0 + lo; n < n0+hi; n++ {
+			fn(n)
+		}
+	})
+}
+
+// colBudget bounds the column matrix of one GEMM (in floats, 32 MiB), so
+// that large batches are lowered in groups of images.
+const colBudget = 1 << 23
+
+// groups calls fn for consecutive ranges [n0, n1) of images whose column
+// matrix fits colBudget (at least one image each).
+func (g *convGeom) groups(fn func(n0, n1 int)) {
+	size := max(1, colBudget/(g.windowElements*g.ho*g.wo))
+	for n0 := 0; n0 < g.n; n0 += size {
+		fn(n0, min(n0+size, g.n))
+	}
+}
+
+// lower writes the column matrix [c*kh*kw, (n1-n0)*ho*wo] of images
+// [n0, n1) of xs, so that their convolution is one GEMM.
+func (g *convGeom) lower(col, xs []float32, n0, n1 int) {
+	hw, chw := g.ho*g.wo, g.c*g.h*g.w
+	forImages(n0, n1, func(n int) { g.im2col(col[(n-n0)*hw:], (n1-n0)*hw, xs[n*chw:]) })
+}
+
 // Conv2d returns the 2-D cross-correlation of x [N, C, H, W] with weight
 // [O, C, KH, KW] plus bias [O] (or nil), with the given stride and zero
 // padding on every side: [N, O, Ho, Wo], as torch.nn.functional.conv2d.
+// Groups of images are lowered to one column matrix and multiplied by the
+// weights in one GEMM.
 func Conv2d(x, weight, bias *Tensor, stride, pad int) *Tensor {
 	if weight.Rank() != 4 || x.Rank() != 4 || weight.shape[1] != x.shape[1] ||
 		(bias != nil && (bias.Rank() != 1 || bias.shape[0] != weight.shape[0])) {
@@ -115,29 +149,28 @@ func Conv2d(x, weight, bias *Tensor, stride, pad int) *Tensor {
 	ar := arenaOf(x, weight, bias)
 	xs, ws := x.contiguous(ar), weight.contiguous(ar)
 	out := newOut(ar, []int{g.n, g.outC, g.ho, g.wo})
-	hw := g.ho * g.wo
 	var bd []float32
 	if bias != nil {
 		bd = bias.contiguous(ar)
 	}
-	// Images are independent: each worker lowers its own images into its
-	// own column buffer.
-	nw := workers(g.n)
-	cols := make([][]float32, nw)
-	for i := range cols {
-		cols[i] = ar.floats(g.windowElements * hw)
-	}
-	parallelChunks(g.n, nw, func(c, lo, hi int) {
-		for n := lo; n < hi; n++ {
-			g.im2col(cols[c], xs[n*g.c*g.h*g.w:])
-			o := out.data[n*g.outC*hw : (n+1)*g.outC*hw]
-			kernel.Sgemm(false, false, g.outC, hw, g.windowElements, 1, ws, g.windowElements, cols[c], hw, 0, o, hw)
-			for ch := 0; ch < len(bd); ch++ {
-				for i := range o[ch*hw : (ch+1)*hw] {
-					o[ch*hw+i] += bd[ch]
+	hw := g.ho * g.wo
+	g.groups(func(n0, n1 int) {
+		ghw := (n1 - n0) * hw
+		col := ar.floats(g.windowElements * ghw)
+		g.lower(col, xs, n0, n1)
+		prod := ar.floats(g.outC * ghw) // [O, images*HW]
+		kernel.Sgemm(false, false, g.outC, ghw, g.windowElements, 1, ws, g.windowElements, col, ghw, 0, prod, ghw)
+		forImages(n0, n1, func(n int) {
+			for o := 0; o < g.outC; o++ {
+				dst := out.data[(n*g.outC+o)*hw:][:hw]
+				copy(dst, prod[o*ghw+(n-n0)*hw:])
+				if bd != nil {
+					for i := range dst {
+						dst[i] += bd[o]
+					}
 				}
 			}
-		}
+		})
 	})
 	if record(out, opConv2d, x, weight, bias) {
 		out.idx = ar.ints(2)
@@ -158,50 +191,35 @@ func backConv2d(t *Tensor) {
 	g := newGeom("Conv2d", x, weight.shape[2], weight.shape[3], t.idx[0], t.idx[1])
 	g.outC = weight.shape[0]
 	ar := t.arena
-	xs, ws := x.contiguous(ar), weight.contiguous(ar)
-	hw := g.ho * g.wo
+	hw, chw := g.ho*g.wo, g.c*g.h*g.w
 	dx, dw, db := gradIfWanted(x), gradIfWanted(weight), gradIfWanted(bias)
-	// Workers take disjoint images; each has its own column buffer and,
-	// past the first, its own weight and bias gradient, summed at the end.
-	nw := workers(g.n)
-	cols, dws, dbs := make([][]float32, nw), make([][]float32, nw), make([][]float32, nw)
-	for i := range nw {
-		cols[i] = ar.floats(g.windowElements * hw)
-		dws[i], dbs[i] = dw, db
-		if i > 0 && dw != nil {
-			dws[i] = ar.zeros(len(dw))
+	xs, ws := x.contiguous(ar), weight.contiguous(ar)
+	g.groups(func(n0, n1 int) {
+		ghw := (n1 - n0) * hw
+		// The output gradient as [O, images*HW], the forward GEMM's layout.
+		gt := ar.floats(g.outC * ghw)
+		forImages(n0, n1, func(n int) {
+			for o := 0; o < g.outC; o++ {
+				copy(gt[o*ghw+(n-n0)*hw:][:hw], t.grad.data[(n*g.outC+o)*hw:])
+			}
+		})
+		for o := 0; o < len(db); o++ {
+			var s float32
+			for _, v := range gt[o*ghw : (o+1)*ghw] {
+				s += v
+			}
+			db[o] += s
 		}
-		if i > 0 && db != nil {
-			dbs[i] = ar.zeros(len(db))
+		col := ar.floats(g.windowElements * ghw)
+		if dw != nil {
+			g.lower(col, xs, n0, n1)
+			kernel.Sgemm(false, true, g.outC, g.windowElements, ghw, 1, gt, ghw, col, ghw, 1, dw, g.windowElements)
 		}
-	}
-	parallelChunks(g.n, nw, func(c, lo, hi int) {
-		col, dw, db := cols[c], dws[c], dbs[c]
-		for n := lo; n < hi; n++ {
-			gn := t.grad.data[n*g.outC*hw : (n+1)*g.outC*hw]
-			if dw != nil {
-				g.im2col(col, xs[n*g.c*g.h*g.w:])
-				kernel.Sgemm(false, true, g.outC, g.windowElements, hw, 1, gn, hw, col, hw, 1, dw, g.windowElements)
-			}
-			if dx != nil {
-				kernel.Sgemm(true, false, g.windowElements, hw, g.outC, 1, ws, g.windowElements, gn, hw, 0, col, hw)
-				g.col2im(dx[n*g.c*g.h*g.w:], col)
-			}
-			for ch := 0; ch < len(db); ch++ {
-				for _, v := range gn[ch*hw : (ch+1)*hw] {
-					db[ch] += v
-				}
-			}
+		if dx != nil {
+			kernel.Sgemm(true, false, g.windowElements, ghw, g.outC, 1, ws, g.windowElements, gt, ghw, 0, col, ghw)
+			forImages(n0, n1, func(n int) { g.col2im(dx[n*chw:], col[(n-n0)*hw:], ghw) })
 		}
 	})
-	for i := 1; i < nw; i++ {
-		if dw != nil {
-			addTo(dw, dws[i])
-		}
-		if db != nil {
-			addTo(db, dbs[i])
-		}
-	}
 }
 
 // MaxPool2d returns the maximum over k×k windows of x [N, C, H, W] moved by

@@ -151,3 +151,36 @@ func TestGradLayerNorm(t *testing.T) {
 	checkGrad(t, "layernorm/no-affine", func(in []*Tensor) *Tensor { return LayerNorm(in[0], nil, nil, 1e-5) },
 		randT(rng, 4, 6))
 }
+
+// TestConv2dGroupsAgreeWithSingleImages uses a batch big enough to be
+// lowered in two groups of images (see colBudget) and checks outputs and
+// gradients against convolving each image on its own.
+func TestConv2dGroupsAgreeWithSingleImages(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	const n, c, hw = 15, 16, 64
+	if per := c * 9 * hw * hw; colBudget/per >= n {
+		t.Fatalf("batch fits one group of %d images; enlarge the test", colBudget/per)
+	}
+	x := randT(rng, n, c, hw, hw).RequiresGrad()
+	w := randT(rng, 2, c, 3, 3).RequiresGrad()
+	b := randT(rng, 2).RequiresGrad()
+	whole := Conv2d(x, w, b, 1, 1)
+	SumAll(whole).Backward()
+	wantX, wantW, wantB := x.Grad().Copy(), w.Grad().Copy(), b.Grad().Copy()
+	x.ZeroGrad()
+	w.ZeroGrad()
+	b.ZeroGrad()
+	for i := range n {
+		one := Conv2d(Slice(x, 0, i, i+1), w, b, 1, 1)
+		if !near(one.Data(), Slice(whole, 0, i, i+1).Data(), 1e-5) {
+			t.Fatalf("image %d: batched output differs from single-image output", i)
+		}
+		SumAll(one).Backward()
+	}
+	if !near(x.Grad().Data(), wantX.Data(), 1e-4) {
+		t.Error("input gradient of the grouped batch differs from the per-image one")
+	}
+	if !near(w.Grad().Data(), wantW.Data(), 1e-3) || !near(b.Grad().Data(), wantB.Data(), 1e-3) {
+		t.Error("weight or bias gradient of the grouped batch differs from the per-image sum")
+	}
+}
