@@ -209,6 +209,7 @@ func Attribute(ctx context.Context, m Model, xs, baselines [][]float32, opt Opti
 	if err != nil {
 		return nil, err
 	}
+	meanDelta := res.meanDelta()
 	for steps := opt.Steps * 2; opt.Tolerance > 0 && steps <= opt.MaxSteps; steps *= 2 {
 		var redo []int
 		for i, e := range res.Errors {
@@ -231,7 +232,7 @@ func Attribute(ctx context.Context, m Model, xs, baselines [][]float32, opt Opti
 		}
 		for k, i := range redo {
 			res.Attributions[i], res.AbsErrors[i], res.Steps[i] = fine.Attributions[k], fine.AbsErrors[k], steps
-			res.Errors[i] = relError(res.AbsErrors[i], res.Outputs[i]-res.BaselineOutputs[i], res.meanDelta())
+			res.Errors[i] = relError(res.AbsErrors[i], res.Outputs[i]-res.BaselineOutputs[i], meanDelta)
 		}
 	}
 	return res, nil

@@ -1,7 +1,8 @@
 """PyTorch side of `mlenv bench explain`: integrated gradients of a
 DLRM-style model (13 dense features, 26 tables of 100k x 16, dot
 interaction, MLPs 13-512-256-16 and 367-512-256-1) for --examples random
-examples against the zero baseline, --steps path points each.
+examples against the zero baseline, --steps Gauss-Legendre path points
+each (mlenv's default rule).
 
 The work matches mlenv's: points are interpolated in (dense, embedding)
 space, chunks of examples x (steps + 2) points (the path plus x and the
@@ -50,15 +51,10 @@ class DLRM(tnn.Module):
         return self.top(torch.cat([x, z[:, self.pairs]], 1)).squeeze(1)
 
 
-def nodes(method, steps):
-    if method == "gausslegendre":
-        a, w = np.polynomial.legendre.leggauss(steps)
-        return (a + 1) / 2, w / 2
-    a = np.linspace(0, 1, steps)
-    w = np.full(steps, 1 / (steps - 1))
-    w[0] /= 2
-    w[-1] /= 2
-    return a, w
+def gauss_legendre(steps):
+    """Gauss-Legendre nodes and weights on [0, 1]."""
+    a, w = np.polynomial.legendre.leggauss(steps)
+    return (a + 1) / 2, w / 2
 
 
 def explain(model, dense, embs, alphas, weights, per):
@@ -92,7 +88,6 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--examples", type=int, default=10_000)
     p.add_argument("--steps", type=int, default=50)
-    p.add_argument("--method", default="gausslegendre", choices=["gausslegendre", "riemann_trapezoid"])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--max-rows", type=int, default=2048)
     args = p.parse_args()
@@ -107,7 +102,7 @@ def main():
     dense = torch.randn(args.examples, DENSE)
     ids = torch.randint(0, ROWS, (args.examples, TABLES))
     embs = torch.stack([model.tables[j](ids[:, j]) for j in range(TABLES)], 1)
-    alphas, weights = nodes(args.method, args.steps)
+    alphas, weights = gauss_legendre(args.steps)
     per = max(args.max_rows // (args.steps + 2), 1)
     explain(model, dense[:4], embs[:4], alphas, weights, per)  # warm-up
     start, cpu = time.perf_counter(), time.process_time()
@@ -115,7 +110,7 @@ def main():
     secs, cpu_secs = time.perf_counter() - start, time.process_time() - cpu
     print(json.dumps({
         "engine": "pytorch", "version": torch.__version__, "examples": args.examples,
-        "steps": args.steps, "method": args.method, "threads": args.threads,
+        "steps": args.steps, "method": "gausslegendre", "threads": args.threads,
         "seconds": secs, "examples_per_s": args.examples / secs,
         "cpu_seconds": cpu_secs, "examples_per_cpu_s": args.examples / cpu_secs,
         "completeness_mean_error": float(err.mean()),
