@@ -59,10 +59,10 @@ func newRunsListCmd() *cobra.Command {
 		asJSON                  bool
 	)
 	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List runs of an experiment, filtered and ordered with MLflow's search syntax",
+		Use:     "list",
+		Short:   "List runs of an experiment, filtered and ordered with MLflow's search syntax",
 		Example: `  mlenv runs list --experiment ctr --filter "metrics.auc > 0.8 and params.lr = '0.01'" --order-by "metrics.auc DESC"`,
-		Args: cobra.NoArgs,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if max < 1 {
 				return usagef("--max %d: want at least 1", max)
