@@ -2,6 +2,7 @@ package models
 
 import (
 	"math/rand/v2"
+	"slices"
 
 	"github.com/mlenv/mlenv/data"
 	"github.com/mlenv/mlenv/nn"
@@ -41,7 +42,7 @@ func (b Bag) ids(i int) []int {
 // NewInput converts a data batch laid out by schema into model inputs in
 // arena ar (nil: the heap). It copies what it needs; b may be reused after.
 func NewInput(ar *tensor.Arena, b *data.Batch, schema data.Schema) *Input {
-	in := &Input{Size: b.Size, Labels: b.Labels, arena: ar}
+	in := &Input{Size: b.Size, Labels: slices.Clone(b.Labels), arena: ar}
 	if nd := len(schema.Dense); nd > 0 {
 		in.Dense = fromSlice(ar, b.Dense, b.Size, nd)
 	}

@@ -18,6 +18,7 @@ type ParamError struct {
 	Msg   string
 }
 
+// Error formats e as "model.params.PARAM: message".
 func (e *ParamError) Error() string { return "model.params." + e.Param + ": " + e.Msg }
 
 // Params reads an architecture's parameters from the spec's model.params

@@ -24,8 +24,8 @@ type Config struct {
 	Params map[string]any
 	Data   Data
 
-	// Optimizer is sgd, momentum (SGD with momentum 0.9), adam, adamw or
-	// adagrad.
+	// Optimizer is sgd (also when empty), momentum (SGD with momentum
+	// 0.9), adam, adamw or adagrad.
 	Optimizer    string
 	LearningRate float64
 	WeightDecay  float64
