@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -107,4 +108,19 @@ func imageConfig(t *testing.T, arch string, params map[string]any) Config {
 			ShuffleBuffer: 3000, Prefetch: 2},
 		Optimizer: "adam", LearningRate: 0.003, BatchSize: 64, Epochs: 3, Seed: 3,
 	}
+}
+
+// writeCSV writes a CSV file at path with the header line and rows lines
+// made by line, and returns it as a source.
+func writeCSV(t *testing.T, path, header string, rows int, line func() string) data.Source {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(header + "\n")
+	for range rows {
+		b.WriteString(line() + "\n")
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return data.Source{Path: path, Format: data.FormatCSV, Delimiter: ","}
 }

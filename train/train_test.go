@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/mlenv/mlenv/data"
@@ -57,20 +55,12 @@ func TestZooLearnsCTR(t *testing.T) {
 func TestTwoTowerLearnsRetrieval(t *testing.T) {
 	dir := t.TempDir()
 	r := rand.New(rand.NewPCG(1, 1))
-	write := func(name string, rows int) data.Source {
-		var b strings.Builder
-		b.WriteString("user,item,label\n")
-		for range rows {
-			u := r.IntN(500)
-			fmt.Fprintf(&b, "u%d,i%d,1\n", u, (u*7)%500)
-		}
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return data.Source{Path: path, Format: data.FormatCSV, Delimiter: ","}
+	pair := func() string {
+		u := r.IntN(500)
+		return fmt.Sprintf("u%d,i%d,1", u, (u*7)%500)
 	}
-	src, valid := write("train.csv", 20000), write("valid.csv", 2000)
+	src := writeCSV(t, filepath.Join(dir, "train.csv"), "user,item,label", 20000, pair)
+	valid := writeCSV(t, filepath.Join(dir, "valid.csv"), "user,item,label", 2000, pair)
 	vocab := data.Vocab{MinCount: 1, OOVBuckets: 1}
 	cfg := Config{
 		Name: "two-tower", Arch: "two_tower",
@@ -119,18 +109,12 @@ func TestImageModelsLearn(t *testing.T) {
 func TestRegression(t *testing.T) {
 	dir := t.TempDir()
 	r := rand.New(rand.NewPCG(2, 2))
+	row := func() string {
+		x1, x2, c := r.NormFloat64(), r.NormFloat64(), r.IntN(3)
+		return fmt.Sprintf("%g,%g,k%d,%g", x1, x2, c, 2*x1-x2+float64(c)+0.1*r.NormFloat64())
+	}
 	write := func(name string, rows int) data.Source {
-		var b strings.Builder
-		b.WriteString("x1,x2,c,y\n")
-		for range rows {
-			x1, x2, c := r.NormFloat64(), r.NormFloat64(), r.IntN(3)
-			fmt.Fprintf(&b, "%g,%g,k%d,%g\n", x1, x2, c, 2*x1-x2+float64(c)+0.1*r.NormFloat64())
-		}
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return data.Source{Path: path, Format: data.FormatCSV, Delimiter: ","}
+		return writeCSV(t, filepath.Join(dir, name), "x1,x2,c,y", rows, row)
 	}
 	cfg := Config{
 		Name: "regression", Arch: "mlp", Params: map[string]any{"hidden": []any{16}, "embedding_dim": 2},
