@@ -183,6 +183,7 @@ func TestTrackingAPI(t *testing.T) {
 		a.fails("POST", p+"runs/delete-tag", `{"run_id": "`+parent+`", "key": "stage"}`, "RESOURCE_DOES_NOT_EXIST", 404)
 		a.fails("GET", p+"runs/get", "run_id=0123456789abcdef0123456789abcdef", "RESOURCE_DOES_NOT_EXIST", 404)
 		a.fails("POST", p+"runs/log-metric", `{"run_id": "`+parent+`", "key": "x", "value": 1, "timestamp": "soon"}`, "INVALID_PARAMETER_VALUE", 400)
+		a.fails("POST", p+"runs/create", `{"experiment_id": "999"}`, "RESOURCE_DOES_NOT_EXIST", 404)
 		a.fails("POST", p+"runs/no-such-endpoint", `{}`, "ENDPOINT_NOT_FOUND", 404)
 
 		a.ok("POST", p+"experiments/update", `{"experiment_id": "`+exp+`", "new_name": "ctr-v2"}`)

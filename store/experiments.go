@@ -78,10 +78,17 @@ func (s *SQLStore) scanExperiment(row interface{ Scan(...any) error }) (*Experim
 		return nil, err
 	}
 	e.ID = strconv.FormatInt(id, 10)
-	if e.ArtifactLocation == "" {
-		e.ArtifactLocation = s.artifactRoot + "/" + e.ID
-	}
+	e.ArtifactLocation = s.experimentLocation(e.ID, e.ArtifactLocation)
 	return &e, nil
+}
+
+// experimentLocation returns the artifact location of experiment id whose
+// stored location is stored: that, or the default under the artifact root.
+func (s *SQLStore) experimentLocation(id, stored string) string {
+	if stored == "" {
+		return s.artifactRoot + "/" + id
+	}
+	return strings.TrimRight(stored, "/")
 }
 
 // GetExperiment implements Tracking.

@@ -50,9 +50,10 @@ func runName(r RunCreate, id string) string {
 	return "run-" + id[:8]
 }
 
-// CreateRun implements Tracking.
+// CreateRun implements Tracking. The experiment is checked and the run
+// inserted in one write, with its tags in one multi-row insert.
 func (s *SQLStore) CreateRun(ctx context.Context, r RunCreate) (*Run, error) {
-	exp, err := s.GetExperiment(ctx, r.ExperimentID)
+	exp, err := parseExperimentID(r.ExperimentID)
 	if err != nil {
 		return nil, err
 	}
@@ -63,9 +64,8 @@ func (s *SQLStore) CreateRun(ctx context.Context, r RunCreate) (*Run, error) {
 	}
 	id := newRunID()
 	run := &Run{Info: RunInfo{
-		RunID: id, ExperimentID: exp.ID, RunName: runName(r, id), UserID: r.UserID,
+		RunID: id, ExperimentID: strconv.FormatInt(exp, 10), RunName: runName(r, id), UserID: r.UserID,
 		Status: "RUNNING", StartTime: r.StartTime, LifecycleStage: LifecycleActive,
-		ArtifactURI: strings.TrimRight(exp.ArtifactLocation, "/") + "/" + id + "/artifacts",
 	}}
 	if run.Info.StartTime == 0 {
 		run.Info.StartTime = nowMillis()
@@ -83,21 +83,32 @@ func (s *SQLStore) CreateRun(ctx context.Context, r RunCreate) (*Run, error) {
 	}
 	sortTags(run.Tags)
 	err = s.write(ctx, func(t *tx) error {
-		var stage string
-		if err := t.queryRow(`SELECT lifecycle_stage FROM experiments WHERE experiment_id = ?`, exp.ID).Scan(&stage); err != nil {
+		var stage, location string
+		err := t.queryRow(`SELECT lifecycle_stage, artifact_location FROM experiments WHERE experiment_id = ?`, exp).Scan(&stage, &location)
+		if errors.Is(err, sql.ErrNoRows) {
+			return experimentNotFound(r.ExperimentID)
+		}
+		if err != nil {
 			return err
 		}
 		if stage != LifecycleActive {
-			return Errorf(InvalidParameterValue, "cannot create a run in experiment %s: it is deleted", exp.ID)
+			return Errorf(InvalidParameterValue, "cannot create a run in experiment %d: it is deleted", exp)
 		}
+		i := &run.Info
+		i.ArtifactURI = s.experimentLocation(i.ExperimentID, location) + "/" + id + "/artifacts"
 		var key int64
-		i := run.Info
 		if err := t.queryRow(`INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, start_time, artifact_uri, lifecycle_stage)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING run_key`,
-			i.RunID, exp.ID, i.RunName, i.UserID, i.Status, i.StartTime, i.ArtifactURI, i.LifecycleStage).Scan(&key); err != nil {
+			i.RunID, exp, i.RunName, i.UserID, i.Status, i.StartTime, i.ArtifactURI, i.LifecycleStage).Scan(&key); err != nil {
 			return err
 		}
-		return upsertTags(t, key, run.Tags)
+		args := make([]any, 0, 3*len(run.Tags))
+		for _, tag := range run.Tags {
+			args = append(args, key, tag.Key, tag.Value)
+		}
+		_, err = t.exec(`INSERT INTO tags (run_key, key, value) VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?),", len(run.Tags)), ","), args...)
+		return err
 	})
 	if err != nil {
 		return nil, err
