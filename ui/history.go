@@ -9,15 +9,23 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/mlenv/mlenv/store"
 )
 
-// MetricHistory reads every point of one metric of one run, ordered by
-// step (MaxResults 0 means all points); *store.SQLStore implements it.
+// MetricHistory reads metric histories; *store.SQLStore implements it.
 type MetricHistory interface {
+	// GetMetricHistory returns every point of one metric of one run when
+	// r.MaxResults is 0, ordered by step, timestamp and value.
 	GetMetricHistory(ctx context.Context, r store.HistoryRequest) ([]store.Metric, string, error)
+	// GetMetricHistoryBulkInterval returns the points of a metric at up to
+	// r.MaxResults steps from r.StartStep on, ordered by step; the UI uses
+	// it to pick up points logged after a cached series was read.
+	GetMetricHistoryBulkInterval(ctx context.Context, r store.IntervalRequest) ([]store.RunMetric, error)
 }
+
+var _ MetricHistory = (*store.SQLStore)(nil)
 
 // Limits of the max_points parameter of HistoryPath.
 const (
@@ -53,6 +61,8 @@ type historyQuery struct {
 type historyHandler struct {
 	metrics MetricHistory
 	log     *slog.Logger
+	cache   *seriesCache
+	maxAge  time.Duration
 }
 
 func (h *historyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -61,30 +71,30 @@ func (h *historyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, h.log, err)
 		return
 	}
-	ms, _, err := h.metrics.GetMetricHistory(r.Context(), store.HistoryRequest{RunID: q.runID, Key: q.key})
+	pts, err := h.load(r.Context(), seriesID{q.runID, q.key})
 	if err != nil {
 		writeError(w, h.log, err)
 		return
 	}
-	if err := writeJSON(w, downsample(q, ms)); err != nil {
+	if err := writeJSON(w, downsample(q, pts)); err != nil {
 		h.log.Warn("write metric history", "run_id", q.runID, "key", q.key, "err", err)
 	}
 }
 
 // downsample selects the finite points of ms inside the query's range on
 // its axis and reduces them with LTTB.
-func downsample(q historyQuery, ms []store.Metric) History {
+func downsample(q historyQuery, ms []sample) History {
 	out := History{RunID: q.runID, Key: q.key, Axis: q.axis, Total: len(ms)}
 	pts := make([]Point, 0, len(ms))
 	for _, m := range ms {
-		y := float64(m.Value)
+		y := m.value
 		if math.IsNaN(y) || math.IsInf(y, 0) {
 			out.NonFinite++
 			continue
 		}
-		x := float64(m.Step)
+		x := float64(m.step)
 		if q.axis == "time" {
-			x = float64(m.Timestamp)
+			x = float64(m.time)
 		}
 		if x >= q.minX && x <= q.maxX {
 			pts = append(pts, Point{x, y})

@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// series returns n points with X = index and Y from f.
-func series(n int, f func(i int) float64) []Point {
+// makePoints returns n points with X = index and Y from f.
+func makePoints(n int, f func(i int) float64) []Point {
 	pts := make([]Point, n)
 	for i := range pts {
 		pts[i] = Point{float64(i), f(i)}
@@ -18,7 +18,7 @@ func series(n int, f func(i int) float64) []Point {
 
 func TestLTTBKeepsEndsAndSize(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	pts := series(100_003, func(int) float64 { return rng.NormFloat64() })
+	pts := makePoints(100_003, func(int) float64 { return rng.NormFloat64() })
 	for _, n := range []int{3, 4, 10, 999, 1000, 50_000} {
 		got := LTTB(pts, n)
 		if len(got) != n {
@@ -39,7 +39,7 @@ func TestLTTBKeepsEndsAndSize(t *testing.T) {
 }
 
 func TestLTTBShortInputUnchanged(t *testing.T) {
-	pts := series(5, func(i int) float64 { return float64(i * i) })
+	pts := makePoints(5, func(i int) float64 { return float64(i * i) })
 	for _, n := range []int{2, 5, 6, 100} {
 		if got := LTTB(pts, n); !slices.Equal(got, pts) {
 			t.Errorf("n=%d: got %v, want the input", n, got)
@@ -54,7 +54,7 @@ func TestLTTBKeepsSpikes(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	const n = 1_000_000
 	spikes := map[int]float64{123_457: 50, 500_001: -40, 987_654: 35}
-	pts := series(n, func(i int) float64 {
+	pts := makePoints(n, func(i int) float64 {
 		if v, ok := spikes[i]; ok {
 			return v
 		}
@@ -79,7 +79,7 @@ func TestLTTBKeepsSpikes(t *testing.T) {
 }
 
 func TestLTTBLineStaysOnLine(t *testing.T) {
-	pts := series(10_000, func(i int) float64 { return 3*float64(i) + 1 })
+	pts := makePoints(10_000, func(i int) float64 { return 3*float64(i) + 1 })
 	for _, p := range LTTB(pts, 100) {
 		if p.Y != 3*p.X+1 {
 			t.Fatalf("point %v is not on the input line", p)

@@ -28,7 +28,7 @@ const HistoryPath = "/ui-api/metric-history"
 // Handler returns the UI: the single-page app at "/" (pages are chosen by
 // the URL fragment, so any server path under "/" that is not an API
 // route shows it), its assets under /static/, and GET HistoryPath over
-// metrics. log receives internal errors; nil means slog.Default(). The
+// metrics, which keeps up to CachePoints recently drawn points in memory. log receives internal errors; nil means slog.Default(). The
 // handler is safe for concurrent use.
 func Handler(metrics MetricHistory, log *slog.Logger) http.Handler {
 	if log == nil {
@@ -44,7 +44,7 @@ func Handler(metrics MetricHistory, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, root, "index.html")
 	})
-	mux.Handle("GET "+HistoryPath, &historyHandler{metrics: metrics, log: log})
+	mux.Handle("GET "+HistoryPath, &historyHandler{metrics: metrics, log: log, cache: newSeriesCache(CachePoints), maxAge: CacheMaxAge})
 	return secure(mux)
 }
 

@@ -1,21 +1,25 @@
 package ui
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/mlenv/mlenv/store"
 )
 
-// fakeHistory serves one run's metrics from memory.
+// fakeHistory serves one run's metrics from memory, kept ordered by step
+// and timestamp, and counts full reads.
 type fakeHistory struct {
-	runID  string
-	points map[string][]store.Metric
+	runID     string
+	points    map[string][]store.Metric
+	fullReads int
 }
 
 func (f *fakeHistory) GetMetricHistory(_ context.Context, r store.HistoryRequest) ([]store.Metric, string, error) {
@@ -25,7 +29,41 @@ func (f *fakeHistory) GetMetricHistory(_ context.Context, r store.HistoryRequest
 	if r.MaxResults != 0 || r.PageToken != "" {
 		return nil, "", store.Errorf(store.InvalidParameterValue, "want every point in one call")
 	}
-	return f.points[r.Key], "", nil
+	f.fullReads++
+	return slices.Clone(f.points[r.Key]), "", nil
+}
+
+// GetMetricHistoryBulkInterval returns the points from r.StartStep on at
+// the first r.MaxResults-1 distinct steps and the last one, as the store
+// samples long ranges.
+func (f *fakeHistory) GetMetricHistoryBulkInterval(_ context.Context, r store.IntervalRequest) ([]store.RunMetric, error) {
+	if len(r.RunIDs) != 1 || r.RunIDs[0] != f.runID || r.StartStep == nil || r.EndStep != nil {
+		return nil, store.Errorf(store.InvalidParameterValue, "unexpected interval request %+v", r)
+	}
+	var steps []int64
+	for _, m := range f.points[r.Key] {
+		if m.Step >= *r.StartStep && (len(steps) == 0 || steps[len(steps)-1] != m.Step) {
+			steps = append(steps, m.Step)
+		}
+	}
+	if len(steps) > r.MaxResults {
+		steps = append(steps[:r.MaxResults-1], steps[len(steps)-1])
+	}
+	var out []store.RunMetric
+	for _, m := range f.points[r.Key] {
+		if slices.Contains(steps, m.Step) {
+			out = append(out, store.RunMetric{Metric: m, RunID: f.runID})
+		}
+	}
+	return out, nil
+}
+
+// log adds points to metric key in order.
+func (f *fakeHistory) log(key string, ms ...store.Metric) {
+	f.points[key] = append(f.points[key], ms...)
+	slices.SortFunc(f.points[key], func(a, b store.Metric) int {
+		return cmp.Or(cmp.Compare(a.Step, b.Step), cmp.Compare(a.Timestamp, b.Timestamp))
+	})
 }
 
 // newFake returns a run with metric "loss" of n points at steps 0..n-1,
@@ -141,5 +179,57 @@ func TestPagesAndAssets(t *testing.T) {
 	}
 	if w := get(t, h, "/elsewhere"); w.Code != 404 {
 		t.Errorf("unknown path: status %d, want 404", w.Code)
+	}
+}
+
+func TestHistoryCache(t *testing.T) {
+	f := newFake(100)
+	h := Handler(f, nil)
+	q := "run_id=r1&metric_key=loss&max_points=5000"
+	history(t, h, q)
+	if got := history(t, h, q); got.Total != 100 || f.fullReads != 1 {
+		t.Fatalf("second request: %d points after %d full reads, want 100 after 1", got.Total, f.fullReads)
+	}
+
+	// Points at new steps are appended without a full read.
+	f.log("loss", store.Metric{Key: "loss", Value: 7, Step: 100, Timestamp: 5}, store.Metric{Key: "loss", Value: 8, Step: 150, Timestamp: 6})
+	got := history(t, h, q)
+	if got.Total != 102 || got.X[len(got.X)-1] != 150 || got.Y[len(got.Y)-1] != 8 || f.fullReads != 1 {
+		t.Errorf("after logging 2 points: total %d, last (%g, %g), %d full reads; want 102, (150, 8), 1",
+			got.Total, got.X[len(got.X)-1], got.Y[len(got.Y)-1], f.fullReads)
+	}
+
+	// Another point at the last cached step forces a full read.
+	f.log("loss", store.Metric{Key: "loss", Value: 9, Step: 150, Timestamp: 7})
+	if got := history(t, h, q); got.Total != 103 || f.fullReads != 2 {
+		t.Errorf("after a point at the last step: total %d after %d full reads, want 103 after 2", got.Total, f.fullReads)
+	}
+
+	// A tail longer than one interval read reloads the series.
+	for i := range 2 * tailSteps {
+		f.log("loss", store.Metric{Key: "loss", Value: 1, Step: int64(1000 + i), Timestamp: 8})
+	}
+	if got := history(t, h, q); got.Total != 103+2*tailSteps || f.fullReads != 3 {
+		t.Errorf("after a long tail: total %d after %d full reads, want %d after 3", got.Total, f.fullReads, 103+2*tailSteps)
+	}
+}
+
+func TestSeriesCacheEvicts(t *testing.T) {
+	c := newSeriesCache(10)
+	put := func(run string, n int) { c.put(&series{id: seriesID{run, "k"}, points: make([]sample, n)}) }
+	put("a", 4)
+	put("b", 4)
+	c.get(seriesID{"a", "k"}) // a is now the most recently used
+	put("c", 4)
+	if c.get(seriesID{"b", "k"}) != nil || c.get(seriesID{"a", "k"}) == nil || c.get(seriesID{"c", "k"}) == nil || c.used != 8 {
+		t.Errorf("after overflowing the budget: used %d, entries %v; want b evicted, 8 used", c.used, c.entries)
+	}
+	put("a", 6) // replacing a series updates the count
+	if c.used != 10 {
+		t.Errorf("after replacing a: used %d, want 10", c.used)
+	}
+	put("huge", 11)
+	if c.get(seriesID{"huge", "k"}) != nil || c.used != 10 {
+		t.Errorf("a series over the budget was kept (used %d)", c.used)
 	}
 }

@@ -169,20 +169,33 @@ func BenchmarkMetricChart1M(b *testing.B) {
 	b.Logf("logged %d points through the REST API in %s", points, time.Since(start).Round(time.Millisecond))
 	ctx := uitest.Browser(b)
 	load(b, ctx, env.URL, "")
+	// The first view reads every point from the store; later views, zooms
+	// and axis changes are served from the UI's cache of the series.
+	cold := load(b, ctx, env.URL, "#/runs/"+id)
+	coldHistory := requestMS(b, ctx, "ui-api/metric-history")
+	checkChart(b, ctx, points)
 	var ready, history float64
 	for b.Loop() {
 		ready += load(b, ctx, env.URL, "#/runs/"+id)
 		history += requestMS(b, ctx, "ui-api/metric-history")
-		label := uitest.Eval[string](b, ctx, `document.querySelector('figure.chart canvas').getAttribute('aria-label')`)
-		total := uitest.Eval[int](b, ctx, `document.querySelector('figure.chart').dataset.total|0`)
-		if total != points {
-			b.Fatalf("chart reports %d points, want %d (%s)", total, points, label)
-		}
-		if !strings.HasSuffix(label, " to 25") {
-			b.Fatalf("chart lost the spike: %s", label)
-		}
+		checkChart(b, ctx, points)
 	}
-	b.ReportMetric(ready/float64(b.N), "ms-chart-drawn")
-	b.ReportMetric(history/float64(b.N), "ms-history-request")
+	b.ReportMetric(cold, "ms-chart-drawn-first")
+	b.ReportMetric(coldHistory, "ms-history-request-first")
+	b.ReportMetric(ready/float64(b.N), "ms-chart-drawn-again")
+	b.ReportMetric(history/float64(b.N), "ms-history-request-again")
 	b.ReportMetric(0, "ns/op")
+}
+
+// checkChart fails b unless the chart on the page covers all points of
+// the metric and kept its spike.
+func checkChart(b *testing.B, ctx context.Context, points int) {
+	label := uitest.Eval[string](b, ctx, `document.querySelector('figure.chart canvas').getAttribute('aria-label')`)
+	total := uitest.Eval[int](b, ctx, `document.querySelector('figure.chart').dataset.total|0`)
+	if total != points {
+		b.Fatalf("chart reports %d points, want %d (%s)", total, points, label)
+	}
+	if !strings.HasSuffix(label, " to 25") {
+		b.Fatalf("chart lost the spike: %s", label)
+	}
 }
