@@ -349,6 +349,7 @@ func (s *SQLStore) RestoreExperiment(ctx context.Context, id string) error {
 
 func (s *SQLStore) setExperimentStage(ctx context.Context, id, stage string) error {
 	return s.updateExperiment(ctx, id, func(t *tx, n int64, _ string) error {
+		clear(t.w.runs)
 		if _, err := t.exec(`UPDATE experiments SET lifecycle_stage = ? WHERE experiment_id = ?`, stage, n); err != nil {
 			return err
 		}

@@ -143,14 +143,28 @@ func lookupRun(t *tx, id string) (int64, string, error) {
 	return key, stage, err
 }
 
-// activeRun is lookupRun for writes that need an active run.
+// activeRun is lookupRun for writes that need an active run, answered
+// from the writer's cache when it can.
 func activeRun(t *tx, id string) (int64, error) {
-	key, stage, err := lookupRun(t, id)
-	if err == nil && stage != LifecycleActive {
-		err = Errorf(InvalidParameterValue, "the run %s must be in the 'active' state; its current state is %s", id, stage)
+	st, ok := t.w.runs[id]
+	if !ok {
+		var err error
+		if st.key, st.stage, err = lookupRun(t, id); err != nil {
+			return 0, err
+		}
+		if len(t.w.runs) >= maxCachedRuns {
+			clear(t.w.runs)
+		}
+		t.w.runs[id] = st
 	}
-	return key, err
+	if st.stage != LifecycleActive {
+		return 0, Errorf(InvalidParameterValue, "the run %s must be in the 'active' state; its current state is %s", id, st.stage)
+	}
+	return st.key, nil
 }
+
+// maxCachedRuns bounds the writer's run cache.
+const maxCachedRuns = 100_000
 
 // GetRun implements Tracking.
 func (s *SQLStore) GetRun(ctx context.Context, id string) (*Run, error) {
@@ -308,6 +322,7 @@ func (s *SQLStore) RestoreRun(ctx context.Context, id string) error {
 
 func (s *SQLStore) setRunStage(ctx context.Context, id, stage string, deleted any) error {
 	return s.write(ctx, func(t *tx) error {
+		clear(t.w.runs)
 		key, _, err := lookupRun(t, id)
 		if err != nil {
 			return err

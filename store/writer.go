@@ -15,6 +15,7 @@ import (
 // transaction, so the writes of one group share them.
 type tx struct {
 	s     *SQLStore
+	w     *writer
 	tx    *sql.Tx
 	ctx   context.Context
 	stmts map[string]*sql.Stmt
@@ -81,13 +82,25 @@ type writer struct {
 
 	mu     sync.RWMutex // held for reading while queueing, for writing by close
 	closed bool
+
+	// runs caches run id -> key and lifecycle stage for the writes, which
+	// all run on the writer goroutine. Writes that change a stage clear
+	// it, and so does every transaction that does not commit, so it never
+	// holds uncommitted state.
+	runs map[string]runState
+}
+
+type runState struct {
+	key   int64
+	stage string
 }
 
 func newWriter(s *SQLStore, maxBatch int) *writer {
 	if maxBatch <= 0 {
 		maxBatch = 256
 	}
-	w := &writer{s: s, ops: make(chan *writeOp, 4*maxBatch), stopped: make(chan struct{}), maxBatch: maxBatch}
+	w := &writer{s: s, ops: make(chan *writeOp, 4*maxBatch), stopped: make(chan struct{}), maxBatch: maxBatch,
+		runs: map[string]runState{}}
 	go w.run()
 	return w
 }
@@ -196,12 +209,17 @@ func (w *writer) runGroup(batch []*writeOp, results []error) error {
 // failing write and reports ok=false; with them it rolls back just that
 // write and goes on.
 func (w *writer) attempt(batch []*writeOp, results []error, savepoints bool) (ok bool, err error) {
+	defer func() {
+		if !ok || err != nil {
+			clear(w.runs)
+		}
+	}()
 	ctx := context.Background()
 	sqlTx, err := w.s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return false, unavailable(err)
 	}
-	t := &tx{s: w.s, tx: sqlTx, ctx: ctx, stmts: map[string]*sql.Stmt{}}
+	t := &tx{s: w.s, w: w, tx: sqlTx, ctx: ctx, stmts: map[string]*sql.Stmt{}}
 	exec := func(q string) error {
 		_, err := sqlTx.ExecContext(ctx, q)
 		return err
