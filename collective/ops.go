@@ -1,0 +1,266 @@
+package collective
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+)
+
+// AllReduceSum replaces buf on every rank with the element-wise sum of buf
+// over all ranks. Every rank must pass a buffer of the same length. The
+// result is bitwise identical on all ranks.
+func (g *Group) AllReduceSum(ctx context.Context, buf []float32) error {
+	return g.AllReduceSumAsync(ctx, buf).Wait()
+}
+
+// AllReduceMean is AllReduceSum followed by division by Size: the average of
+// buf over all ranks, as data-parallel training needs for gradients.
+func (g *Group) AllReduceMean(ctx context.Context, buf []float32) error {
+	return g.AllReduceMeanAsync(ctx, buf).Wait()
+}
+
+// AllReduceSumAsync starts AllReduceSum and returns at once; buf belongs to
+// the group until the handle's Wait returns. Collectives started this way
+// run in the background in call order, so a trainer can start reducing the
+// gradients of the last layers while the backward pass of the first layers
+// is still running.
+func (g *Group) AllReduceSumAsync(ctx context.Context, buf []float32) *Handle {
+	return g.start(ctx, "all-reduce", func(_ context.Context, seq uint32) error {
+		return g.ringAllReduce(seq, buf)
+	})
+}
+
+// AllReduceMeanAsync is the asynchronous form of AllReduceMean.
+func (g *Group) AllReduceMeanAsync(ctx context.Context, buf []float32) *Handle {
+	return g.start(ctx, "all-reduce", func(_ context.Context, seq uint32) error {
+		if err := g.ringAllReduce(seq, buf); err != nil {
+			return err
+		}
+		scale := 1 / float32(g.size)
+		for i := range buf {
+			buf[i] *= scale
+		}
+		return nil
+	})
+}
+
+// ringAllReduce is the bandwidth-optimal ring algorithm: buf is cut into
+// Size segments; in Size-1 reduce-scatter steps each rank sends one segment
+// to the next rank and adds the one it receives, after which rank r holds the
+// full sum of segment r+1; Size-1 all-gather steps then circulate the summed
+// segments. Each rank sends and receives 2*(Size-1)/Size of buf in all.
+func (g *Group) ringAllReduce(seq uint32, buf []float32) error {
+	n, r := g.size, g.rank
+	if n == 1 {
+		return nil
+	}
+	seg := func(i int) []float32 {
+		i = mod(i, n)
+		return buf[i*len(buf)/n : (i+1)*len(buf)/n]
+	}
+	for s := range n - 1 {
+		if err := g.exchange(opAllReduce, seq, seg(r-s), seg(r-s-1), true); err != nil {
+			return fmt.Errorf("reduce-scatter step %d of %d: %w", s+1, n-1, err)
+		}
+	}
+	for s := range n - 1 {
+		if err := g.exchange(opAllReduce, seq, seg(r+1-s), seg(r-s), false); err != nil {
+			return fmt.Errorf("all-gather step %d of %d: %w", s+1, n-1, err)
+		}
+	}
+	return nil
+}
+
+// exchange sends out to the next rank while receiving in from the previous
+// one, adding the received values into in when add is set and overwriting
+// in otherwise. Sending runs concurrently so large messages cannot deadlock
+// the ring on full socket buffers.
+func (g *Group) exchange(op byte, seq uint32, out, in []float32, add bool) error {
+	sent := make(chan error, 1)
+	go func() { sent <- g.next.send(op, seq, floatBytes(out)) }()
+	err := g.recvFloats(op, seq, in, add)
+	if err != nil {
+		g.closeConns() // unblock the sender at once instead of at its deadline
+	}
+	if sendErr := <-sent; err == nil {
+		err = sendErr
+	}
+	return err
+}
+
+// recvFloats reads one message of len(dst) floats from the previous rank
+// into dst, or adds it into dst, chunk by chunk.
+func (g *Group) recvFloats(op byte, seq uint32, dst []float32, add bool) error {
+	if err := g.prev.recvExact(op, seq, 4*len(dst)); err != nil {
+		return err
+	}
+	if !add {
+		return g.prev.read(floatBytes(dst))
+	}
+	if g.scratch == nil {
+		g.scratch = make([]float32, ioChunk/4)
+	}
+	for len(dst) > 0 {
+		chunk := g.scratch[:min(len(dst), len(g.scratch))]
+		if err := g.prev.read(floatBytes(chunk)); err != nil {
+			return err
+		}
+		for i, v := range chunk {
+			dst[i] += v
+		}
+		dst = dst[len(chunk):]
+	}
+	return nil
+}
+
+// Broadcast copies root's buf into buf on every other rank. Every rank must
+// pass a buffer of the same length. The data travels down the ring in
+// chunks, so ranks forward one chunk while the next arrives.
+func (g *Group) Broadcast(ctx context.Context, root int, buf []float32) error {
+	if root < 0 || root >= g.size {
+		return fmt.Errorf("collective: broadcast root %d: must be in [0, %d)", root, g.size)
+	}
+	return g.start(ctx, "broadcast", func(_ context.Context, seq uint32) error {
+		if g.size == 1 {
+			return nil
+		}
+		forward := (g.rank+1)%g.size != root
+		const chunk = ioChunk / 4
+		for lo := 0; lo < len(buf) || lo == 0; lo += chunk {
+			part := buf[lo:min(lo+chunk, len(buf))]
+			if g.rank != root {
+				if err := g.prev.recvExact(opBroadcast, seq, 4*len(part)); err != nil {
+					return err
+				}
+				if err := g.prev.read(floatBytes(part)); err != nil {
+					return err
+				}
+			}
+			if g.rank == root || forward {
+				if err := g.next.send(opBroadcast, seq, floatBytes(part)); err != nil {
+					return err
+				}
+			}
+			if len(buf) == 0 {
+				break
+			}
+		}
+		return nil
+	}).Wait()
+}
+
+// Barrier returns when every rank has called it (or with an error when a
+// rank failed): Size-1 rounds of empty messages around the ring.
+func (g *Group) Barrier(ctx context.Context) error {
+	return g.start(ctx, "barrier", func(_ context.Context, seq uint32) error {
+		for range g.size - 1 {
+			if err := g.next.send(opBarrier, seq, nil); err != nil {
+				return err
+			}
+			if err := g.prev.recvExact(opBarrier, seq, 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	}).Wait()
+}
+
+// Rows is a sparse set of embedding-table rows, for example the gradient of
+// an embedding lookup: Values holds len(Index) rows of Dim floats each, row i
+// belonging to table row Index[i]. Index may repeat.
+type Rows struct {
+	Dim    int
+	Index  []int64
+	Values []float32
+}
+
+// Validate reports whether r's lengths are consistent.
+func (r Rows) Validate() error {
+	if r.Dim < 1 {
+		return fmt.Errorf("collective: rows dim %d: must be at least 1", r.Dim)
+	}
+	if len(r.Values) != len(r.Index)*r.Dim {
+		return fmt.Errorf("collective: rows: %d values for %d indices of dim %d, want %d", len(r.Values), len(r.Index), r.Dim, len(r.Index)*r.Dim)
+	}
+	return nil
+}
+
+// AllGatherRows gathers every rank's rows without densifying them: the
+// result, the same on every rank, is the concatenation of all ranks' rows in
+// rank order (duplicates kept; see Coalesce). Ranks may pass different
+// numbers of rows but must agree on Dim. Only the rows travel, so the cost is
+// proportional to the rows touched, not to the table size.
+func (g *Group) AllGatherRows(ctx context.Context, rows Rows) (Rows, error) {
+	if err := rows.Validate(); err != nil {
+		return Rows{}, err
+	}
+	blocks := make([]Rows, g.size)
+	blocks[g.rank] = rows
+	err := g.start(ctx, "all-gather-rows", func(_ context.Context, seq uint32) error {
+		for s := range g.size - 1 {
+			out, in := mod(g.rank-s, g.size), mod(g.rank-s-1, g.size)
+			sent := make(chan error, 1)
+			go func() { sent <- g.next.send(opGatherRows, seq, encodeRows(blocks[out])) }()
+			got, err := g.recvRows(seq, rows.Dim)
+			if err != nil {
+				g.closeConns()
+			}
+			if sendErr := <-sent; err == nil {
+				err = sendErr
+			}
+			if err != nil {
+				return fmt.Errorf("step %d of %d: %w", s+1, g.size-1, err)
+			}
+			blocks[in] = got
+		}
+		return nil
+	}).Wait()
+	if err != nil {
+		return Rows{}, err
+	}
+	all := Rows{Dim: rows.Dim}
+	for _, b := range blocks {
+		all.Index = append(all.Index, b.Index...)
+		all.Values = append(all.Values, b.Values...)
+	}
+	return all, nil
+}
+
+// encodeRows lays out r as count and dim (little-endian), then indices and
+// values in native byte order.
+func encodeRows(r Rows) []byte {
+	b := make([]byte, 16, 16+8*len(r.Index)+4*len(r.Values))
+	binary.LittleEndian.PutUint64(b[:8], uint64(len(r.Index)))
+	binary.LittleEndian.PutUint64(b[8:], uint64(r.Dim))
+	b = append(b, int64Bytes(r.Index)...)
+	return append(b, floatBytes(r.Values)...)
+}
+
+// recvRows reads one encoded Rows block from the previous rank.
+func (g *Group) recvRows(seq uint32, dim int) (Rows, error) {
+	n, err := g.prev.recvHeader(opGatherRows, seq)
+	if err != nil {
+		return Rows{}, err
+	}
+	var meta [16]byte
+	if n < len(meta) {
+		return Rows{}, fmt.Errorf("rank %d sent a %d-byte rows message", g.prev.rank, n)
+	}
+	if err := g.prev.read(meta[:]); err != nil {
+		return Rows{}, err
+	}
+	count, gotDim := int(binary.LittleEndian.Uint64(meta[:8])), int(binary.LittleEndian.Uint64(meta[8:]))
+	if gotDim != dim {
+		return Rows{}, fmt.Errorf("rank %d gathers rows of dim %d, this rank of dim %d", g.prev.rank, gotDim, dim)
+	}
+	if want := 16 + count*(8+4*dim); n != want {
+		return Rows{}, fmt.Errorf("rank %d sent %d bytes for %d rows of dim %d, want %d", g.prev.rank, n, count, dim, want)
+	}
+	r := Rows{Dim: dim, Index: make([]int64, count), Values: make([]float32, count*dim)}
+	if err := g.prev.read(int64Bytes(r.Index)); err != nil {
+		return Rows{}, err
+	}
+	return r, g.prev.read(floatBytes(r.Values))
+}
+
+func mod(i, n int) int { return ((i % n) + n) % n }

@@ -1,0 +1,148 @@
+package collective
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+	"unsafe"
+)
+
+// Operation codes carried in every message header, so that ranks calling
+// different collectives (a program bug) fail with an error, not garbage.
+const (
+	opAllReduce byte = 1 + iota
+	opGatherRows
+	opBroadcast
+	opBarrier
+)
+
+var opNames = map[byte]string{opAllReduce: "all-reduce", opGatherRows: "all-gather-rows", opBroadcast: "broadcast", opBarrier: "barrier"}
+
+const (
+	headerLen = 16
+	// ioChunk bounds one read or write call, so the per-call deadline holds
+	// for any message size and reduction overlaps the arrival of data.
+	ioChunk = 1 << 20
+)
+
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// peer is one ring connection, to the next rank (written) or the previous
+// rank (read).
+type peer struct {
+	conn    net.Conn
+	rank    int
+	addr    string
+	timeout time.Duration
+	hdr     [headerLen]byte
+}
+
+func newPeer(c net.Conn, rank int, addr string, timeout time.Duration) *peer {
+	return &peer{conn: c, rank: rank, addr: addr, timeout: timeout}
+}
+
+// send writes one message: a header naming op, seq and the payload length,
+// then the payload.
+func (p *peer) send(op byte, seq uint32, payload []byte) error {
+	var h [headerLen]byte
+	h[0] = op
+	binary.LittleEndian.PutUint32(h[4:8], seq)
+	binary.LittleEndian.PutUint64(h[8:], uint64(len(payload)))
+	if err := p.write(h[:]); err != nil {
+		return err
+	}
+	for len(payload) > 0 {
+		n := min(len(payload), ioChunk)
+		if err := p.write(payload[:n]); err != nil {
+			return err
+		}
+		payload = payload[n:]
+	}
+	return nil
+}
+
+func (p *peer) write(b []byte) error {
+	p.conn.SetWriteDeadline(time.Now().Add(p.timeout))
+	if _, err := p.conn.Write(b); err != nil {
+		return p.explain("write to", err)
+	}
+	return nil
+}
+
+// recvHeader reads a message header, checks that it belongs to the same
+// collective (op and sequence number) and returns its payload length.
+func (p *peer) recvHeader(op byte, seq uint32) (int, error) {
+	if err := p.read(p.hdr[:]); err != nil {
+		return 0, err
+	}
+	gotOp, gotSeq := p.hdr[0], binary.LittleEndian.Uint32(p.hdr[4:8])
+	if gotOp != op || gotSeq != seq {
+		return 0, fmt.Errorf("rank %d is in collective #%d (%s), this rank in #%d (%s): every rank must call the same collectives in the same order",
+			p.rank, gotSeq, opName(gotOp), seq, opName(op))
+	}
+	return int(binary.LittleEndian.Uint64(p.hdr[8:])), nil
+}
+
+// recvExact reads a header and checks its payload is want bytes long.
+func (p *peer) recvExact(op byte, seq uint32, want int) error {
+	n, err := p.recvHeader(op, seq)
+	if err != nil {
+		return err
+	}
+	if n != want {
+		return fmt.Errorf("rank %d sent %d bytes where this rank expects %d: buffer lengths differ between ranks", p.rank, n, want)
+	}
+	return nil
+}
+
+// read fills b, with a fresh deadline per chunk.
+func (p *peer) read(b []byte) error {
+	for len(b) > 0 {
+		n := min(len(b), ioChunk)
+		p.conn.SetReadDeadline(time.Now().Add(p.timeout))
+		if _, err := io.ReadFull(p.conn, b[:n]); err != nil {
+			return p.explain("read from", err)
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// explain turns a network error into one that says what probably happened.
+func (p *peer) explain(what string, err error) error {
+	hint := ""
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		hint = ": connection closed (the peer exited or failed)"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		hint = fmt.Sprintf(": nothing for %v (the peer hung or died)", p.timeout)
+	}
+	return fmt.Errorf("%s rank %d (%s): %w%s", what, p.rank, p.addr, err, hint)
+}
+
+func opName(op byte) string {
+	if s, ok := opNames[op]; ok {
+		return s
+	}
+	return fmt.Sprintf("unknown op %d", op)
+}
+
+// floatBytes views f as bytes in native byte order; ranks agree on byte
+// order at the rendezvous.
+func floatBytes(f []float32) []byte {
+	if len(f) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), 4*len(f))
+}
+
+func int64Bytes(x []int64) []byte {
+	if len(x) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&x[0])), 8*len(x))
+}
