@@ -109,6 +109,9 @@ func runTrain(cmd *cobra.Command, path string, f trainFlags) error {
 		}
 		defer stopTracking()
 		fmt.Fprintf(progress, "tracking: %s\n", ts.describe())
+		if err := ts.logSpec(spec); err != nil {
+			return err
+		}
 		sink, runID = ts, ts.run.Info.RunID
 	}
 	res, err := train.Run(ctx, cfg, sink)

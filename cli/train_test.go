@@ -168,8 +168,10 @@ func checkTrackedRun(t *testing.T, dir string) {
 		!slices.Contains(metrics, "auc") || !slices.Contains(tags, "mlenv.version") {
 		t.Errorf("run %+v\nparams %v\nmetrics %v\ntags %v", r.Info, params, metrics, tags)
 	}
-	if m, _ := filepath.Glob(filepath.Join(dir, "artifacts", "*", r.Info.RunID, "artifacts", "model", "model.json")); len(m) != 1 {
-		t.Errorf("model artifact not uploaded: %v", m)
+	for _, name := range []string{"model/model.json", "model/weights.safetensors", "job.yaml"} {
+		if m, _ := filepath.Glob(filepath.Join(dir, "artifacts", "*", r.Info.RunID, "artifacts", name)); len(m) != 1 {
+			t.Errorf("artifact %s not uploaded: %v", name, m)
+		}
 	}
 }
 

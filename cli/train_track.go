@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -106,6 +107,25 @@ func experimentID(ctx context.Context, c *track.Client, name string) (string, er
 // describe says where the run is recorded.
 func (s *trackSink) describe() string {
 	return fmt.Sprintf("run %s in experiment %s at %s", s.run.Info.RunID, s.run.Info.ExperimentID, s.client.URI())
+}
+
+// logSpec uploads the resolved spec, defaults filled, as the run's
+// artifact job.yaml: the complete record of what the run was asked to do.
+func (s *trackSink) logSpec(spec *job.Spec) error {
+	b, err := spec.YAML()
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp("", "mlenv-job-*.yaml")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, werr := f.Write(b)
+	if err := errors.Join(werr, f.Close()); err != nil {
+		return err
+	}
+	return s.LogArtifact(f.Name(), "job.yaml")
 }
 
 // LogParams sends params in batches of at most 100.
