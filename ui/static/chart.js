@@ -190,7 +190,7 @@ export class LineChart {
       const at = this.dataX(e);
       if (start) {
         this.draw();
-        const {ctx, L} = this.scale;
+        const {L} = this.scale, ctx = L.ctx;
         ctx.fillStyle = 'rgba(11,92,173,0.15)';
         ctx.fillRect(Math.min(start.px, at.px), L.y0, Math.abs(at.px - start.px), L.y1 - L.y0);
       }

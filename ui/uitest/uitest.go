@@ -20,9 +20,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/mlenv/mlenv/artifact"
@@ -118,7 +122,9 @@ func chromium() string {
 
 // Browser starts a headless Chromium with a fresh profile and returns a
 // context for chromedp actions in one tab, at a 1400x900 window. The
-// browser is stopped when tb ends.
+// browser is stopped when tb ends, and tb fails then if a page threw an
+// uncaught exception or logged an error other than a failed request (a
+// script error, a Content-Security-Policy violation).
 func Browser(tb testing.TB) context.Context {
 	tb.Helper()
 	bin := chromium()
@@ -144,12 +150,45 @@ func Browser(tb testing.TB) context.Context {
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
+	var (
+		mu     sync.Mutex
+		errs   []string
+		record = func(format string, args ...any) {
+			mu.Lock()
+			errs = append(errs, fmt.Sprintf(format, args...))
+			mu.Unlock()
+		}
+	)
 	tb.Cleanup(func() {
 		cancel()
 		cancelAlloc()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range errs {
+			tb.Errorf("page error: %s", e)
+		}
 	})
-	if err := chromedp.Do(ctx); err != nil {
+	if err := chromedp.Listen(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			d := ev.ExceptionDetails
+			msg := d.Text
+			if d.Exception != nil {
+				msg += " " + d.Exception.Description
+			}
+			record("uncaught exception at %s:%d: %s", d.URL, d.LineNumber+1, msg)
+		case *cdplog.EventEntryAdded:
+			// Failed requests are logged by the network source; the pages
+			// show those errors themselves, and some tests cause them.
+			if e := ev.Entry; e.Level == cdplog.EntryLevelError && e.Source != cdplog.EntrySourceNetwork {
+				record("%s error at %s:%d: %s", e.Source, e.URL, e.LineNumber+1, e.Text)
+			}
+		}
+	}); err != nil {
 		tb.Fatalf("start chromium %s: %v", bin, err)
+	}
+	if _, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}); err != nil {
+		tb.Fatalf("enable the browser log: %v", err)
 	}
 	return ctx
 }
