@@ -86,9 +86,9 @@ func newRunsListCmd() *cobra.Command {
 				return err
 			}
 			if asJSON {
-				msgs := make([]track.Run, len(runs))
-				for i := range runs {
-					msgs[i] = track.WireRun(&runs[i])
+				msgs := track.WireAll(runs, track.WireRun)
+				if msgs == nil {
+					msgs = []track.Run{} // [] rather than null for scripts
 				}
 				return writeTrackingJSON(cmd.OutOrStdout(), msgs)
 			}

@@ -43,26 +43,15 @@ type ModelVersion struct {
 }
 
 func wireModel(m *store.RegisteredModel) RegisteredModel {
-	out := RegisteredModel{Name: m.Name, CreationTimestamp: m.CreationTimestamp, LastUpdatedTimestamp: m.LastUpdatedTimestamp,
-		UserID: m.UserID, Description: m.Description, Tags: m.Tags, Aliases: m.Aliases}
-	for i := range m.LatestVersions {
-		out.LatestVersions = append(out.LatestVersions, wireVersion(&m.LatestVersions[i]))
-	}
-	return out
+	return RegisteredModel{Name: m.Name, CreationTimestamp: m.CreationTimestamp, LastUpdatedTimestamp: m.LastUpdatedTimestamp,
+		UserID: m.UserID, Description: m.Description, Tags: m.Tags, Aliases: m.Aliases,
+		LatestVersions: track.WireAll(m.LatestVersions, wireVersion)}
 }
 
 func wireVersion(v *store.ModelVersion) ModelVersion {
 	return ModelVersion{Name: v.Name, Version: v.Version, CreationTimestamp: v.CreationTimestamp, LastUpdatedTimestamp: v.LastUpdatedTimestamp,
 		UserID: v.UserID, CurrentStage: v.CurrentStage, Description: v.Description, Source: v.Source, RunID: v.RunID,
 		Status: v.Status, StatusMessage: v.StatusMessage, Tags: v.Tags, RunLink: v.RunLink, Aliases: v.Aliases}
-}
-
-func wireVersions(vs []store.ModelVersion) []ModelVersion {
-	out := make([]ModelVersion, len(vs))
-	for i := range vs {
-		out[i] = wireVersion(&vs[i])
-	}
-	return out
 }
 
 // API serves the model registry endpoints.
@@ -220,14 +209,10 @@ func (a *API) searchModels(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp := struct {
+	return struct {
 		RegisteredModels []RegisteredModel `json:"registered_models,omitempty"`
 		NextPageToken    string            `json:"next_page_token,omitempty"`
-	}{NextPageToken: token}
-	for i := range ms {
-		resp.RegisteredModels = append(resp.RegisteredModels, wireModel(&ms[i]))
-	}
-	return resp, nil
+	}{track.WireAll(ms, wireModel), token}, nil
 }
 
 type versionsResp struct {
@@ -247,7 +232,7 @@ func (a *API) latestVersions(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return versionsResp{ModelVersions: wireVersions(vs)}, nil
+	return versionsResp{ModelVersions: track.WireAll(vs, wireVersion)}, nil
 }
 
 func (a *API) setModelTag(r *http.Request) (any, error) {
@@ -337,7 +322,7 @@ func (a *API) searchVersions(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return versionsResp{ModelVersions: wireVersions(vs), NextPageToken: token}, nil
+	return versionsResp{ModelVersions: track.WireAll(vs, wireVersion), NextPageToken: token}, nil
 }
 
 func (a *API) setVersionTag(r *http.Request) (any, error) {

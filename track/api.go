@@ -133,14 +133,10 @@ func (a *API) searchExperiments(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp := struct {
+	return struct {
 		Experiments   []Experiment `json:"experiments,omitempty"`
 		NextPageToken string       `json:"next_page_token,omitempty"`
-	}{NextPageToken: token}
-	for i := range exps {
-		resp.Experiments = append(resp.Experiments, wireExperiment(&exps[i]))
-	}
-	return resp, nil
+	}{WireAll(exps, wireExperiment), token}, nil
 }
 
 func (a *API) updateExperiment(r *http.Request) (any, error) {
@@ -437,14 +433,10 @@ func (a *API) searchRuns(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp := struct {
+	return struct {
 		Runs          []Run  `json:"runs,omitempty"`
 		NextPageToken string `json:"next_page_token,omitempty"`
-	}{NextPageToken: token}
-	for i := range runs {
-		resp.Runs = append(resp.Runs, WireRun(&runs[i]))
-	}
-	return resp, nil
+	}{WireAll(runs, WireRun), token}, nil
 }
 
 func (a *API) getHistory(r *http.Request) (any, error) {

@@ -58,6 +58,19 @@ type RunMetric struct {
 	RunID string `json:"run_id"`
 }
 
+// WireAll converts each element of xs with f; it returns nil for no
+// elements, so that empty lists are left out of responses.
+func WireAll[T, U any](xs []T, f func(*T) U) []U {
+	if len(xs) == 0 {
+		return nil
+	}
+	out := make([]U, len(xs))
+	for i := range xs {
+		out[i] = f(&xs[i])
+	}
+	return out
+}
+
 func wireExperiment(e *store.Experiment) Experiment {
 	return Experiment{
 		ExperimentID: e.ID, Name: e.Name, ArtifactLocation: e.ArtifactLocation, LifecycleStage: e.LifecycleStage,
