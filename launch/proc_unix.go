@@ -1,0 +1,29 @@
+//go:build unix
+
+package launch
+
+import (
+	"errors"
+	"os/exec"
+	"syscall"
+)
+
+// ownGroup makes cmd the leader of a new process group, so that killing the
+// group also stops whatever the worker started.
+func ownGroup(cmd *exec.Cmd) { cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} }
+
+// ownSession detaches cmd from the caller's terminal and process group, so
+// the supervisor outlives the CLI command that started it.
+func ownSession(cmd *exec.Cmd) { cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} }
+
+// signalGroup sends sig to the process group led by pid.
+func signalGroup(pid int, sig syscall.Signal) error { return syscall.Kill(-pid, sig) }
+
+// signalProcess sends sig to the process pid.
+func signalProcess(pid int, sig syscall.Signal) error { return syscall.Kill(pid, sig) }
+
+// alive reports whether process pid exists.
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
