@@ -3,6 +3,7 @@ package ui
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"math"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mlenv/mlenv/store"
+	"github.com/mlenv/mlenv/track"
 )
 
 // MetricHistory reads metric histories; *store.SQLStore implements it.
@@ -60,6 +62,7 @@ type historyQuery struct {
 // [&max_points=][&x_axis=step|time][&min_x=][&max_x=].
 type historyHandler struct {
 	metrics MetricHistory
+	api     *track.Mux // writes errors
 	log     *slog.Logger
 	cache   *seriesCache
 	maxAge  time.Duration
@@ -68,15 +71,16 @@ type historyHandler struct {
 func (h *historyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q, err := parseHistoryQuery(r.URL.Query())
 	if err != nil {
-		writeError(w, h.log, err)
+		h.api.WriteError(w, err)
 		return
 	}
 	pts, err := h.load(r.Context(), seriesID{q.runID, q.key})
 	if err != nil {
-		writeError(w, h.log, err)
+		h.api.WriteError(w, err)
 		return
 	}
-	if err := writeJSON(w, downsample(q, pts)); err != nil {
+	w.Header().Set("Content-Type", "application/json")
+	if err := json.NewEncoder(w).Encode(downsample(q, pts)); err != nil {
 		h.log.Warn("write metric history", "run_id", q.runID, "key", q.key, "err", err)
 	}
 }

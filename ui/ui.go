@@ -10,12 +10,10 @@ package ui
 
 import (
 	"embed"
-	"encoding/json"
 	"io/fs"
 	"log/slog"
 	"net/http"
 
-	"github.com/mlenv/mlenv/store"
 	"github.com/mlenv/mlenv/track"
 )
 
@@ -39,12 +37,16 @@ func Handler(metrics MetricHistory, log *slog.Logger) http.Handler {
 		panic(err) // the embedded tree always has static/
 	}
 	mux := http.NewServeMux()
+	// api answers MLflow API paths that reach the UI (no API mounted in
+	// front of it) with ENDPOINT_NOT_FOUND, and writes the UI's own errors
+	// in MLflow's shape.
+	api := track.NewMux(mux, log)
 	assets := http.FileServerFS(root)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", assets))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, root, "index.html")
 	})
-	mux.Handle("GET "+HistoryPath, &historyHandler{metrics: metrics, log: log, cache: newSeriesCache(CachePoints), maxAge: CacheMaxAge})
+	mux.Handle("GET "+HistoryPath, &historyHandler{metrics: metrics, api: api, log: log, cache: newSeriesCache(CachePoints), maxAge: CacheMaxAge})
 	return secure(mux)
 }
 
@@ -57,26 +59,4 @@ func secure(h http.Handler) http.Handler {
 		hdr.Set("X-Content-Type-Options", "nosniff")
 		h.ServeHTTP(w, r)
 	})
-}
-
-// writeJSON writes v as a JSON response.
-func writeJSON(w http.ResponseWriter, v any) error {
-	w.Header().Set("Content-Type", "application/json")
-	return json.NewEncoder(w).Encode(v)
-}
-
-// writeError writes err in MLflow's error shape with MLflow's status for
-// its code, logging internal errors.
-func writeError(w http.ResponseWriter, log *slog.Logger, err error) {
-	code := store.CodeOf(err)
-	status := track.HTTPStatus(code)
-	if status >= 500 {
-		log.Error("ui request failed", "code", code, "err", err)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(struct {
-		ErrorCode store.Code `json:"error_code"`
-		Message   string     `json:"message"`
-	}{code, err.Error()})
 }

@@ -180,6 +180,9 @@ func TestPagesAndAssets(t *testing.T) {
 	if w := get(t, h, "/elsewhere"); w.Code != 404 {
 		t.Errorf("unknown path: status %d, want 404", w.Code)
 	}
+	if w := get(t, h, "/ajax-api/2.0/mlflow/runs/get?run_id=r1"); w.Code != 404 || !strings.Contains(w.Body.String(), "ENDPOINT_NOT_FOUND") {
+		t.Errorf("API path without the API mounted: %d %s, want 404 ENDPOINT_NOT_FOUND", w.Code, w.Body)
+	}
 }
 
 func TestHistoryCache(t *testing.T) {

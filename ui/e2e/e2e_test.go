@@ -223,6 +223,17 @@ func TestRunPage(t *testing.T) {
 		t.Errorf("zoomed chart drew %d points, want the ~1000 steps of the dragged range", zoomed)
 	}
 
+	// From the keyboard: 0 resets the zoom, + halves the range.
+	uitest.Eval[bool](t, ctx, loss+`.querySelector('canvas').focus() || true`)
+	if err := chromedp.Do(ctx, chromedp.KeyEvent("0")); err != nil {
+		t.Fatal(err)
+	}
+	uitest.WaitFor(t, ctx, loss+`.dataset.inRange == 20000`, 10*time.Second)
+	if err := chromedp.Do(ctx, chromedp.KeyEvent("+")); err != nil {
+		t.Fatal(err)
+	}
+	uitest.WaitFor(t, ctx, loss+`.dataset.inRange > 9000 && `+loss+`.dataset.inRange < 11000`, 10*time.Second)
+
 	// The x axis switches to time.
 	uitest.Eval[bool](t, ctx, `(() => { const s = document.querySelector('select[aria-label="X axis"]'); s.value = 'relative'; s.dispatchEvent(new Event('change')); return true })()`)
 	uitest.WaitFor(t, ctx, loss+`.querySelector('canvas').getAttribute('aria-label').includes('seconds')`, 10*time.Second)

@@ -44,7 +44,7 @@ export class LineChart {
     this.smoothing = 0;
     this.readout = h('output', {class: 'muted', 'aria-live': 'off'});
     this.info = h('span', {class: 'muted'});
-    this.canvas = h('canvas', {role: 'img', 'aria-label': title, width: 460, height: 260});
+    this.canvas = h('canvas', {role: 'img', 'aria-label': title, width: 460, height: 260, tabindex: 0});
     this.reset = h('button', {type: 'button', hidden: true, onclick: () => this.zoom(null)}, 'Reset zoom');
     this.legend = h('div', {class: 'legend'});
     this.el = h('figure', {class: 'chart'},
@@ -205,6 +205,19 @@ export class LineChart {
     });
     c.addEventListener('mouseleave', () => { if (start) { start = null; this.draw(); } });
     c.addEventListener('dblclick', () => this.zoom(null));
+    c.addEventListener('keydown', e => this.key(e));
+  }
+
+  // key zooms from the keyboard: + and - halve and double the x range,
+  // the arrows pan by a quarter of it, 0 resets.
+  key(e) {
+    if (!this.scale) return;
+    const {xlo, xhi} = this.scale, w = xhi - xlo;
+    const ranges = {'+': [xlo + w / 4, xhi - w / 4], '=': [xlo + w / 4, xhi - w / 4], '-': [xlo - w / 2, xhi + w / 2],
+      ArrowLeft: [xlo - w / 4, xhi - w / 4], ArrowRight: [xlo + w / 4, xhi + w / 4], '0': null};
+    if (!(e.key in ranges)) return;
+    e.preventDefault();
+    this.zoom(ranges[e.key]);
   }
 
   // nearest describes the point of the first series closest to x.

@@ -1,8 +1,7 @@
 // Model registry pages: the models, one model's versions and aliases,
 // and one version with its source run and signature.
 
-import {api, h, getJSON, artifactURL, fmtTime, table} from './util.js';
-import {pager} from './runs.js';
+import {api, h, getJSON, artifactURL, fmtTime, table, pagedList} from './util.js';
 
 const modelHref = name => `#/models/${encodeURIComponent(name)}`;
 const versionHref = (name, v) => `${modelHref(name)}/versions/${encodeURIComponent(v)}`;
@@ -10,21 +9,14 @@ const runLink = id => id ? h('a', {href: `#/runs/${encodeURIComponent(id)}`}, id
 const aliasBadges = as => (as || []).map(a => h('span', {class: 'badge'}, '@' + (a.alias ?? a)));
 
 // modelsPage lists registered models.
-export async function modelsPage(main) {
-  document.title = 'Models · mlenv';
-  const body = h('div');
-  main.replaceChildren(h('h1', {}, 'Registered models'), body);
-  const pages = [''];
-  const load = async () => {
-    const r = await api('registered-models/search', {max_results: 100, page_token: pages[pages.length - 1]});
-    const models = r.registered_models || [];
-    const rows = models.map(m => [h('a', {href: modelHref(m.name)}, m.name),
-      (m.latest_versions || []).map(v => h('a', {href: versionHref(m.name, v.version), class: 'badge'}, `v${v.version}`)),
-      aliasBadges(m.aliases), fmtTime(m.last_updated_timestamp), m.description || '']);
-    body.replaceChildren(models.length ? table(['Name', 'Latest versions', 'Aliases', 'Updated', 'Description'], rows, {id: 'models'})
-      : h('p', {}, 'No registered models yet.'), pager(pages, r.next_page_token, load));
-  };
-  await load();
+export function modelsPage(main) {
+  return pagedList(main, 'Registered models', async token => {
+    const r = await api('registered-models/search', {max_results: 100, page_token: token});
+    return {items: r.registered_models || [], next: r.next_page_token};
+  }, models => models.length ? table(['Name', 'Latest versions', 'Aliases', 'Updated', 'Description'], models.map(m => [
+    h('a', {href: modelHref(m.name)}, m.name),
+    (m.latest_versions || []).map(v => h('a', {href: versionHref(m.name, v.version), class: 'badge'}, `v${v.version}`)),
+    aliasBadges(m.aliases), fmtTime(m.last_updated_timestamp), m.description || '']), {id: 'models'}) : h('p', {}, 'No registered models yet.'));
 }
 
 // modelPage shows one registered model and its versions.

@@ -29,7 +29,7 @@ export function chartControls(change) {
   const sm = h('input', {type: 'range', min: 0, max: 0.99, step: 0.01, value: 0, 'aria-label': 'Smoothing',
     oninput: e => { st.smoothing = Number(e.target.value); out.value = e.target.value; change(st); }});
   return {st, el: h('div', {class: 'toolbar'}, h('label', {}, 'X axis ', sel), h('label', {}, log, ' Log scale'),
-    h('label', {}, 'Smoothing ', sm), out, h('span', {class: 'muted'}, 'Drag over a chart to zoom; double-click to reset.'))};
+    h('label', {}, 'Smoothing ', sm), out, h('span', {class: 'muted'}, 'Drag over a chart to zoom, double-click to reset; or focus a chart and press + − ← → 0.'))};
 }
 
 // MetricChart is one chart of one metric over one or more runs; it

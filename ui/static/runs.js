@@ -1,30 +1,15 @@
 // The experiments list and the runs table of one experiment.
 
-import {api, h, fmtTime, fmtDuration, fmtNum, byKey, quoteKey, table} from './util.js';
+import {api, h, fmtTime, fmtDuration, fmtNum, byKey, quoteKey, table, pager, pagedList} from './util.js';
 
-// experimentsPage lists active experiments, a page at a time.
-export async function experimentsPage(main) {
-  document.title = 'Experiments · mlenv';
-  const body = h('div');
-  main.replaceChildren(h('h1', {}, 'Experiments'), body);
-  const pages = [''];
-  const load = async () => {
-    const token = pages[pages.length - 1];
+// experimentsPage lists active experiments, newest first.
+export function experimentsPage(main) {
+  return pagedList(main, 'Experiments', async token => {
     const r = await api('experiments/search', {max_results: 200, page_token: token, order_by: 'creation_time DESC'});
-    const exps = r.experiments || [];
-    const rows = exps.map(e => [h('a', {href: `#/experiments/${encodeURIComponent(e.experiment_id)}`}, e.name),
-      e.experiment_id, fmtTime(e.creation_time), fmtTime(e.last_update_time)]);
-    body.replaceChildren(exps.length ? table(['Name', 'ID', 'Created', 'Updated'], rows, {id: 'experiments'}) : h('p', {}, 'No experiments yet.'),
-      pager(pages, r.next_page_token, load));
-  };
-  await load();
-}
-
-// pager returns Previous/Next buttons over a stack of page tokens.
-export function pager(pages, next, load) {
-  const prev = h('button', {type: 'button', disabled: pages.length < 2, onclick: () => { pages.pop(); load(); }}, '← Previous');
-  const nextB = h('button', {type: 'button', disabled: !next, onclick: () => { pages.push(next); load(); }}, 'Next →');
-  return h('div', {class: 'toolbar'}, prev, h('span', {}, `Page ${pages.length}`), nextB);
+    return {items: r.experiments || [], next: r.next_page_token};
+  }, exps => exps.length ? table(['Name', 'ID', 'Created', 'Updated'], exps.map(e => [
+    h('a', {href: `#/experiments/${encodeURIComponent(e.experiment_id)}`}, e.name),
+    e.experiment_id, fmtTime(e.creation_time), fmtTime(e.last_update_time)]), {id: 'experiments'}) : h('p', {}, 'No experiments yet.'));
 }
 
 // Fixed columns of the runs table and the order_by key of each.

@@ -101,3 +101,25 @@ export function table(headers, rows, attrs) {
 
 // palette gives series colours, distinguishable and readable on white.
 export const palette = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22'];
+
+// pager returns Previous/Next buttons over a stack of page tokens; load
+// shows the page of the token on top.
+export function pager(pages, next, load) {
+  const prev = h('button', {type: 'button', disabled: pages.length < 2, onclick: () => { pages.pop(); load(); }}, '← Previous');
+  const nextB = h('button', {type: 'button', disabled: !next, onclick: () => { pages.push(next); load(); }}, 'Next →');
+  return h('div', {class: 'toolbar'}, prev, h('span', {}, `Page ${pages.length}`), nextB);
+}
+
+// pagedList shows a titled list a page at a time: fetchPage(token)
+// returns {items, next}, and render(items) draws one page.
+export async function pagedList(main, title, fetchPage, render) {
+  document.title = `${title} · mlenv`;
+  const body = h('div');
+  main.replaceChildren(h('h1', {}, title), body);
+  const pages = [''];
+  const load = async () => {
+    const {items, next} = await fetchPage(pages[pages.length - 1]);
+    body.replaceChildren(render(items), pager(pages, next, load));
+  };
+  await load();
+}
