@@ -199,10 +199,12 @@ func TestSgemmScalars(t *testing.T) {
 
 // TestSgemmStrided uses leading dimensions much larger than the rows, so
 // reading or writing past a row's end lands on wrong values or sentinels.
+// It runs with more threads than pieces of C, as on a large machine.
 func TestSgemmStrided(t *testing.T) {
 	for _, name := range Available() {
 		t.Run(name, func(t *testing.T) {
 			useImpl(t, name)
+			useThreads(t, 16)
 			rng := rand.New(rand.NewPCG(5, 6))
 			for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
 				newProblem(rng, tr[0], tr[1], 29, 45, 38, 19, 1, 0.5, false).check(t)
