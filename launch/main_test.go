@@ -37,16 +37,20 @@ func TestMain(m *testing.M) {
 // worker is the body of a test worker process.
 func worker(mode string) int {
 	restart := os.Getenv(collective.EnvRestartCount)
-	rank := os.Getenv(collective.EnvRank)
+	cfg, err := collective.ConfigFromEnv(os.Getenv) // MLENV_* locally, SLURM_* under Slurm
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
 	switch mode {
 	case "allreduce":
-		return allReduceWorker(restart)
+		return allReduceWorker(cfg, restart)
 	case "fail-once":
-		if restart == "0" && rank == "1" {
+		if restart == "0" && cfg.Rank == 1 {
 			fmt.Println("failing on purpose")
 			return 3
 		}
-		return allReduceWorker(restart)
+		return allReduceWorker(cfg, restart)
 	case "exit":
 		fmt.Println("exiting")
 		var code int
@@ -83,13 +87,8 @@ func worker(mode string) int {
 
 // allReduceWorker joins the group from the environment contract, sums
 // [rank+1, 10*(rank+1)] over all ranks and prints the result.
-func allReduceWorker(restart string) int {
+func allReduceWorker(cfg collective.Config, restart string) int {
 	ctx := context.Background()
-	cfg, err := collective.ConfigFromEnv(os.Getenv)
-	if err != nil {
-		fmt.Println(err)
-		return 1
-	}
 	cfg.Timeout = 20 * time.Second
 	g, err := collective.Join(ctx, cfg)
 	if err != nil {
