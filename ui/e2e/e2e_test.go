@@ -245,6 +245,17 @@ func TestRunPage(t *testing.T) {
 	if body != `{"arch":"mlp"}` {
 		t.Errorf("downloaded model.json = %q", body)
 	}
+
+	// The charts of a running run follow new points.
+	more := store.Batch{RunID: id}
+	for i := 100; i < 150; i++ {
+		more.Metrics = append(more.Metrics, store.Metric{Key: "acc", Value: store.Float(float64(i) / 100), Timestamp: start + int64(i), Step: int64(i)})
+	}
+	if err := env.Client.LogBatch(ctx0, more); err != nil {
+		t.Fatal(err)
+	}
+	acc := `[...document.querySelectorAll('figure.chart')].find(f => f.querySelector('figcaption span').innerText === 'acc')`
+	uitest.WaitFor(t, ctx, acc+`.dataset.total == 150`, 15*time.Second)
 }
 
 // inked returns a JavaScript expression counting the non-white pixels in

@@ -102,6 +102,29 @@ export async function runPage(main, params, id) {
     h('section', {'aria-labelledby': 'h-logs'}, h('h2', {id: 'h-logs'}, 'Logs'), logs));
   if (!logs.firstChild) logs.append(h('p', {class: 'muted'}, 'No log artifacts (files named *.log or under logs/).'));
   await loadCharts(charts);
+  if (i.status === 'RUNNING') follow(main, charts);
+}
+
+// REFRESH_MS is how often the charts of a running run are brought up to
+// date; the server appends only the new points to its cached series.
+export const REFRESH_MS = 5000;
+
+// follow reloads the charts every REFRESH_MS while they are on the page
+// and the run is running.
+function follow(main, charts) {
+  const tick = async () => {
+    if (!charts.length || !charts[0].el.isConnected) return;
+    try {
+      await loadCharts(charts);
+      const {run} = await api('runs/get', {run_id: charts[0].runs[0].id});
+      if (run.info.status !== 'RUNNING') return;
+    } catch (err) {
+      main.prepend(h('p', {class: 'error', role: 'alert'}, `Live update stopped: ${err.message}`));
+      return;
+    }
+    setTimeout(tick, REFRESH_MS);
+  };
+  setTimeout(tick, REFRESH_MS);
 }
 
 // isLog says whether an artifact path is one of the run's logs.

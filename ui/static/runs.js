@@ -142,7 +142,7 @@ function runsTable(runs, state, sort, select) {
       h('td', {class: 'num'}, i.end_time ? fmtDuration(i.end_time - i.start_time) : ''),
       state.cols.map(c => {
         const v = data[c.entity].get(c.key);
-        return h('td', {class: c.entity === 'metrics' ? 'num' : null}, c.entity === 'metrics' ? fmtNum(v) : v);
+        return h('td', {class: c.entity === 'metrics' ? 'num' : null, title: v}, c.entity === 'metrics' ? fmtNum(v) : v);
       }));
   });
   return h('table', {id: 'runs'}, h('thead', {}, head), h('tbody', {}, rows));
