@@ -9,10 +9,13 @@
 package ui
 
 import (
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/mlenv/mlenv/track"
 )
@@ -41,13 +44,47 @@ func Handler(metrics MetricHistory, log *slog.Logger) http.Handler {
 	// front of it) with ENDPOINT_NOT_FOUND, and writes the UI's own errors
 	// in MLflow's shape.
 	api := track.NewMux(mux, log)
-	assets := http.FileServerFS(root)
-	mux.Handle("GET /static/", http.StripPrefix("/static/", assets))
+	tags := etags(root)
+	assets := http.StripPrefix("/static/", http.FileServerFS(root))
+	mux.Handle("GET /static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		revalidate(w, tags[strings.TrimPrefix(r.URL.Path, "/static/")])
+		assets.ServeHTTP(w, r)
+	}))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		revalidate(w, tags["index.html"])
 		http.ServeFileFS(w, r, root, "index.html")
 	})
 	mux.Handle("GET "+HistoryPath, &historyHandler{metrics: metrics, api: api, log: log, cache: newSeriesCache(CachePoints), maxAge: CacheMaxAge})
 	return secure(mux)
+}
+
+// etags returns a strong ETag for every file of the embedded tree, from
+// its content: embedded files have no modification time, so without one
+// browsers would fetch every file again on each visit.
+func etags(root fs.FS) map[string]string {
+	tags := map[string]string{}
+	err := fs.WalkDir(root, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(root, p)
+		sum := sha256.Sum256(b)
+		tags[p] = `"` + hex.EncodeToString(sum[:8]) + `"`
+		return err
+	})
+	if err != nil {
+		panic(err) // reading the embedded tree cannot fail
+	}
+	return tags
+}
+
+// revalidate makes browsers check a cached file with its ETag before
+// using it; http.ServeContent answers a matching If-None-Match with 304.
+func revalidate(w http.ResponseWriter, etag string) {
+	if etag != "" {
+		w.Header().Set("ETag", etag)
+		w.Header().Set("Cache-Control", "no-cache")
+	}
 }
 
 // secure sets headers that keep the pages to their own scripts and

@@ -174,6 +174,16 @@ func TestPagesAndAssets(t *testing.T) {
 	if ct := get(t, h, "/static/app.js").Header().Get("Content-Type"); !strings.Contains(ct, "javascript") {
 		t.Errorf("app.js served as %q; module scripts need a JavaScript type", ct)
 	}
+	for _, p := range []string{"/", "/static/app.js"} {
+		etag := get(t, h, p).Header().Get("ETag")
+		r := httptest.NewRequest(http.MethodGet, p, nil)
+		r.Header.Set("If-None-Match", etag)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if etag == "" || w.Code != http.StatusNotModified {
+			t.Errorf("%s with If-None-Match %s: status %d, want 304", p, etag, w.Code)
+		}
+	}
 	if w := get(t, h, "/static/missing.js"); w.Code != 404 {
 		t.Errorf("missing asset: status %d, want 404", w.Code)
 	}
