@@ -78,8 +78,9 @@ func (t *Tensor) RequiresGrad() *Tensor {
 }
 
 // SetSparseGrad makes Backward deliver the gradient of t as touched rows
-// (see Rows) instead of a dense Grad, when t is used only through
-// IndexSelect along axis 0. Embedding tables use it.
+// (see Rows) instead of a dense Grad. t must be used only through
+// IndexSelect or Lookup along axis 0; Backward panics if another op needs
+// a dense gradient for it. Embedding tables use it.
 func (t *Tensor) SetSparseGrad() *Tensor {
 	t.requiresGrad = true
 	t.sparseGrad = true
@@ -231,6 +232,9 @@ func (t *Tensor) inputs() []*Tensor {
 // gradData returns t's gradient storage, allocating it zeroed on first use
 // (in t's arena for intermediates, on the heap for leaves).
 func gradData(t *Tensor) []float32 {
+	if t.sparseGrad {
+		panic(fmt.Sprintf("tensor: tensor of shape %v has sparse row gradients (SetSparseGrad) but was used by an op other than IndexSelect or Lookup along axis 0", t.shape))
+	}
 	if t.grad == nil {
 		ar := t.arena
 		if t.op == opNone {

@@ -100,6 +100,7 @@ func TestShapeErrorsNameBothShapes(t *testing.T) {
 		{"reshape", func() { Reshape(New(2, 3), 4, 2) }, []string{"[2 3]", "[4 2]"}},
 		{"bce", func() { BCEWithLogits(New(2, 1), New(2)) }, []string{"[2 1]", "[2]"}},
 		{"index", func() { IndexSelect(New(2, 3), 0, []int{5}) }, []string{"index 5", "[2 3]"}},
+		{"sparse-dense", func() { SumAll(Mul(New(2, 3).SetSparseGrad(), New(2, 3))).Backward() }, []string{"[2 3]", "sparse row gradients"}},
 	}
 	for _, tt := range tests {
 		msg := func() (msg string) {
