@@ -7,16 +7,20 @@ import (
 	"github.com/mlenv/mlenv/tensor"
 )
 
-// Embedding maps integer ids to rows of Weight [num, dim].
+// Embedding maps integer ids to rows of Weight [num, dim]. Ids equal to
+// PaddingID (NoPadding for none) look up zeros and pass no gradient, as
+// torch.nn.Embedding(padding_idx=...) does with its zero padding row.
 type Embedding struct {
-	Weight *tensor.Tensor
+	Weight    *tensor.Tensor
+	PaddingID int
 }
 
 // NewEmbedding returns an embedding table initialised N(0, 1) as PyTorch
-// does. With sparse, Backward delivers the gradient as touched rows only
-// (tensor.RowGrad), which the optimizers in package optim update lazily.
+// does, without a padding id. With sparse, Backward delivers the gradient
+// as touched rows only (tensor.RowGrad), which the optimizers in package
+// optim update lazily.
 func NewEmbedding(rng *rand.Rand, num, dim int, sparse bool) *Embedding {
-	return &Embedding{Weight: newTable(rng, num, dim, sparse)}
+	return &Embedding{Weight: newTable(rng, num, dim, sparse), PaddingID: NoPadding}
 }
 
 func newTable(rng *rand.Rand, num, dim int, sparse bool) *tensor.Tensor {
@@ -33,7 +37,18 @@ func (e *Embedding) Parameters() []NamedParam { return []NamedParam{{"weight", e
 // Lookup returns the rows for ids, [len(ids), dim], in arena ar (nil for
 // the heap). ids must stay unchanged until Backward.
 func (e *Embedding) Lookup(ar *tensor.Arena, ids []int) *tensor.Tensor {
-	return tensor.Lookup(ar, e.Weight, ids)
+	rows := tensor.Lookup(ar, e.Weight, ids)
+	if e.PaddingID < 0 {
+		return rows
+	}
+	keep := ar.New(len(ids), 1)
+	k := keep.Data()
+	for i, id := range ids {
+		if id != e.PaddingID {
+			k[i] = 1
+		}
+	}
+	return tensor.Mul(rows, keep)
 }
 
 // BagMode selects how EmbeddingBag pools the rows of a bag.

@@ -41,6 +41,9 @@ func TestLayerGradients(t *testing.T) {
 	check("embeddingbag/mean", func(in []*tensor.Tensor) *tensor.Tensor {
 		return (&EmbeddingBag{in[0], BagMean, 1}).Forward(nil, []int{0, 1, 3, 3, 2}, []int{0, 2, 2})
 	}, randn(rng, 4, 3))
+	check("embedding/padding", func(in []*tensor.Tensor) *tensor.Tensor {
+		return (&Embedding{in[0], 0}).Lookup(nil, []int{2, 0, 2, 1})
+	}, randn(rng, 3, 2))
 	check("conv2d", func(in []*tensor.Tensor) *tensor.Tensor {
 		return (&Conv2d{in[1], in[2], 1, 1}).Forward(in[0])
 	}, randn(rng, 1, 2, 4, 3), randn(rng, 3, 2, 3, 3), randn(rng, 3))

@@ -246,3 +246,10 @@ func TestTorchWholeModels(t *testing.T) {
 		assertClose(t, "dlrm.grad."+p.Name, p.Tensor.Grad())
 	}
 }
+
+func TestTorchEmbeddingPadding(t *testing.T) {
+	ids := labelsOf(t, "embedding.ids")
+	checkCase(t, "embedding", []string{"weight"}, func(in []*tensor.Tensor) *tensor.Tensor {
+		return (&Embedding{Weight: in[0], PaddingID: 0}).Lookup(nil, ids)
+	})
+}

@@ -141,6 +141,14 @@ for mode in ("sum", "mean"):
     case(name, {"weight": rnd(6, 4)},
          lambda w: F.embedding_bag(ids, w, offsets, mode=mode, padding_idx=2))
 
+# Embedding with a padding id; the padding row is zero, as nn.Embedding
+# initialises it.
+out["embedding.ids"] = torch.tensor([3.0, 0.0, 3.0, 1.0])
+emb_w = torch.randn(5, 2)
+emb_w[0] = 0
+case("embedding", {"weight": emb_w.requires_grad_(True)},
+     lambda w: F.embedding(out["embedding.ids"].long(), w, padding_idx=0))
+
 # Norms.
 case("layernorm", {"x": rnd(3, 5), "weight": torch.randn(5, requires_grad=True),
                    "bias": torch.randn(5, requires_grad=True)},
