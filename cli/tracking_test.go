@@ -95,7 +95,7 @@ func TestRunsAndModelsCommands(t *testing.T) {
 func TestBenchTrackingCommand(t *testing.T) {
 	uri, _ := trackingServer(t)
 	for _, w := range []string{"log-batch-10", "create-run", "get-history", "search-runs"} {
-		code, out, errOut := runCLI(t, "bench", "tracking", "--uri", uri, "--clients", "2", "--seconds", "0.2",
+		code, out, errOut := runCLI(t, "bench", "tracking", "--uri", uri, "--clients", "2", "--seconds", "0.5",
 			"--workload", w, "--history-points", "1500", "--search-runs", "50", "--json")
 		if code != exitOK {
 			t.Fatalf("bench %s: exit %d: %s", w, code, errOut)
