@@ -71,7 +71,7 @@ func Start(tb testing.TB) *Env {
 			tb.Errorf("close store: %v", err)
 		}
 	})
-	c, err := track.NewClient(srv.URL, track.ClientOptions{Retries: -1})
+	c, err := track.NewClient(srv.URL, track.ClientOptions{})
 	if err != nil {
 		tb.Fatal(err)
 	}
