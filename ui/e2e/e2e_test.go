@@ -350,3 +350,32 @@ func TestUnknownRouteAndMissingRun(t *testing.T) {
 		t.Errorf("error message %q does not name the run", msg)
 	}
 }
+
+func TestChartHelpers(t *testing.T) {
+	env := uitest.Start(t)
+	ctx := uitest.Browser(t)
+	uitest.Navigate(t, ctx, env.URL, "")
+	// Debiased smoothing keeps a constant series constant and lags a step.
+	got := uitest.Eval[[]float64](t, ctx, `import('./static/chart.js').then(m => [...m.smooth([2, 2, 2], 0.9), ...m.smooth([0, 10], 0.5)])`)
+	want := []float64{2, 2, 2, 0, 10 * 0.5 / (1 - 0.25)}
+	for i := range want {
+		if math.Abs(got[i]-want[i]) > 1e-9 {
+			t.Fatalf("smooth = %v, want %v", got, want)
+		}
+	}
+	ticks := uitest.Eval[[]float64](t, ctx, `import('./static/chart.js').then(m => m.niceTicks(0.013, 0.987, 5))`)
+	if !slices.Equal(ticks, []float64{0.2, 0.4, 0.6, 0.8}) {
+		t.Errorf("niceTicks(0.013, 0.987, 5) = %v, want 0.2 0.4 0.6 0.8", ticks)
+	}
+	// Categorical and numeric axes of the comparison plots.
+	pos := uitest.Eval[[]float64](t, ctx, `import('./static/plots.js').then(m => {
+		const c = m.axis('opt', ['sgd', 'adam', 'sgd']), n = m.axis('lr', ['0.1', '0.3', null]);
+		return [c.pos('adam'), c.pos('sgd'), n.pos('0.1'), n.pos('0.2'), n.pos(null) === null ? -1 : 0];
+	})`)
+	for i, w := range []float64{0, 1, 0, 0.5, -1} {
+		if math.Abs(pos[i]-w) > 1e-9 {
+			t.Errorf("axis positions = %v, want [0 1 0 0.5 -1]", pos)
+			break
+		}
+	}
+}
