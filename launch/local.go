@@ -105,7 +105,10 @@ func (l *Local) prepare(req JobRequest) (JobRequest, error) {
 // SubmitDetached records the job and starts supervisor (a command line,
 // typically `mlenv jobs supervise --state-dir DIR`) with the job id appended,
 // as a process in its own session that runs the job with Run and outlives
-// the caller. Its output goes to supervisor.log in the job directory.
+// the caller. Its output goes to supervisor.log in the job directory. The
+// supervisor must read its standard input to EOF before calling Run: the
+// input closes once the record holds the supervisor's pid, so the two
+// processes never write the record at the same time.
 func (l *Local) SubmitDetached(ctx context.Context, req JobRequest, supervisor []string) (JobID, error) {
 	req, err := l.prepare(req)
 	if err != nil {
@@ -122,6 +125,11 @@ func (l *Local) SubmitDetached(ctx context.Context, req JobRequest, supervisor [
 	defer logf.Close()
 	cmd := exec.Command(supervisor[0], append(supervisor[1:], string(rec.ID))...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	gate, err := cmd.StdinPipe()
+	if err != nil {
+		return "", err
+	}
+	defer gate.Close() // lets the supervisor start, once the record names it
 	ownSession(cmd)
 	if err := cmd.Start(); err != nil {
 		return "", fmt.Errorf("job %s: starting its supervisor: %w", rec.ID, err)

@@ -110,6 +110,7 @@ func allReduceWorker(cfg collective.Config, restart string) int {
 func superviseForTest(root string, id JobID) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
+	io.Copy(io.Discard, os.Stdin) // the gate of SubmitDetached
 	if _, err := NewLocal(&Store{Root: root}, 4, nil).Run(ctx, id); err != nil {
 		fmt.Println(err)
 		return 1
