@@ -208,3 +208,73 @@ func TestInitialisersAreSeededAndScaled(t *testing.T) {
 		}
 	}
 }
+
+// TestBroadcastMatchesNaive compares Add, Mul, Div and Sub on random
+// broadcastable shapes, including transposed views, with an element-by-
+// element reference.
+func TestBroadcastMatchesNaive(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for trial := range 200 {
+		rank := 1 + rng.IntN(4)
+		out := make([]int, rank)
+		as, bs := make([]int, rank), make([]int, rank)
+		for i := range out {
+			out[i] = 1 + rng.IntN(3)
+			as[i], bs[i] = out[i], out[i]
+			switch rng.IntN(3) {
+			case 0:
+				as[i] = 1
+			case 1:
+				bs[i] = 1
+			}
+		}
+		drop := rng.IntN(rank) // b may have fewer dimensions
+		bs = bs[drop:]
+		copy(out[:drop], as[:drop])
+		a, b := Normal(rng, 0, 1, as...), Uniform(rng, 0.5, 2, bs...)
+		if rank >= 2 && trial%2 == 0 {
+			// Use a transposed view of a with the same logical shape.
+			a = Transpose(Contiguous(Transpose(a, -1, -2)), -1, -2)
+		}
+		for _, op := range []struct {
+			name string
+			f    func(a, b *Tensor) *Tensor
+			ref  func(x, y float32) float32
+		}{
+			{"add", Add, func(x, y float32) float32 { return x + y }},
+			{"sub", Sub, func(x, y float32) float32 { return x - y }},
+			{"mul", Mul, func(x, y float32) float32 { return x * y }},
+			{"div", Div, func(x, y float32) float32 { return x / y }},
+		} {
+			got := op.f(a, b)
+			if !slices.Equal(got.Shape(), out) {
+				t.Fatalf("%s %v %v: shape %v, want %v", op.name, as, bs, got.Shape(), out)
+			}
+			idx := make([]int, rank)
+			for i, v := range got.Data() {
+				rem := i
+				for d := rank - 1; d >= 0; d-- {
+					idx[d] = rem % out[d]
+					rem /= out[d]
+				}
+				want := op.ref(a.At(bidx(idx, as)...), b.At(bidx(idx, bs)...))
+				if v != want {
+					t.Fatalf("%s %v %v at %v: %v, want %v", op.name, as, bs, idx, v, want)
+				}
+			}
+		}
+	}
+}
+
+// bidx maps an output index to the index of an operand of shape s
+// broadcast to it.
+func bidx(idx, s []int) []int {
+	r := make([]int, len(s))
+	lead := len(idx) - len(s)
+	for i := range s {
+		if s[i] != 1 {
+			r[i] = idx[lead+i]
+		}
+	}
+	return r
+}
