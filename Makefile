@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 LDFLAGS := -X github.com/mlenv/mlenv/buildinfo.Version=$(VERSION)
 BIN := bin/mlenv
 # DEB_PACKAGES are the Debian packages the build and tests need.
-DEB_PACKAGES := postgresql
+DEB_PACKAGES := postgresql chromium slurmctld slurmd slurm-client munge
 
 .PHONY: build demo test bench lint deps clean
 
@@ -20,8 +20,10 @@ deps:
 demo: build
 	@scripts/demo.sh $(BIN)
 
+# test runs every test against real services: a throw-away PostgreSQL, a
+# single-node Slurm and headless Chromium, none of which may be skipped here.
 test: deps
-	scripts/with-postgres.sh go test -count=1 ./...
+	MLENV_TEST_CHROMIUM=required scripts/with-postgres.sh scripts/with-slurm.sh go test -count=1 ./...
 
 bench: build
 	@bench/run.sh $(BIN)
