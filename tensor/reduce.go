@@ -20,6 +20,16 @@ func split(shape []int, axis int) (outer, n, inner int) {
 	return outer, shape[axis], inner
 }
 
+// forOuter calls fn for every o in [0, outer), each touching size
+// elements, on several goroutines when the total is large.
+func forOuter(outer, size int, fn func(o int)) {
+	ParallelFor(outer, max(1, Grain/max(size, 1)), func(lo, hi int) {
+		for o := lo; o < hi; o++ {
+			fn(o)
+		}
+	})
+}
+
 // reducedShape returns shape without axis, or with it set to 1 if keepDim.
 func reducedShape(ar *Arena, shape []int, axis int, keepDim bool) []int {
 	out := ar.ints(len(shape))
@@ -40,14 +50,14 @@ func Sum(x *Tensor, axis int, keepDim bool) *Tensor {
 	outer, n, inner := split(x.shape, ax)
 	out := newOut(ar, reducedShape(ar, x.shape, ax, keepDim))
 	d := out.data
-	for o := 0; o < outer; o++ {
+	forOuter(outer, n*inner, func(o int) {
 		if inner == 1 {
 			var s float64
 			for _, v := range src[o*n : o*n+n] {
 				s += float64(v)
 			}
 			d[o] = float32(s)
-			continue
+			return
 		}
 		row := d[o*inner : o*inner+inner]
 		clear(row)
@@ -57,7 +67,7 @@ func Sum(x *Tensor, axis int, keepDim bool) *Tensor {
 				row[j] += v
 			}
 		}
-	}
+	})
 	if record(out, opSum, x, nil) {
 		out.axis = ax
 	}
@@ -222,7 +232,7 @@ func softmax(x *Tensor, axis int, logOut bool) *Tensor {
 	src := x.contiguous(ar)
 	outer, n, inner := split(x.shape, ax)
 	out := newOut(ar, x.shape)
-	for o := 0; o < outer; o++ {
+	forOuter(outer, n*inner, func(o int) {
 		for j := 0; j < inner; j++ {
 			base := o*n*inner + j
 			l := lse(src, base, n, inner)
@@ -235,7 +245,7 @@ func softmax(x *Tensor, axis int, logOut bool) *Tensor {
 				out.data[p] = v
 			}
 		}
-	}
+	})
 	op := opSoftmax
 	if logOut {
 		op = opLogSoftmax

@@ -278,3 +278,24 @@ func bidx(idx, s []int) []int {
 	}
 	return r
 }
+
+// TestLargeReductionsInParallel uses tensors big enough for the reductions
+// to split rows across goroutines and checks them row by row.
+func TestLargeReductionsInParallel(t *testing.T) {
+	const rows, cols = 300, 1000
+	x := Normal(rand.New(rand.NewPCG(23, 24)), 0, 1, rows, cols)
+	sums, sm := Sum(x, 1, false).Data(), Softmax(x, 1)
+	rowSums := Sum(sm, 1, false).Data()
+	for r := range rows {
+		var want float64
+		for _, v := range x.Data()[r*cols : (r+1)*cols] {
+			want += float64(v)
+		}
+		if math.Abs(float64(sums[r])-want) > 1e-3 {
+			t.Fatalf("row %d: sum %v, want %v", r, sums[r], want)
+		}
+		if math.Abs(float64(rowSums[r])-1) > 1e-4 {
+			t.Fatalf("row %d: softmax sums to %v", r, rowSums[r])
+		}
+	}
+}
