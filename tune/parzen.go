@@ -22,6 +22,7 @@ type parzen struct {
 type parzenDim struct {
 	choices   int       // > 0 for a categorical dimension
 	mu, sigma []float64 // numeric: per component
+	halfCell  float64   // linear Int: half a value's cell; scores are masses
 	logZ      []float64 // numeric: log mass of the normal inside [0, 1]
 	logP      [][]float64
 }
@@ -55,7 +56,11 @@ func newParzen(params []Param, obs [][]float64, w []float64, cfg parzenConfig) *
 		if p.Kind == Categorical {
 			pz.dims = append(pz.dims, categoricalKernels(len(p.Choices), col, cfg.priorWeight))
 		} else {
-			pz.dims = append(pz.dims, numericKernels(col, len(params), cfg))
+			d := numericKernels(col, len(params), cfg)
+			if p.Kind == Int && !p.Log {
+				d.halfCell = 0.5 / float64(p.cells())
+			}
+			pz.dims = append(pz.dims, d)
 		}
 	}
 	return pz
@@ -193,7 +198,8 @@ func sampleLog(logP []float64, rng *rand.Rand) float64 {
 // factor, and without the constant 1/sqrt(2 pi): in effect every component
 // is weighted by its bandwidth, which makes TPE favour points backed by
 // wide, isolated kernels and explore more than the normalised density
-// would; in our benchmarks it also finds better optima.
+// would; in our benchmarks it also finds better optima. A linear integer
+// dimension scores, like Optuna, the kernel's mass over the value's cell.
 func (pz *parzen) logPDF(x []float64) float64 {
 	terms := make([]float64, len(pz.logW))
 	copy(terms, pz.logW)
@@ -202,6 +208,14 @@ func (pz *parzen) logPDF(x []float64) float64 {
 			j := int(x[d])
 			for c := range terms {
 				terms[c] += dim.logP[c][j]
+			}
+			continue
+		}
+		if dim.halfCell > 0 {
+			lo, hi := math.Max(x[d]-dim.halfCell, 0), math.Min(x[d]+dim.halfCell, 1)
+			for c := range terms {
+				m := normCDF((hi-dim.mu[c])/dim.sigma[c]) - normCDF((lo-dim.mu[c])/dim.sigma[c])
+				terms[c] += math.Log(m) - dim.logZ[c]
 			}
 			continue
 		}

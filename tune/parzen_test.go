@@ -39,3 +39,23 @@ func TestParzenMatchesOptuna(t *testing.T) {
 		}
 	}
 }
+
+// TestParzenIntMassMatchesOptuna checks an integer on [1, 20] with
+// observations [3, 7, 7, 12, 1, 20, 9] against Optuna 3.1, which scores the
+// kernels' mass over each value's cell.
+func TestParzenIntMassMatchesOptuna(t *testing.T) {
+	p := IntRange("n", 1, 20, 1)
+	var obs [][]float64
+	var w []float64
+	for _, v := range []float64{3, 7, 7, 12, 1, 20, 9} {
+		obs = append(obs, []float64{p.ToUnit(v)})
+		w = append(w, 1)
+	}
+	pz := newParzen([]Param{p}, obs, w, parzenConfig{priorWeight: 1})
+	want := map[float64]float64{1: -2.698275, 4: -2.72783, 7: -2.552268, 8: -2.544194, 15: -3.636945, 20: -3.782447}
+	for v, lw := range want {
+		if got := pz.logPDF([]float64{p.ToUnit(v)}); math.Abs(got-lw) > 1e-5 {
+			t.Errorf("log mass at %g = %.6f, Optuna %.6f", v, got, lw)
+		}
+	}
+}
