@@ -42,6 +42,11 @@ type peer struct {
 }
 
 func newPeer(c net.Conn, rank int, addr string, timeout time.Duration) *peer {
+	if tc, ok := c.(*net.TCPConn); ok {
+		// Large socket buffers let a whole chunk move per system call.
+		tc.SetReadBuffer(4 * ioChunk)
+		tc.SetWriteBuffer(4 * ioChunk)
+	}
 	return &peer{conn: c, rank: rank, addr: addr, timeout: timeout}
 }
 

@@ -1,0 +1,7 @@
+// Package distributed holds the loopback benchmarks of mlenv's collective
+// communication: the ring all-reduce between worker processes started by
+// the local executor, against a plain TCP stream copy between two processes
+// on the same machine. See README.md; run with
+//
+//	go test -run '^$' -bench . -benchtime 1x ./bench/distributed
+package distributed
