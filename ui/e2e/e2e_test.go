@@ -205,9 +205,11 @@ func TestRunPage(t *testing.T) {
 
 	// Log scale and smoothing redraw; the step range stays.
 	uitest.Eval[bool](t, ctx, `(() => { const c = [...document.querySelectorAll('input[type=checkbox]')].find(i => i.parentElement.innerText.includes('Log scale')); c.click(); return true })()`)
+	uitest.Eval[bool](t, ctx, `(() => { const r = document.querySelector('input[aria-label=Smoothing]'); r.value = 0.9; r.dispatchEvent(new Event('input')); return true })()`)
 	if n := uitest.Eval[int](t, ctx, inked(loss)); n < 300 {
-		t.Errorf("log-scale chart has %d coloured pixels", n)
+		t.Errorf("smoothed log-scale chart has %d coloured pixels", n)
 	}
+	uitest.Screenshot(t, ctx, "run-page-log-smoothed")
 
 	// Dragging over the chart zooms in: the server returns the range at full resolution.
 	box := uitest.Eval[[]float64](t, ctx, `(() => { const r = `+loss+`.querySelector('canvas').getBoundingClientRect(); return [r.left, r.top, r.width, r.height] })()`)

@@ -158,7 +158,9 @@ export class LineChart {
     ctx.lineWidth = 1;
     ctx.textAlign = 'right';
     ctx.textBaseline = 'middle';
-    for (const t of niceTicks(flo, fhi, 5)) {
+    // On a log scale ticks sit on powers of ten when the range spans two.
+    const decades = niceTicks(flo, fhi, 5).filter(Number.isInteger);
+    for (const t of this.log && decades.length >= 2 ? decades : niceTicks(flo, fhi, 5)) {
       const y = L.y1 - (t - flo) / (fhi - flo) * (L.y1 - L.y0);
       ctx.beginPath(); ctx.moveTo(L.x0, y); ctx.lineTo(L.x1, y); ctx.stroke();
       ctx.fillText(fmtNum(this.log ? Math.pow(10, t) : t), L.x0 - 4, y);

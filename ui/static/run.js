@@ -91,7 +91,7 @@ export async function runPage(main, params, id) {
     h('p', {}, h('a', {href: '#/'}, 'Experiments'), ' / ',
       exp ? h('a', {href: `#/experiments/${encodeURIComponent(exp.experiment_id)}`}, exp.name) : i.experiment_id, ' /'),
     h('h1', {}, name),
-    h('dl', {class: 'facts'}, facts.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
+    h('dl', {class: 'facts'}, facts.filter(([, v]) => v).map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
     h('section', {'aria-labelledby': 'h-metrics'}, h('h2', {id: 'h-metrics'}, `Metrics (${keys.length})`),
       keys.length ? [controls.el, h('div', {class: 'charts'}, charts.map(c => c.el))] : h('p', {class: 'muted'}, 'No metrics.')),
     h('section', {'aria-labelledby': 'h-params'}, h('h2', {id: 'h-params'}, 'Parameters'),
