@@ -148,6 +148,16 @@ func TestRunPagePagination(t *testing.T) {
 	if got := rowTexts(t, ctx, 2); got[len(got)-1] != "run-00" {
 		t.Errorf("second page ends with %q, want run-00", got[len(got)-1])
 	}
+
+	// Sort order and columns come back from a link.
+	uitest.Navigate(t, ctx, env.URL, "#/experiments/"+expID+"?order=attributes.run_name+ASC&col=tags%3Ateam")
+	if got := rowTexts(t, ctx, 2); got[0] != "run-00" || got[1] != "run-01" {
+		t.Errorf("sorted by name: rows start %v, want run-00, run-01", got[:2])
+	}
+	heads := uitest.Eval[[]string](t, ctx, `[...document.querySelectorAll('#runs thead th')].map(th => th.innerText + '|' + (th.getAttribute('aria-sort') || ''))`)
+	if want := []string{"✓|", "Run|ascending", "Status|", "Started|", "Duration|", "tag: team|"}; !slices.Equal(heads, want) {
+		t.Errorf("headers = %q, want %q", heads, want)
+	}
 }
 
 func TestRunPage(t *testing.T) {
