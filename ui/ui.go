@@ -26,11 +26,12 @@ var files embed.FS
 // HistoryPath is the path of the downsampled metric history endpoint.
 const HistoryPath = "/ui-api/metric-history"
 
-// Handler returns the UI: the single-page app at "/" (pages are chosen by
-// the URL fragment, so any server path under "/" that is not an API
-// route shows it), its assets under /static/, and GET HistoryPath over
-// metrics, which keeps up to CachePoints recently drawn points in memory. log receives internal errors; nil means slog.Default(). The
-// handler is safe for concurrent use.
+// Handler returns the UI: the single-page app at "/" (the URL fragment
+// picks the page, so every page is served by that one path), its assets
+// under /static/, and GET HistoryPath over metrics, which keeps up to
+// CachePoints recently drawn points in memory. Other paths are 404. log
+// receives internal errors; nil means slog.Default(). The handler is
+// safe for concurrent use.
 func Handler(metrics MetricHistory, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.Default()
