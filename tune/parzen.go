@@ -214,6 +214,10 @@ func (pz *parzen) logPDF(x []float64) float64 {
 		if dim.halfCell > 0 {
 			lo, hi := math.Max(x[d]-dim.halfCell, 0), math.Min(x[d]+dim.halfCell, 1)
 			for c := range terms {
+				if math.Abs(x[d]-dim.mu[c])-dim.halfCell > 8*dim.sigma[c] {
+					terms[c] = math.Inf(-1) // mass below 1e-15: skip the erfc
+					continue
+				}
 				m := normCDF((hi-dim.mu[c])/dim.sigma[c]) - normCDF((lo-dim.mu[c])/dim.sigma[c])
 				terms[c] += math.Log(m) - dim.logZ[c]
 			}
