@@ -1,0 +1,178 @@
+package serve
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/mlenv/mlenv/data"
+	"github.com/mlenv/mlenv/modelfile"
+)
+
+// Artifact serves an mlenv model artifact (package modelfile): requests
+// carry the raw feature columns of the artifact's signature by name, the
+// artifact's fitted transforms encode them exactly as training did, and the
+// network runs in no-grad mode. Inputs, one per signature column, all with
+// the batch as first dimension:
+//
+//   - numeric: FP32 [n]; NaN and ±Inf are rejected.
+//   - categorical: BYTES [n]; integer ids as their decimal text ("7"). An
+//     empty string is a missing value.
+//   - multi_hot: BYTES [n], each element the row's items joined with the
+//     feature's separator, or with "," when the feature has none (its
+//     training data held lists). Empty items are dropped.
+//   - image: FP32 [n, C, H, W] of raw pixel values.
+//
+// There is one output, named after the signature's output kind:
+// "probability" FP32 [n, 1] for a binary label, "probabilities" FP32
+// [n, classes] for a multiclass one, "value" FP32 [n, k] for regression.
+//
+// An Artifact is safe for concurrent use; its Infer calls are serialised by
+// the underlying modelfile.Model, so more than one instance adds no speed.
+type Artifact struct {
+	model *modelfile.Model
+	meta  Metadata
+	image []bool   // per input: whether it is an image column
+	split []string // per input: the separator of a multi_hot list column, or ""
+}
+
+// LoadArtifact loads the artifact directory dir (see modelfile.Load) as
+// model name at version label ver.
+func LoadArtifact(dir, name, ver string) (*Artifact, error) {
+	m, err := modelfile.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	return NewArtifact(m, name, ver)
+}
+
+// NewArtifact serves the loaded model m as model name at version label
+// ver. It fails when the signature has a column type it cannot take.
+func NewArtifact(m *modelfile.Model, name, ver string) (*Artifact, error) {
+	sig := m.Meta.Signature
+	a := &Artifact{model: m, meta: Metadata{Name: name, Version: ver, Platform: "mlenv"}}
+	for _, c := range sig.Inputs {
+		spec, err := columnSpec(m.Meta.Transforms, c)
+		if err != nil {
+			return nil, fmt.Errorf("model %q: %w", name, err)
+		}
+		a.meta.Inputs = append(a.meta.Inputs, spec)
+		a.image = append(a.image, c.Type == data.Image)
+		a.split = append(a.split, listSeparator(m.Meta.Transforms, c))
+	}
+	if sig.Output.Kind == "" || sig.Output.Width < 1 {
+		return nil, fmt.Errorf("model %q: signature output %q of width %d", name, sig.Output.Kind, sig.Output.Width)
+	}
+	a.meta.Outputs = []TensorSpec{{Name: sig.Output.Kind, Datatype: FP32, Shape: []int64{-1, int64(sig.Output.Width)}}}
+	return a, nil
+}
+
+// columnSpec is the input tensor that carries raw column c.
+func columnSpec(t *data.Transforms, c modelfile.Column) (TensorSpec, error) {
+	switch c.Type {
+	case data.Numeric:
+		return TensorSpec{Name: c.Name, Datatype: FP32, Shape: []int64{-1}}, nil
+	case data.Categorical, data.MultiHot:
+		return TensorSpec{Name: c.Name, Datatype: Bytes, Shape: []int64{-1}}, nil
+	case data.Image:
+		for _, f := range t.Features {
+			if f.Column == c.Name && len(f.Shape) > 0 {
+				shape := []int64{-1}
+				for _, d := range f.Shape {
+					shape = append(shape, int64(d))
+				}
+				return TensorSpec{Name: c.Name, Datatype: FP32, Shape: shape}, nil
+			}
+		}
+		return TensorSpec{}, fmt.Errorf("image column %q has no fitted shape", c.Name)
+	}
+	return TensorSpec{}, fmt.Errorf("column %q: unsupported feature type %q", c.Name, c.Type)
+}
+
+// listSeparator is the separator that splits a multi_hot element of column
+// c in a request: "," when the column's feature has none, "" for columns
+// that are not multi_hot lists (Apply splits by the feature's separator).
+func listSeparator(t *data.Transforms, c modelfile.Column) string {
+	if c.Type != data.MultiHot {
+		return ""
+	}
+	for _, f := range t.Features {
+		if f.Column == c.Name && f.Separator != "" {
+			return ""
+		}
+	}
+	return ","
+}
+
+// Metadata returns the model's name, version and raw-column signature.
+func (a *Artifact) Metadata() Metadata { return a.meta }
+
+// Model returns the underlying artifact model.
+func (a *Artifact) Model() *modelfile.Model { return a.model }
+
+// Infer turns the column tensors into raw rows, encodes them with the
+// artifact's transforms and runs the network on them as one batch.
+func (a *Artifact) Infer(_ context.Context, inputs []Tensor) ([]Tensor, error) {
+	n := int(inputs[0].Shape[0])
+	out := Tensor{Name: a.meta.Outputs[0].Name, Datatype: FP32, Shape: []int64{int64(n), a.meta.Outputs[0].Shape[1]}}
+	if n == 0 {
+		out.Data = []float32{}
+		return []Tensor{out}, nil
+	}
+	preds, err := a.model.Predict(a.rows(inputs, n))
+	if err != nil {
+		return nil, err
+	}
+	flat := make([]float32, 0, n*int(out.Shape[1]))
+	for _, p := range preds {
+		flat = append(flat, p...)
+	}
+	out.Data = flat
+	return []Tensor{out}, nil
+}
+
+// rows converts validated input tensors (in signature order, n rows each)
+// to the raw rows data.Transforms.Apply reads. Image rows share the
+// inputs' buffers, which Apply copies.
+func (a *Artifact) rows(inputs []Tensor, n int) []map[string]any {
+	rows := make([]map[string]any, n)
+	for i := range rows {
+		rows[i] = make(map[string]any, len(inputs))
+	}
+	for j, t := range inputs {
+		col := a.meta.Inputs[j].Name
+		switch v := t.Data.(type) {
+		case []float32:
+			if a.image[j] {
+				w := len(v) / n
+				for i, row := range rows {
+					row[col] = v[i*w : (i+1)*w : (i+1)*w]
+				}
+				continue
+			}
+			for i, row := range rows {
+				row[col] = v[i]
+			}
+		case [][]byte:
+			for i, row := range rows {
+				if a.split[j] != "" {
+					row[col] = splitItems(string(v[i]), a.split[j])
+				} else {
+					row[col] = string(v[i])
+				}
+			}
+		}
+	}
+	return rows
+}
+
+// splitItems splits s at sep, dropping empty items.
+func splitItems(s, sep string) []string {
+	items := []string{}
+	for item := range strings.SplitSeq(s, sep) {
+		if item != "" {
+			items = append(items, item)
+		}
+	}
+	return items
+}

@@ -1,0 +1,193 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"math"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mlenv/mlenv/data"
+	"github.com/mlenv/mlenv/models"
+	"github.com/mlenv/mlenv/modelfile"
+)
+
+// artifactFixture fits transforms for numeric (normalised, logged,
+// bucketised), categorical (vocabulary and hashed) and multi_hot features
+// on a small synthetic file, builds an untrained DLRM over them, and
+// returns the model with the file's rows as a client would send them.
+func artifactFixture(t *testing.T) (*modelfile.Model, []map[string]any) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ctr.parquet")
+	if _, err := data.WriteSynthetic(path, data.SynthOptions{Rows: 200, Seed: 3, MultiHot: true}); err != nil {
+		t.Fatal(err)
+	}
+	src := data.Source{Path: path, Format: data.FormatParquet}
+	vocab := data.Vocab{MinCount: 1, OOVBuckets: 2}
+	feats := []data.Feature{
+		{Name: "I1", Type: data.Numeric, Log: true, Normalize: data.NormStandard},
+		{Name: "I2", Type: data.Numeric, Normalize: data.NormMinMax},
+		{Name: "I3b", Column: "I3", Type: data.Numeric, Buckets: data.Buckets{Quantiles: 4}},
+		{Name: "C1", Type: data.Categorical, Vocab: vocab},
+		{Name: "C2", Type: data.Categorical, HashBuckets: 50},
+		{Name: "tags", Type: data.MultiHot, Vocab: vocab},
+	}
+	tr, _, err := data.Fit(context.Background(), src, feats, data.Label{Name: "label", Type: data.Binary}, data.FitOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := map[string]any{"embedding_dim": 4, "bottom": []any{8}, "top": []any{8}}
+	net, err := models.Build("dlrm", params, tr.Schema(), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols := []string{"I1", "I2", "I3", "C1", "C2", "tags"}
+	var rows []map[string]any
+	for rec, err := range src.Records(cols) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		row := map[string]any{}
+		for i, f := range rec.Fields {
+			switch f.Kind {
+			case data.Num:
+				row[cols[i]] = float32(f.Num) // what an FP32 tensor can carry
+			case data.Str:
+				row[cols[i]] = f.Str
+			case data.List:
+				row[cols[i]] = f.List
+			}
+		}
+		rows = append(rows, row)
+	}
+	return modelfile.New("ctr", "dlrm", params, tr, net), rows
+}
+
+// columnTensors lays rows out as the Artifact's input tensors.
+func columnTensors(rows []map[string]any) []Tensor {
+	n := int64(len(rows))
+	var ts []Tensor
+	for _, c := range []string{"I1", "I2", "I3"} {
+		v := make([]float32, len(rows))
+		for i, r := range rows {
+			v[i] = r[c].(float32)
+		}
+		ts = append(ts, Tensor{Name: c, Datatype: FP32, Shape: []int64{n}, Data: v})
+	}
+	for _, c := range []string{"C1", "C2", "tags"} {
+		v := make([][]byte, len(rows))
+		for i, r := range rows {
+			switch x := r[c].(type) {
+			case string:
+				v[i] = []byte(x)
+			case []string:
+				v[i] = []byte(strings.Join(x, ","))
+			}
+		}
+		ts = append(ts, Tensor{Name: c, Datatype: Bytes, Shape: []int64{n}, Data: v})
+	}
+	return ts
+}
+
+func TestArtifactMetadata(t *testing.T) {
+	m, _ := artifactFixture(t)
+	a, err := NewArtifact(m, "ctr", "3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := a.Metadata()
+	want := map[string]Datatype{"I1": FP32, "I2": FP32, "I3": FP32, "C1": Bytes, "C2": Bytes, "tags": Bytes}
+	if len(md.Inputs) != len(want) {
+		t.Fatalf("inputs %v, want the columns %v", md.Inputs, want)
+	}
+	for _, in := range md.Inputs {
+		if want[in.Name] != in.Datatype || len(in.Shape) != 1 || in.Shape[0] != -1 {
+			t.Errorf("input %q: %s%v, want %s[-1]", in.Name, in.Datatype, in.Shape, want[in.Name])
+		}
+	}
+	if len(md.Outputs) != 1 || md.Outputs[0].Name != "probability" || md.Outputs[0].Shape[1] != 1 {
+		t.Errorf("outputs %v, want probability [-1 1]", md.Outputs)
+	}
+	if md.Name != "ctr" || md.Version != "3" || md.Platform != "mlenv" {
+		t.Errorf("identity %q %q %q", md.Name, md.Version, md.Platform)
+	}
+}
+
+// TestArtifactMatchesPredict serves the artifact with dynamic batching,
+// sends its rows in concurrent requests of different sizes, and checks
+// every answer against modelfile's Predict on the same raw rows.
+func TestArtifactMatchesPredict(t *testing.T) {
+	m, rows := artifactFixture(t)
+	want, err := m.Predict(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewArtifact(m, "ctr", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := NewRepository(nil, nil)
+	defer repo.Close()
+	if err := repo.Load(a, BatchConfig{MaxBatchSize: 64, MaxQueueDelay: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for lo := 0; lo < len(rows); {
+		hi := min(lo+1+lo%13, len(rows))
+		wg.Go(func() {
+			res, err := repo.Infer(context.Background(), "ctr", "", columnTensors(rows[lo:hi]))
+			if err != nil {
+				t.Errorf("rows %d-%d: %v", lo, hi, err)
+				return
+			}
+			got := res.Outputs[0].Data.([]float32)
+			for i := range hi - lo {
+				if d := math.Abs(float64(got[i] - want[lo+i][0])); d > 1e-6 {
+					t.Errorf("row %d: served %v, Predict %v", lo+i, got[i], want[lo+i][0])
+				}
+			}
+		})
+		lo = hi
+	}
+	wg.Wait()
+}
+
+func TestArtifactRejectsBadInputs(t *testing.T) {
+	m, rows := artifactFixture(t)
+	a, err := NewArtifact(m, "ctr", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := NewRepository(nil, nil)
+	defer repo.Close()
+	if err := repo.Load(a, BatchConfig{MaxBatchSize: 8}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func([]Tensor) []Tensor
+		field  string
+	}{
+		{"unknown name", func(ts []Tensor) []Tensor { ts[0].Name = "I99"; return ts }, `"I99"`},
+		{"missing input", func(ts []Tensor) []Tensor { return ts[1:] }, `"I1"`},
+		{"numbers as strings", func(ts []Tensor) []Tensor {
+			ts[1] = Tensor{Name: "I2", Datatype: Bytes, Shape: []int64{2}, Data: [][]byte{[]byte("1"), []byte("2")}}
+			return ts
+		}, `"I2"`},
+		{"NaN", func(ts []Tensor) []Tensor { ts[2].Data.([]float32)[1] = float32(math.NaN()); return ts }, `"I3"`},
+		{"rows differ", func(ts []Tensor) []Tensor {
+			ts[3] = Tensor{Name: "C1", Datatype: Bytes, Shape: []int64{3}, Data: [][]byte{{'a'}, {'b'}, {'c'}}}
+			return ts
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := repo.Infer(context.Background(), "ctr", "", tc.change(columnTensors(rows[:2])))
+			if !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), tc.field) {
+				t.Fatalf("got %v, want a bad request naming %s", err, tc.field)
+			}
+		})
+	}
+}
