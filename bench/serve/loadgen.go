@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -245,7 +246,8 @@ func buildRequest(ctx context.Context, client *http.Client, cfg Config) ([]byte,
 	return json.Marshal(map[string]any{"inputs": inputs})
 }
 
-// randomData returns n random values valid for the datatype.
+// randomData returns n random values valid for the datatype; BYTES
+// elements are small decimal numbers, which categorical inputs take as ids.
 func randomData(datatype string, n int) (any, error) {
 	switch datatype {
 	case "FP32", "FP64":
@@ -258,6 +260,12 @@ func randomData(datatype string, n int) (any, error) {
 		xs := make([]int, n)
 		for i := range xs {
 			xs[i] = rand.IntN(100)
+		}
+		return xs, nil
+	case "BYTES":
+		xs := make([]string, n)
+		for i := range xs {
+			xs[i] = strconv.Itoa(rand.IntN(100))
 		}
 		return xs, nil
 	case "BOOL":

@@ -1,0 +1,349 @@
+package cli
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/mlenv/mlenv/modelfile"
+	"github.com/mlenv/mlenv/registry"
+	"github.com/mlenv/mlenv/serve"
+	"github.com/mlenv/mlenv/track"
+)
+
+func init() { register(newServeCmd) }
+
+type serveFlags struct {
+	http, grpc  string
+	trackingURI string
+	trackingDir string
+	poll        time.Duration
+	batch       serve.BatchConfig
+}
+
+func newServeCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve NAME@ALIAS | NAME/VERSION | DIR ...",
+		Short: "Serve model artifacts over the Open Inference Protocol (HTTP and gRPC)",
+		Long: `Serve one or more models over the Open Inference Protocol (KServe v2) on
+HTTP/JSON (--http) and gRPC (--grpc), with dynamic batching per model.
+
+A model is a model artifact directory (what mlenv train writes), a
+registered version NAME/VERSION, or an alias NAME@ALIAS, which is followed:
+every --poll the alias is resolved again and, when it moved, the new
+version is loaded and swapped in without dropping requests. Registered
+models are read from the tracking server at --uri, or from the
+embedded tracking directory --tracking-dir (what mlenv train records into
+by default, ./.mlenv). Artifacts come through the server's artifact proxy.
+
+Requests carry the raw feature columns of the model's signature by name
+(numeric FP32 [n], categorical and multi_hot BYTES [n]); the answer is
+"probability" [n,1], "probabilities" [n,classes] or "value" [n,k].
+GET /metrics serves Prometheus metrics. SIGTERM or Ctrl-C stops taking
+requests, answers those in flight and exits.`,
+		Example: `  mlenv serve mlenv-models/ctr-dlrm
+  mlenv serve ctr@production --uri http://127.0.0.1:5000 --max-batch-size 64
+  curl -s localhost:8000/v2/models/ctr-dlrm`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.check(); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runServe(ctx, cmd.OutOrStdout(), args, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.http, "http", ":8000", "HTTP listen address")
+	fl.StringVar(&f.grpc, "grpc", ":8001", "gRPC listen address")
+	trackingURIFlag(cmd, &f.trackingURI)
+	fl.StringVar(&f.trackingDir, "tracking-dir", "", "read the registry of this embedded tracking directory instead of --uri")
+	fl.DurationVar(&f.poll, "poll", 5*time.Second, "how often followed aliases are resolved again")
+	fl.IntVar(&f.batch.MaxBatchSize, "max-batch-size", 64, "most rows merged into one batch (1: no batching)")
+	fl.DurationVar(&f.batch.MaxQueueDelay, "max-queue-delay", time.Millisecond, "how long a batch waits for more requests")
+	fl.IntVar(&f.batch.QueueSize, "queue-size", serve.DefaultQueueSize, "requests that may wait per model; more are rejected with 429")
+	fl.IntVar(&f.batch.Instances, "instances", 1, "batches of one model that may run at once")
+	return cmd
+}
+
+func (f serveFlags) check() error {
+	switch {
+	case f.batch.MaxBatchSize < 1:
+		return usagef("--max-batch-size %d: want at least 1", f.batch.MaxBatchSize)
+	case f.batch.MaxQueueDelay < 0:
+		return usagef("--max-queue-delay %s: want 0 or more", f.batch.MaxQueueDelay)
+	case f.batch.QueueSize < 1:
+		return usagef("--queue-size %d: want at least 1", f.batch.QueueSize)
+	case f.batch.Instances < 1:
+		return usagef("--instances %d: want at least 1", f.batch.Instances)
+	case f.poll <= 0:
+		return usagef("--poll %s: want a positive duration", f.poll)
+	}
+	return nil
+}
+
+// modelRef is one model argument of mlenv serve: a directory, or a
+// registered model with a version or an alias.
+type modelRef struct {
+	dir                  string
+	name, version, alias string
+}
+
+// parseModelRef reads a model argument; an existing directory wins over
+// the registry forms.
+func parseModelRef(s string) (modelRef, error) {
+	if st, err := os.Stat(s); err == nil && st.IsDir() {
+		return modelRef{dir: s}, nil
+	}
+	if name, alias, ok := strings.Cut(s, "@"); ok && name != "" && alias != "" {
+		return modelRef{name: name, alias: alias}, nil
+	}
+	if i := strings.LastIndex(s, "/"); i > 0 && isDigits(s[i+1:]) {
+		return modelRef{name: s[:i], version: s[i+1:]}, nil
+	}
+	return modelRef{}, usagef("model %q: not a model directory, NAME@ALIAS or NAME/VERSION", s)
+}
+
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+// runServe loads the models named by args and serves them until ctx ends.
+func runServe(ctx context.Context, stdout io.Writer, args []string, f serveFlags) error {
+	log := slog.Default() // set up by the root command's --log-level and --log-format
+	refs := make([]modelRef, len(args))
+	needRegistry := false
+	for i, a := range args {
+		r, err := parseModelRef(a)
+		if err != nil {
+			return err
+		}
+		refs[i], needRegistry = r, needRegistry || r.dir == ""
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	repo := serve.NewRepository(serve.NewMetrics(reg), log)
+	defer repo.Close()
+
+	var fetch *artifactFetcher
+	if needRegistry {
+		uri := f.trackingURI
+		if f.trackingDir != "" {
+			u, stopTracking, err := serveEmbedded(ctx, f.trackingDir)
+			if err != nil {
+				return err
+			}
+			defer stopTracking()
+			uri = u
+		}
+		var err error
+		if fetch, err = newArtifactFetcher(uri); err != nil {
+			return err
+		}
+		defer fetch.close()
+	}
+	followCtx, stopFollowing := context.WithCancel(ctx)
+	defer stopFollowing()
+	seen := map[string]string{}
+	for i, r := range refs {
+		name, err := loadRef(followCtx, repo, fetch, r, f, log)
+		if err != nil {
+			return err
+		}
+		if prev, dup := seen[name]; dup {
+			return usagef("models %q and %q are both named %q", prev, args[i], name)
+		}
+		seen[name] = args[i]
+	}
+	return listenAndServe(ctx, stdout, repo, reg, f, log)
+}
+
+// loadRef loads one model argument into repo and returns the model name
+// it is served under. An alias is followed in the background until ctx
+// ends; loadRef returns once its first version is loaded.
+func loadRef(ctx context.Context, repo *serve.Repository, fetch *artifactFetcher, r modelRef, f serveFlags, log *slog.Logger) (string, error) {
+	if r.dir != "" {
+		m, err := modelfile.Load(r.dir)
+		if err != nil {
+			return "", err
+		}
+		name := m.Meta.Name
+		if name == "" {
+			name = filepath.Base(filepath.Clean(r.dir))
+		}
+		a, err := serve.NewArtifact(m, name, "1")
+		if err != nil {
+			return "", err
+		}
+		return name, repo.Load(a, f.batch)
+	}
+	src := &registrySource{fetch: fetch, ref: r}
+	if r.alias == "" {
+		m, err := src.Load(ctx, r.version)
+		if err != nil {
+			return "", err
+		}
+		return r.name, repo.Load(m, f.batch)
+	}
+	done := make(chan error, 1)
+	go func() { done <- repo.Follow(ctx, src, f.batch, f.poll) }()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !repo.Ready(r.name, "") {
+		select {
+		case err := <-done:
+			if err == nil {
+				err = ctx.Err()
+			}
+			return "", fmt.Errorf("model %s@%s: %w", r.name, r.alias, err)
+		case <-tick.C:
+		}
+	}
+	log.Info("following alias", "model", r.name, "alias", r.alias, "every", f.poll)
+	return r.name, nil
+}
+
+// listenAndServe opens both listeners, prints their URLs and serves until
+// ctx ends.
+func listenAndServe(ctx context.Context, stdout io.Writer, repo *serve.Repository, reg *prometheus.Registry, f serveFlags, log *slog.Logger) error {
+	httpLn, err := net.Listen("tcp", f.http)
+	if err != nil {
+		return usagef("--http %s: %v", f.http, err)
+	}
+	grpcLn, err := net.Listen("tcp", f.grpc)
+	if err != nil {
+		httpLn.Close()
+		return usagef("--grpc %s: %v", f.grpc, err)
+	}
+	fmt.Fprintf(stdout, "models: %s\nHTTP:   http://%s/v2\ngRPC:   %s\n", strings.Join(repo.Models(), ", "), httpLn.Addr(), grpcLn.Addr())
+	srv := serve.NewServer(repo, serve.Config{Gatherer: reg, Logger: log})
+	return srv.Serve(ctx, httpLn, grpcLn)
+}
+
+// registrySource serves a registered model version or follows an alias
+// (it implements serve.Source).
+type registrySource struct {
+	fetch *artifactFetcher
+	ref   modelRef
+}
+
+// Resolve returns the version the alias points to, or the fixed version.
+func (s *registrySource) Resolve(ctx context.Context) (string, error) {
+	if s.ref.alias == "" {
+		return s.ref.version, nil
+	}
+	v, err := s.fetch.registry.GetVersionByAlias(ctx, s.ref.name, s.ref.alias)
+	if err != nil {
+		return "", fmt.Errorf("model %s@%s: %w", s.ref.name, s.ref.alias, err)
+	}
+	return v.Version, nil
+}
+
+// Load downloads the version's artifact and loads it.
+func (s *registrySource) Load(ctx context.Context, version string) (serve.Model, error) {
+	dir, err := s.fetch.fetch(ctx, s.ref.name, version)
+	if err != nil {
+		return nil, err
+	}
+	m, err := serve.LoadArtifact(dir, s.ref.name, version)
+	if err != nil {
+		return nil, fmt.Errorf("model %s/%s: %w", s.ref.name, version, err)
+	}
+	return m, nil
+}
+
+// artifactFetcher finds registered model versions' artifacts on a
+// tracking server and copies them into a private temporary directory.
+type artifactFetcher struct {
+	client   *track.Client
+	registry *registry.Client
+	http     *http.Client
+	cache    string
+}
+
+func newArtifactFetcher(uri string) (*artifactFetcher, error) {
+	c, err := newTrackingClient(uri)
+	if err != nil {
+		return nil, err
+	}
+	cache, err := os.MkdirTemp("", "mlenv-serve-")
+	if err != nil {
+		return nil, err
+	}
+	return &artifactFetcher{client: c, registry: registry.NewClient(c), http: &http.Client{Timeout: 5 * time.Minute}, cache: cache}, nil
+}
+
+func (a *artifactFetcher) close() { os.RemoveAll(a.cache) }
+
+// fetch returns a local directory holding the artifact of model name at
+// version: the artifact's own directory when the server stores it in a
+// local path, otherwise a copy downloaded through the artifact proxy.
+func (a *artifactFetcher) fetch(ctx context.Context, name, version string) (string, error) {
+	var resp struct {
+		URI string `json:"artifact_uri"`
+	}
+	q := url.Values{"name": {name}, "version": {version}}
+	if err := a.client.Do(ctx, "GET", "model-versions/get-download-uri", q, &resp); err != nil {
+		return "", fmt.Errorf("model %s/%s: %w", name, version, err)
+	}
+	rest, proxied := strings.CutPrefix(resp.URI, track.ProxyScheme)
+	if !proxied {
+		if dir, ok := strings.CutPrefix(resp.URI, "file://"); ok || filepath.IsAbs(resp.URI) {
+			return cmp.Or(dir, resp.URI), nil
+		}
+		return "", fmt.Errorf("model %s/%s: artifact at %q: only the server's artifact proxy (%s) and local paths are supported", name, version, resp.URI, track.ProxyScheme)
+	}
+	dir := filepath.Join(a.cache, url.PathEscape(name), version)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	for _, file := range []string{modelfile.MetaFile, modelfile.WeightsFile} {
+		p := strings.Trim(rest, "/") + "/" + file
+		if err := a.download(ctx, p, filepath.Join(dir, file)); err != nil {
+			return "", fmt.Errorf("model %s/%s: %w", name, version, err)
+		}
+	}
+	return dir, nil
+}
+
+// download copies the proxied artifact at path p to the file dst.
+func (a *artifactFetcher) download(ctx context.Context, p, dst string) error {
+	u := strings.TrimRight(a.client.URI(), "/") + "/api/2.0/mlflow-artifacts/artifacts/" + (&url.URL{Path: p}).EscapedPath()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("downloading %s: %w", p, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("downloading %s: status %d: %s", p, resp.StatusCode, strings.TrimSpace(string(msg)))
+	}
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, resp.Body)
+	return errors.Join(err, out.Close())
+}
