@@ -28,6 +28,7 @@ the MLflow client works against it unchanged:
   mlenv server &
   MLFLOW_TRACKING_URI=http://127.0.0.1:5000 python train.py
 
+The web UI is served at the same address (http://HOST:PORT/).
 With no flags it keeps its data in ./mlruns (SQLite file and artifact
 directory). --db postgres://user@host/db uses PostgreSQL; --artifacts
 s3://bucket/prefix uses an S3-compatible store (endpoint and credentials

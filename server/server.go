@@ -18,6 +18,7 @@ import (
 	"github.com/mlenv/mlenv/registry"
 	"github.com/mlenv/mlenv/store"
 	"github.com/mlenv/mlenv/track"
+	"github.com/mlenv/mlenv/ui"
 )
 
 // Defaults for Config fields left empty: an SQLite file and an artifact
@@ -99,6 +100,8 @@ func NewHandler(st store.Store, files artifact.Store, log *slog.Logger) http.Han
 	track.NewArtifactAPI(st, files).Register(m)
 	registry.NewAPI(st, st).Register(m)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "OK") })
+	// The web UI takes every path the API patterns above do not match.
+	mux.Handle("/", ui.Handler(st, log))
 	return mux
 }
 

@@ -33,7 +33,6 @@ import (
 	"github.com/mlenv/mlenv/server"
 	"github.com/mlenv/mlenv/store"
 	"github.com/mlenv/mlenv/track"
-	"github.com/mlenv/mlenv/ui"
 )
 
 // Env is a running server with the UI over a fresh SQLite store and
@@ -58,13 +57,7 @@ func Start(tb testing.TB) *Env {
 		st.Close()
 		tb.Fatalf("open artifact store: %v", err)
 	}
-	api := server.NewHandler(st, files, log)
-	mux := http.NewServeMux()
-	for _, p := range []string{"/api/", "/ajax-api/", "/health"} {
-		mux.Handle(p, api)
-	}
-	mux.Handle("/", ui.Handler(st, log))
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(server.NewHandler(st, files, log))
 	tb.Cleanup(func() {
 		srv.Close()
 		if err := st.Close(); err != nil {
