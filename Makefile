@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 LDFLAGS := -X github.com/mlenv/mlenv/buildinfo.Version=$(VERSION)
 BIN := bin/mlenv
 # DEB_PACKAGES are the Debian packages the build and tests need.
-DEB_PACKAGES := postgresql chromium slurmctld slurmd slurm-client munge
+DEB_PACKAGES := postgresql chromium slurmctld slurmd slurm-client munge libopenblas-dev
 
 .PHONY: build demo test bench lint deps clean
 
@@ -24,6 +24,8 @@ demo: build
 # single-node Slurm and headless Chromium, none of which may be skipped here.
 test: deps
 	MLENV_TEST_CHROMIUM=required scripts/with-postgres.sh scripts/with-slurm.sh go test -count=1 ./...
+	# The optional OpenBLAS GEMM (go build -tags openblas) against the same reference.
+	go test -count=1 -tags openblas ./kernel/
 
 bench: build
 	@bench/run.sh $(BIN)
@@ -31,6 +33,8 @@ bench: build
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
+	# mlenv must also build without cgo (pure Go, Go assembly kernels).
+	CGO_ENABLED=0 go build ./...
 
 clean:
 	rm -rf bin
