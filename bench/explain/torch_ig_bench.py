@@ -16,6 +16,7 @@ per feature. Prints one JSON line like mlenv's --json output.
 """
 import argparse
 import json
+import os
 import time
 
 import numpy as np
@@ -109,7 +110,8 @@ def main():
     _, err = explain(model, dense, embs, alphas, weights, per)
     secs, cpu_secs = time.perf_counter() - start, time.process_time() - cpu
     print(json.dumps({
-        "engine": "pytorch", "version": torch.__version__, "examples": args.examples,
+        "engine": "pytorch", "version": torch.__version__,
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""), "examples": args.examples,
         "steps": args.steps, "method": "gausslegendre", "threads": args.threads,
         "seconds": secs, "examples_per_s": args.examples / secs,
         "cpu_seconds": cpu_secs, "examples_per_cpu_s": args.examples / cpu_secs,
