@@ -19,8 +19,9 @@ import (
 //   - categorical: BYTES [n]; integer ids as their decimal text ("7"). An
 //     empty string is a missing value.
 //   - multi_hot: BYTES [n], each element the row's items joined with the
-//     feature's separator, or with "," when the feature has none (its
-//     training data held lists). Empty items are dropped.
+//     feature's separator (data.features[].separator of the job spec, "|"
+//     by default), or with "," when the artifact's feature has none.
+//     Empty items are dropped.
 //   - image: FP32 [n, C, H, W] of raw pixel values.
 //
 // There is one output, named after the signature's output kind:

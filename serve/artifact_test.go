@@ -5,14 +5,15 @@ import (
 	"errors"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mlenv/mlenv/data"
-	"github.com/mlenv/mlenv/models"
 	"github.com/mlenv/mlenv/modelfile"
+	"github.com/mlenv/mlenv/models"
 )
 
 // artifactFixture fits transforms for numeric (normalised, logged,
@@ -58,7 +59,7 @@ func artifactFixture(t *testing.T) (*modelfile.Model, []map[string]any) {
 			case data.Str:
 				row[cols[i]] = f.Str
 			case data.List:
-				row[cols[i]] = f.List
+				row[cols[i]] = slices.Clone(f.List) // the reader reuses f.List
 			}
 		}
 		rows = append(rows, row)
