@@ -17,7 +17,10 @@ build:
 deps:
 	@scripts/deps.sh $(DEB_PACKAGES)
 
+# demo runs the main job on embedded defaults (scripts/demo.sh); it needs
+# curl and jq to talk to the servers it starts.
 demo: build
+	@scripts/deps.sh curl jq
 	@scripts/demo.sh $(BIN)
 
 # test runs every test against real services: a throw-away PostgreSQL, a
