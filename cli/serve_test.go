@@ -180,6 +180,12 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Errorf("unknown input: status %d, error %q", resp.StatusCode, msg.Error)
 	}
 
+	code, out, stderr = runCLI(t, "bench", "serve", "--uri", base, "--model", "tiny", "--concurrency", "2", "--seconds", "0.3", "--rows", "3", "--json")
+	var st struct{ Requests, Failed int }
+	if err := json.Unmarshal([]byte(out), &st); code != exitOK || err != nil || st.Requests == 0 || st.Failed != 0 {
+		t.Errorf("bench serve: code %d, out %q, stderr %q", code, out, stderr)
+	}
+
 	register("2") // moves prod to version 2; serve follows it
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		if ver, _ := inferHTTP(t, base, "ctr", rows); ver == "2" {
@@ -298,6 +304,23 @@ func checkPredictions(t *testing.T, what string, got []float32, want [][]float32
 	for i := range want {
 		if math.Abs(float64(got[i]-want[i][0])) > 1e-6 {
 			t.Errorf("%s: row %d: %v, Predict gives %v", what, i, got[i], want[i][0])
+		}
+	}
+}
+
+func TestServeBadArguments(t *testing.T) {
+	for _, args := range [][]string{
+		{"serve", "no-such-dir"},
+		{"serve", "ctr@prod", "--max-batch-size", "0"},
+		{"serve", "ctr/1", "--queue-size", "0"},
+		{"serve", "ctr/1", "--poll", "0s"},
+		{"bench", "serve", "--concurrency", "4"},
+		{"bench", "serve", "--model", "m", "--seconds", "-1"},
+		{"models", "register", "ctr"},
+		{"models", "register", "ctr", "--run", "r", "--path", "."},
+	} {
+		if code, _, stderr := runCLI(t, args...); code != exitUsage {
+			t.Errorf("%v: code %d, stderr %q; want a usage error", args, code, stderr)
 		}
 	}
 }
