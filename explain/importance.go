@@ -50,15 +50,24 @@ type Report struct {
 	Ranking   []Rank  `json:"ranking"`
 	MeanError float64 `json:"completeness_mean_error"`
 	MaxError  float64 `json:"completeness_max_error"`
+	// Refined counts the examples recomputed with more than Steps steps
+	// to meet the completeness tolerance.
+	Refined int `json:"refined"`
 }
 
 // NewReport summarises res; baseline names the baseline kind and
 // baselines counts the reference points used.
 func NewReport(res *Result, opt Options, baseline string, baselines int) Report {
 	opt = opt.withDefaults()
-	return Report{Method: opt.Method, Steps: opt.Steps, Baseline: baseline, Baselines: baselines,
+	r := Report{Method: opt.Method, Steps: opt.Steps, Baseline: baseline, Baselines: baselines,
 		Examples: len(res.Attributions), Ranking: Importance(res),
 		MeanError: res.MeanError(), MaxError: res.MaxError()}
+	for _, s := range res.Steps {
+		if s > opt.Steps {
+			r.Refined++
+		}
+	}
+	return r
 }
 
 // WriteTable prints the ranking as an aligned table followed by the
@@ -76,7 +85,7 @@ func (r Report) WriteTable(w io.Writer) error {
 	if r.Baselines > 1 {
 		base = fmt.Sprintf("baseline %s of %d rows (IG averaged)", r.Baseline, r.Baselines)
 	}
-	_, err := fmt.Fprintf(w, "\n%d examples, %s with %d steps, %s\ncompleteness error |Σ attributions - (f(x) - f(baseline))| / |f(x) - f(baseline)|: mean %.3g%%, max %.3g%%\n",
-		r.Examples, r.Method, r.Steps, base, 100*r.MeanError, 100*r.MaxError)
+	_, err := fmt.Fprintf(w, "\n%d examples, %s with %d steps (%d refined with more), %s\ncompleteness error |Σ attributions - (f(x) - f(baseline))| / |f(x) - f(baseline)|: mean %.3g%%, max %.3g%%\n",
+		r.Examples, r.Method, r.Steps, r.Refined, base, 100*r.MeanError, 100*r.MaxError)
 	return err
 }

@@ -16,7 +16,7 @@ func sampleResult() *Result {
 		BaselineOutputs: []float64{0, 0},
 		AbsErrors:       []float64{0.5, 6.5},
 		Errors:          []float64{0.01, 0.03},
-		Steps:           []int{50, 50},
+		Steps:           []int{20, 40},
 	}
 }
 
@@ -35,7 +35,7 @@ func TestImportance(t *testing.T) {
 
 func TestReportOutputs(t *testing.T) {
 	rep := NewReport(sampleResult(), Options{Steps: 20, Method: RiemannTrap}, "zeros", 1)
-	if rep.MaxError != 0.03 || rep.MeanError != 0.02 || rep.Steps != 20 || rep.Examples != 2 {
+	if rep.MaxError != 0.03 || rep.MeanError != 0.02 || rep.Steps != 20 || rep.Examples != 2 || rep.Refined != 1 {
 		t.Errorf("report %+v", rep)
 	}
 	var table bytes.Buffer
@@ -46,7 +46,7 @@ func TestReportOutputs(t *testing.T) {
 	if !strings.Contains(lines[1], "1") || !strings.Contains(lines[1], " a ") || !strings.Contains(lines[3], "c") {
 		t.Errorf("table:\n%s", table.String())
 	}
-	if !strings.Contains(table.String(), "mean 2%, max 3%") {
+	if !strings.Contains(table.String(), "20 steps (1 refined with more)") || !strings.Contains(table.String(), "mean 2%, max 3%") {
 		t.Errorf("table lacks the completeness line:\n%s", table.String())
 	}
 	b, err := json.Marshal(rep)
