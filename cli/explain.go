@@ -53,8 +53,9 @@ to |f(x) - f(baseline)|; examples above 1% are recomputed with more steps.
 The model is an artifact directory (--model, as mlenv train writes) or the
 "model" artifact of a tracked run (--run, from --uri or, without it, the
 embedded tracking store in --tracking-dir). For a run, explain.json and
-importance.svg are logged under the run's "explain" artifacts (unless
---no-log), so the UI shows them.
+importance.svg are logged under the run's "explain" artifacts and the
+completeness errors as its metrics explain.completeness_mean_error and
+explain.completeness_max_error (unless --no-log), so the UI shows them.
 
 Baselines: zeros (all-zero inputs and embeddings), mean (the fitted
 training means of the numeric features and the mean embedding vectors of
@@ -277,8 +278,16 @@ func (s *trackSink) download(artifactPath, file string) error {
 }
 
 // logExplanation uploads explain.json and importance.svg under the run's
-// "explain" artifacts.
+// "explain" artifacts and logs the completeness errors as the run's
+// metrics explain.completeness_mean_error and _max_error.
 func logExplanation(sink *trackSink, rep explain.Report) error {
+	err := sink.LogMetrics(0, time.Now(), map[string]float64{
+		"explain.completeness_mean_error": rep.MeanError,
+		"explain.completeness_max_error":  rep.MaxError,
+	})
+	if err != nil {
+		return err
+	}
 	dir, err := os.MkdirTemp("", "mlenv-explain-out-")
 	if err != nil {
 		return err

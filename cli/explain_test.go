@@ -1,15 +1,18 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/mlenv/mlenv/explain"
 	"github.com/mlenv/mlenv/modelfile"
+	"github.com/mlenv/mlenv/store"
 )
 
 // TestExplainTrainedModel trains the demo's model, explains it from its
@@ -68,6 +71,24 @@ func TestExplainTrainedModel(t *testing.T) {
 		if got, _ := filepath.Glob(filepath.Join(dir, ".mlenv", "artifacts", "*", runID, "artifacts", "explain", name)); len(got) != 1 {
 			t.Errorf("run artifact explain/%s not logged", name)
 		}
+	}
+	st, err := store.Open(context.Background(), "sqlite:///"+filepath.Join(dir, ".mlenv", "mlenv.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	run, err := st.GetRun(context.Background(), runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged []string
+	for _, m := range run.Metrics {
+		if strings.HasPrefix(m.Key, "explain.") {
+			logged = append(logged, m.Key)
+		}
+	}
+	if slices.Sort(logged); !slices.Equal(logged, []string{"explain.completeness_max_error", "explain.completeness_mean_error"}) {
+		t.Errorf("run metrics %v", logged)
 	}
 }
 
