@@ -300,6 +300,31 @@ func TestDeadPeerFailsEveryRankWithinTimeout(t *testing.T) {
 	}
 }
 
+func TestPeerDyingMidCollectiveFailsEveryRank(t *testing.T) {
+	const n, timeout = 3, 5 * time.Second
+	groups := joinAll(t, n, timeout)
+	start := time.Now()
+	errs := onAll(groups, func(g *Group) error {
+		h := g.AllReduceSumAsync(context.Background(), make([]float32, 16<<20))
+		if g.Rank() == 1 {
+			time.Sleep(2 * time.Millisecond) // die while the 64 MB are in flight
+			g.Close()
+		}
+		return h.Wait()
+	})
+	for r, err := range errs {
+		if err == nil {
+			t.Fatalf("rank %d: all-reduce succeeded although rank 1 died during it", r)
+		}
+	}
+	if elapsed := time.Since(start); elapsed > 3*timeout {
+		t.Fatalf("ranks returned after %v, more than the %v deadline allows", elapsed, timeout)
+	}
+	if !strings.Contains(errs[0].Error()+errs[2].Error(), "rank 1") {
+		t.Errorf("errors do not name the dead rank: %v / %v", errs[0], errs[2])
+	}
+}
+
 func TestHungPeerTimesOut(t *testing.T) {
 	groups := joinAll(t, 3, 300*time.Millisecond)
 	errs := onAll(groups, func(g *Group) error {

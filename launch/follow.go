@@ -14,6 +14,18 @@ import (
 // pollInterval is how often a followed log is checked for new output.
 const pollInterval = 200 * time.Millisecond
 
+// openJobLog returns the log of job id in store; see openLog. status tells
+// when a followed job has ended.
+func openJobLog(ctx context.Context, store *Store, id JobID, follow bool, status func(context.Context, JobID) (Status, error)) (io.ReadCloser, error) {
+	if _, err := store.Get(id); err != nil {
+		return nil, err
+	}
+	return openLog(ctx, store.LogPath(id), follow, func() bool {
+		st, err := status(ctx, id)
+		return err != nil || st.State.Final()
+	})
+}
+
 // openLog returns the log at path. Without follow it is the file as it is
 // now (empty when the job has written nothing yet). With follow the reader
 // delivers new output as it is written until finished reports true (one last

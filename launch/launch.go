@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 )
@@ -90,6 +91,19 @@ func (r JobRequest) withDefaults() (JobRequest, error) {
 	}
 	if r.Name == "" && len(r.Args) > 0 {
 		r.Name = r.Args[0]
+	}
+	return r, nil
+}
+
+// withBinary fills in the running executable as r's binary when r names
+// none.
+func withBinary(r JobRequest) (JobRequest, error) {
+	if r.Binary != "" {
+		return r, nil
+	}
+	var err error
+	if r.Binary, err = os.Executable(); err != nil {
+		return r, fmt.Errorf("finding the mlenv binary: %w", err)
 	}
 	return r, nil
 }

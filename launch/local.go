@@ -74,32 +74,26 @@ func NewLocal(store *Store, cpus int, logger *slog.Logger) *Local {
 
 // Submit records the job and queues it in this process.
 func (l *Local) Submit(ctx context.Context, req JobRequest) (JobID, error) {
-	req, err := l.prepare(req)
-	if err != nil {
-		return "", err
-	}
-	rec, err := l.store.Create("local", req)
+	rec, err := l.create(req)
 	if err != nil {
 		return "", err
 	}
 	return rec.ID, l.enqueue(rec)
 }
 
-// prepare validates req and resolves its binary.
-func (l *Local) prepare(req JobRequest) (JobRequest, error) {
+// create validates req against the budget and writes its first record.
+func (l *Local) create(req JobRequest) (*Record, error) {
 	req, err := req.withDefaults()
+	if err == nil {
+		req, err = withBinary(req)
+	}
+	if err == nil && req.Workers*req.CPUs > l.cpus {
+		err = fmt.Errorf("%d workers x %d CPUs = %d CPUs, more than the budget of %d", req.Workers, req.CPUs, req.Workers*req.CPUs, l.cpus)
+	}
 	if err != nil {
-		return req, fmt.Errorf("local job: %w", err)
+		return nil, fmt.Errorf("local job: %w", err)
 	}
-	if need := req.Workers * req.CPUs; need > l.cpus {
-		return req, fmt.Errorf("local job: %d workers x %d CPUs = %d CPUs, more than the budget of %d", req.Workers, req.CPUs, need, l.cpus)
-	}
-	if req.Binary == "" {
-		if req.Binary, err = os.Executable(); err != nil {
-			return req, fmt.Errorf("local job: finding the mlenv binary: %w", err)
-		}
-	}
-	return req, nil
+	return l.store.Create("local", req)
 }
 
 // SubmitDetached records the job and starts supervisor (a command line,
@@ -110,11 +104,7 @@ func (l *Local) prepare(req JobRequest) (JobRequest, error) {
 // input closes once the record holds the supervisor's pid, so the two
 // processes never write the record at the same time.
 func (l *Local) SubmitDetached(ctx context.Context, req JobRequest, supervisor []string) (JobID, error) {
-	req, err := l.prepare(req)
-	if err != nil {
-		return "", err
-	}
-	rec, err := l.store.Create("local", req)
+	rec, err := l.create(req)
 	if err != nil {
 		return "", err
 	}
@@ -388,13 +378,7 @@ func (l *Local) Status(ctx context.Context, id JobID) (Status, error) {
 
 // Logs returns the job's combined log; see Executor.
 func (l *Local) Logs(ctx context.Context, id JobID, follow bool) (io.ReadCloser, error) {
-	if _, err := l.store.Get(id); err != nil {
-		return nil, err
-	}
-	return openLog(ctx, l.store.LogPath(id), follow, func() bool {
-		st, err := l.Status(ctx, id)
-		return err != nil || st.State.Final()
-	})
+	return openJobLog(ctx, l.store, id, follow, l.Status)
 }
 
 // Cancel stops the job: a queued job leaves the queue, a running one has

@@ -51,13 +51,11 @@ func NewSlurm(store *Store, logger *slog.Logger) *Slurm {
 // with `sbatch --parsable`.
 func (s *Slurm) Submit(ctx context.Context, req JobRequest) (JobID, error) {
 	req, err := req.withDefaults()
+	if err == nil {
+		req, err = withBinary(req)
+	}
 	if err != nil {
 		return "", fmt.Errorf("slurm job: %w", err)
-	}
-	if req.Binary == "" {
-		if req.Binary, err = os.Executable(); err != nil {
-			return "", fmt.Errorf("slurm job: finding the mlenv binary: %w", err)
-		}
 	}
 	rec, err := s.store.Create("slurm", req)
 	if err != nil {
@@ -210,13 +208,7 @@ func countRestarts(logPath string) int {
 
 // Logs returns the job's Slurm output file; see Executor.
 func (s *Slurm) Logs(ctx context.Context, id JobID, follow bool) (io.ReadCloser, error) {
-	if _, err := s.store.Get(id); err != nil {
-		return nil, err
-	}
-	return openLog(ctx, s.store.LogPath(id), follow, func() bool {
-		st, err := s.Status(ctx, id)
-		return err != nil || st.State.Final()
-	})
+	return openJobLog(ctx, s.store, id, follow, s.Status)
 }
 
 // Cancel runs scancel on the job; the state becomes cancelled once Slurm
