@@ -18,6 +18,7 @@ import (
 	"github.com/mlenv/mlenv/data"
 	"github.com/mlenv/mlenv/explain"
 	"github.com/mlenv/mlenv/modelfile"
+	"github.com/mlenv/mlenv/registry"
 	"github.com/mlenv/mlenv/track"
 )
 
@@ -38,7 +39,7 @@ type explainFlags struct {
 func newExplainCmd() *cobra.Command {
 	var f explainFlags
 	cmd := &cobra.Command{
-		Use:   "explain (--model DIR | --run RUN_ID) --data FILE",
+		Use:   "explain (--model DIR|NAME@ALIAS | --run RUN_ID) --data FILE",
 		Short: "Rank a model's features by integrated gradients over a data sample",
 		Long: `Explain a trained model: integrated gradients of its output (the logit of
 a binary label, output --target otherwise) for the first --examples rows of
@@ -50,9 +51,10 @@ It prints the features ranked by mean |attribution| and the completeness
 check: per example, |sum of attributions - (f(x) - f(baseline))| relative
 to |f(x) - f(baseline)|; examples above 1% are recomputed with more steps.
 
-The model is an artifact directory (--model, as mlenv train writes) or the
-"model" artifact of a tracked run (--run, from --uri or, without it, the
-embedded tracking store in --tracking-dir). For a run, explain.json and
+The model is an artifact directory (--model DIR, as mlenv train writes),
+the "model" artifact of a tracked run (--run) or the registered model
+version an alias points to (--model NAME@ALIAS), from the tracking server
+at --uri or, without one, the embedded tracking store in --tracking-dir. For a run, explain.json and
 importance.svg are logged under the run's "explain" artifacts and the
 completeness errors as its metrics explain.completeness_mean_error and
 explain.completeness_max_error (unless --no-log), so the UI shows them.
@@ -65,7 +67,7 @@ integrated gradients are averaged, as in expected gradients).`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runExplain(cmd, f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.model, "model", "", "model artifact directory")
+	fl.StringVar(&f.model, "model", "", "model artifact directory, or NAME@ALIAS of a registered model")
 	fl.StringVar(&f.run, "run", "", "tracked run whose \"model\" artifact to explain")
 	fl.StringVar(&f.uri, "uri", os.Getenv("MLFLOW_TRACKING_URI"), "tracking server URI for --run (default $MLFLOW_TRACKING_URI; empty: the embedded store)")
 	fl.StringVar(&f.trackingDir, "tracking-dir", ".mlenv", "embedded tracking directory for --run without --uri")
@@ -206,11 +208,13 @@ func writeSVG(file string, rep explain.Report) error {
 	return out.Close()
 }
 
-// locateModel returns the artifact directory to load: --model itself, or
-// the run's "model" artifact downloaded into a temporary directory, with
+// locateModel returns the artifact directory to load: --model itself,
+// or the model artifact of the run given by --run or by the registry
+// alias --model NAME@ALIAS, downloaded into a temporary directory, with
 // the run's sink for logging the explanation.
 func (f explainFlags) locateModel(ctx context.Context) (dir string, sink *trackSink, cleanup func(), err error) {
-	if f.model != "" {
+	name, alias, byAlias := strings.Cut(f.model, "@")
+	if _, statErr := os.Stat(f.model); f.model != "" && (!byAlias || statErr == nil) {
 		return f.model, nil, func() {}, nil
 	}
 	uri, stop := f.uri, func() {}
@@ -219,30 +223,43 @@ func (f explainFlags) locateModel(ctx context.Context) (dir string, sink *trackS
 			return "", nil, nil, err
 		}
 	}
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
 	c, err := track.NewClient(uri, track.ClientOptions{Retries: 2})
 	if err != nil {
-		stop()
 		return "", nil, nil, usagef("--uri: %v", err)
 	}
-	run, err := c.GetRun(ctx, f.run)
+	runID, artifactPath := f.run, "model"
+	if byAlias {
+		v, err := registry.NewClient(c).GetVersionByAlias(ctx, name, alias)
+		if err != nil {
+			return "", nil, nil, fmt.Errorf("--model %s at %s: %w", f.model, uri, err)
+		}
+		p, ok := strings.CutPrefix(v.Source, "runs:/"+v.RunID+"/")
+		if !ok {
+			return "", nil, nil, fmt.Errorf("--model %s: version %s comes from %q, not from a run's artifacts", f.model, v.Version, v.Source)
+		}
+		runID, artifactPath = v.RunID, p
+	}
+	run, err := c.GetRun(ctx, runID)
 	if err != nil {
-		stop()
-		return "", nil, nil, fmt.Errorf("--run %s at %s: %w", f.run, uri, err)
+		return "", nil, nil, fmt.Errorf("run %s at %s: %w", runID, uri, err)
 	}
 	tmp, err := os.MkdirTemp("", "mlenv-explain-")
 	if err != nil {
-		stop()
 		return "", nil, nil, err
 	}
-	cleanup = func() { os.RemoveAll(tmp); stop() }
 	sink = &trackSink{ctx: ctx, client: c, run: run, http: &http.Client{Timeout: time.Minute}}
-	for _, name := range []string{modelfile.MetaFile, modelfile.WeightsFile} {
-		if err := sink.download("model/"+name, filepath.Join(tmp, name)); err != nil {
-			cleanup()
-			return "", nil, nil, fmt.Errorf("--run %s: model artifact: %w", f.run, err)
+	for _, file := range []string{modelfile.MetaFile, modelfile.WeightsFile} {
+		if err = sink.download(path.Join(artifactPath, file), filepath.Join(tmp, file)); err != nil {
+			os.RemoveAll(tmp)
+			return "", nil, nil, fmt.Errorf("run %s: model artifact: %w", runID, err)
 		}
 	}
-	return tmp, sink, cleanup, nil
+	return tmp, sink, func() { os.RemoveAll(tmp); stop() }, nil
 }
 
 // download fetches the run artifact at artifactPath into file through the

@@ -90,6 +90,26 @@ func TestExplainTrainedModel(t *testing.T) {
 	if slices.Sort(logged); !slices.Equal(logged, []string{"explain.completeness_max_error", "explain.completeness_mean_error"}) {
 		t.Errorf("run metrics %v", logged)
 	}
+
+	// The registry alias of a version from the run's artifact.
+	ctx := context.Background()
+	if _, err := st.CreateRegisteredModel(ctx, "ctr", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateModelVersion(ctx, store.ModelVersionCreate{Name: "ctr", Source: "runs:/" + runID + "/model", RunID: runID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetRegisteredModelAlias(ctx, "ctr", "champion", "1"); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr = runCLI(t, "explain", "--model", "ctr@champion", "--data", "mlenv-data/ctr-valid.parquet", "--examples", "10", "--no-log")
+	if code != exitOK || !strings.Contains(out, "model ctr-mlp (mlp)") {
+		t.Errorf("explain --model ctr@champion: code %d, stderr %q, output:\n%s", code, stderr, out)
+	}
+	code, _, stderr = runCLI(t, "explain", "--model", "ctr@nobody", "--data", "mlenv-data/ctr-valid.parquet")
+	if code != exitError || !strings.Contains(stderr, "ctr@nobody") {
+		t.Errorf("unknown alias: code %d, stderr %q", code, stderr)
+	}
 }
 
 func TestExplainUsage(t *testing.T) {
