@@ -350,7 +350,9 @@ func (r *run) chunk(ar *tensor.Arena, f Func, lo, hi int) (err error) {
 	if out.Len() != rows {
 		return fmt.Errorf("explain: model returned shape %v for %d points (want [%d] or [%d 1])", out.Shape(), rows, rows, rows)
 	}
-	tensor.SumAll(out).Backward()
+	if out.NeedsGrad() { // else no input reaches the output: zero gradients
+		tensor.SumAll(out).Backward()
+	}
 	y := tensor.Contiguous(out).Data()
 	for p := lo; p < hi; p++ {
 		base := (p - lo) * r.rowsPerPair()
@@ -413,6 +415,9 @@ func (r *run) fill(dense *tensor.Tensor, embs []*tensor.Tensor, base int, x, b [
 func (r *run) integrate(p int, dense *tensor.Tensor, embs []*tensor.Tensor, base int) {
 	x, b, attr := r.xs[p/len(r.bs)], r.bs[p%len(r.bs)], r.attr[p]
 	r.parts(dense, embs, func(t *tensor.Tensor, start, end int) {
+		if t.Grad() == nil { // the model does not use these columns
+			return
+		}
 		w := end - start
 		g := t.Grad().Data()
 		for j := range w {

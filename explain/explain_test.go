@@ -277,6 +277,19 @@ func TestAttributeErrors(t *testing.T) {
 	if _, err := Attribute(ctx, panicky, [][]float32{{1, 2, 3}}, zero, Options{}); err == nil || !strings.Contains(err.Error(), "model failed on examples 0 to 0") {
 		t.Errorf("panicking model: %v", err)
 	}
+	// Inputs the model ignores get zero attributions; so does everything
+	// for a constant model.
+	partial := m.model()
+	partial.Forward = func(d *tensor.Tensor, _ []*tensor.Tensor) *tensor.Tensor { return tensor.Slice(d, 1, 1, 2) }
+	res, err := Attribute(ctx, partial, [][]float32{{1, 2, 3}}, zero, Options{})
+	if err != nil || res.Attributions[0][0] != 0 || math.Abs(res.Attributions[0][1]-2) > 1e-6 || res.Attributions[0][2] != 0 {
+		t.Errorf("model of x1 only: %v %v", res, err)
+	}
+	constant := m.model()
+	constant.Forward = func(d *tensor.Tensor, _ []*tensor.Tensor) *tensor.Tensor { return d.Arena().New(d.Dim(0), 1) }
+	if res, err := Attribute(ctx, constant, [][]float32{{1, 2, 3}}, zero, Options{}); err != nil || res.Attributions[0][0] != 0 || res.Errors[0] != 0 {
+		t.Errorf("constant model: %v %v", res, err)
+	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	if _, err := Attribute(cctx, m.model(), [][]float32{{1, 2, 3}}, zero, Options{}); err == nil {
