@@ -48,7 +48,7 @@ func ParseMethod(s string) (Method, error) {
 // steps points; the weights sum to 1. It returns an error for fewer than
 // one step (two for the trapezoid rule) or an unknown method.
 func Nodes(method Method, steps int) (alphas, weights []float64, err error) {
-	if steps < 1 || (method == RiemannTrap && steps < minTrapezoidSteps) {
+	if steps < 1 || (method == RiemannTrap && steps < 2) {
 		return nil, nil, fmt.Errorf("explain: %d steps is too few for %s", steps, method)
 	}
 	alphas, weights = make([]float64, steps), make([]float64, steps)
