@@ -114,3 +114,23 @@ func TestJobsBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestJobsSubmitToSlurm(t *testing.T) {
+	if os.Getenv("MLENV_TEST_SLURM") == "" {
+		t.Skip("MLENV_TEST_SLURM not set: run under scripts/with-slurm.sh (make test does)")
+	}
+	t.Setenv(envCLIMain, "1") // sbatch passes the submitting environment on
+	dir := t.TempDir()
+	code, out, stderr := runCLI(t, "jobs", "--state-dir", dir, "submit", "--executor", "slurm", "--workers", "2", "--wait", "--", "version")
+	if code != exitOK {
+		t.Fatalf("submit --executor slurm --wait: exit %d: %s%s", code, out, stderr)
+	}
+	if !strings.Contains(out, "executor:  slurm") || !strings.Contains(out, "state:     succeeded") {
+		t.Errorf("final status:\n%s", out)
+	}
+	for _, rank := range []string{"0: mlenv ", "1: mlenv "} {
+		if !strings.Contains(stderr, rank) {
+			t.Errorf("streamed log lacks %q:\n%s", rank, stderr)
+		}
+	}
+}
