@@ -78,7 +78,7 @@ requests, answers those in flight and exits.`,
 	fl.StringVar(&f.trackingDir, "tracking-dir", "", "read the registry of this embedded tracking directory instead of --uri")
 	fl.DurationVar(&f.poll, "poll", 5*time.Second, "how often followed aliases are resolved again")
 	fl.IntVar(&f.batch.MaxBatchSize, "max-batch-size", 64, "most rows merged into one batch (1: no batching)")
-	fl.DurationVar(&f.batch.MaxQueueDelay, "max-queue-delay", time.Millisecond, "how long a batch waits for more requests")
+	fl.DurationVar(&f.batch.MaxQueueDelay, "max-queue-delay", 0, "how long a batch waits for more requests (0: merge only requests already waiting, as Triton does by default)")
 	fl.IntVar(&f.batch.QueueSize, "queue-size", serve.DefaultQueueSize, "requests that may wait per model; more are rejected with 429")
 	fl.IntVar(&f.batch.Instances, "instances", 1, "batches of one model that may run at once")
 	return cmd

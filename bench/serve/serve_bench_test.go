@@ -15,7 +15,24 @@ import (
 	"github.com/mlenv/mlenv/serve"
 )
 
-var loadSeconds = flag.Duration("serve.duration", 3*time.Second, "length of each load run of BenchmarkServe")
+var (
+	loadSeconds  = flag.Duration("serve.duration", 3*time.Second, "length of each load run of BenchmarkServe")
+	artifactPath = flag.String("serve.artifact", "", "model artifact directory (mlenv train's output) to benchmark instead of the plain Go MLP")
+)
+
+// benchModel returns the model the benchmarks serve: the -serve.artifact
+// model artifact when given, otherwise the plain Go MLP.
+func benchModel(tb testing.TB) serve.Model {
+	tb.Helper()
+	if *artifactPath == "" {
+		return newMLP()
+	}
+	m, err := serve.LoadArtifact(*artifactPath, "model", "1")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
 
 // mlp is the benchmark model: y = w2 · relu(W1 x + b1) + b2 with x of 64
 // features, 256 hidden units and one output, computed in plain Go.
@@ -116,9 +133,9 @@ func BenchmarkServe(b *testing.B) {
 	} {
 		for _, conc := range []int{1, 8, 32, 128} {
 			b.Run(fmt.Sprintf("%s/concurrency=%d", mode.name, conc), func(b *testing.B) {
-				url := startServer(b, newMLP(), mode.cfg, nil)
+				url := startServer(b, benchModel(b), mode.cfg, nil)
 				for b.Loop() {
-					s, err := Run(context.Background(), Config{URL: url, Model: "mlp", Concurrency: conc, Duration: *loadSeconds})
+					s, err := Run(context.Background(), Config{URL: url, Model: benchModel(b).Metadata().Name, Concurrency: conc, Duration: *loadSeconds})
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -144,14 +161,15 @@ func BenchmarkServe(b *testing.B) {
 // generator itself skipped because 256 requests were in flight.
 func BenchmarkServeOverload(b *testing.B) {
 	cfg := serve.BatchConfig{MaxBatchSize: 64, QueueSize: 128}
+	name := benchModel(b).Metadata().Name
 	for b.Loop() {
-		capacity, err := Run(context.Background(), Config{URL: startServer(b, newMLP(), cfg, nil), Model: "mlp", Concurrency: 32, Duration: *loadSeconds})
+		capacity, err := Run(context.Background(), Config{URL: startServer(b, benchModel(b), cfg, nil), Model: name, Concurrency: 32, Duration: *loadSeconds})
 		if err != nil {
 			b.Fatal(err)
 		}
 		reg := prometheus.NewRegistry()
-		url := startServer(b, newMLP(), cfg, reg)
-		s, err := Run(context.Background(), Config{URL: url, Model: "mlp", Concurrency: 256, Rate: 2 * capacity.PerSecond, Duration: *loadSeconds})
+		url := startServer(b, benchModel(b), cfg, reg)
+		s, err := Run(context.Background(), Config{URL: url, Model: name, Concurrency: 256, Rate: 2 * capacity.PerSecond, Duration: *loadSeconds})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -166,6 +184,61 @@ func BenchmarkServeOverload(b *testing.B) {
 		b.ReportMetric(float64(s.P99.Microseconds())/1000, "p99-ms")
 		b.ReportMetric(serverQuantile(b, reg, 0.99)*1000, "server-p99-ms")
 	}
+}
+
+// BenchmarkRawInfer calls the model's Infer directly, without a server, on
+// batches of random inputs (as the load generator sends them), and reports
+// rows/s: the ceiling that served throughput is compared with.
+func BenchmarkRawInfer(b *testing.B) {
+	m := benchModel(b)
+	for _, rows := range []int{1, 32, 64} {
+		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
+			inputs := randomTensors(b, m.Metadata(), rows)
+			for b.Loop() {
+				if _, err := m.Infer(context.Background(), inputs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
+
+// randomTensors returns inputs for meta with rows rows, drawn as the load
+// generator draws a request's values.
+func randomTensors(tb testing.TB, meta serve.Metadata, rows int) []serve.Tensor {
+	tb.Helper()
+	var ts []serve.Tensor
+	for _, spec := range meta.Inputs {
+		shape := append([]int64{int64(rows)}, spec.Shape[1:]...)
+		n, err := serve.NumElements(shape)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		v, err := randomData(string(spec.Datatype), n)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		t := serve.Tensor{Name: spec.Name, Datatype: spec.Datatype, Shape: shape}
+		switch v := v.(type) {
+		case []float64:
+			x := make([]float32, n)
+			for i := range v {
+				x[i] = float32(v[i])
+			}
+			t.Data = x
+		case []string:
+			x := make([][]byte, n)
+			for i := range v {
+				x[i] = []byte(v[i])
+			}
+			t.Data = x
+		default:
+			tb.Fatalf("input %q: datatype %s not drawn here", spec.Name, spec.Datatype)
+		}
+		ts = append(ts, t)
+	}
+	return ts
 }
 
 // serverQuantile returns the upper edge of the latency histogram bucket
