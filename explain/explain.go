@@ -305,7 +305,8 @@ func checkWidths(what string, rows [][]float32, width int) error {
 }
 
 // run is the state of one Attribute call. Workers write disjoint entries
-// of attr and fb (one pair each) and fx (one example each).
+// of attr and fb (one pair each) and fx (one example each, from its pair
+// with the first baseline).
 type run struct {
 	m                Model
 	xs, bs           [][]float32
@@ -357,7 +358,9 @@ func (r *run) chunk(ar *tensor.Arena, f Func, lo, hi int) (err error) {
 	for p := lo; p < hi; p++ {
 		base := (p - lo) * r.rowsPerPair()
 		r.integrate(p, dense, embs, base)
-		r.fx[p/len(r.bs)] = float64(y[base+len(r.alphas)])
+		if p%len(r.bs) == 0 { // the example's pairs may be in other chunks
+			r.fx[p/len(r.bs)] = float64(y[base+len(r.alphas)])
+		}
 		r.fb[p] = float64(y[base+len(r.alphas)+1])
 	}
 	return nil

@@ -14,11 +14,13 @@ import (
 )
 
 // tabular is a test model: dense features and embedded categorical
-// features concatenated into an MLP with one output.
+// features concatenated into an MLP with one output. newTabular returns it
+// frozen (see Freeze), as parallel workers need; thaw makes it trainable.
 type tabular struct {
 	in     Inputs
 	tables []*nn.Embedding
 	net    *nn.MLP
+	thaw   func()
 }
 
 func newTabular(rng *rand.Rand, act nn.Activation, dense, cats, card, dim int, hidden ...int) *tabular {
@@ -36,6 +38,7 @@ func newTabular(rng *rand.Rand, act nn.Activation, dense, cats, card, dim int, h
 	}
 	sizes := append(append([]int{m.in.Width()}, hidden...), 1)
 	m.net = nn.NewMLP(rng, act, sizes...)
+	m.thaw = Freeze(m)
 	return m
 }
 
@@ -318,6 +321,7 @@ func TestKnownFeaturesRankFirst(t *testing.T) {
 			labels[i] = 1
 		}
 	}
+	m.thaw()
 	opt := optim.NewAdam(nn.Tensors(m), optim.AdamConfig{LR: 0.01})
 	ar := tensor.NewArena()
 	const batch = 256
@@ -334,8 +338,7 @@ func TestKnownFeaturesRankFirst(t *testing.T) {
 		nn.BCEWithLogits(logits, ar.FromSlice(labels[lo:lo+batch], batch, 1)).Backward()
 		opt.Step()
 	}
-	restore := Freeze(m)
-	defer restore()
+	Freeze(m)
 	var xs [][]float32
 	for i := range 200 {
 		xs = append(xs, m.point(dense[i*6:(i+1)*6], ids[i][:]))
