@@ -5,6 +5,7 @@ import json
 import sys
 
 COLUMNS = ["optuna-random", "optuna-tpe", "tpe", "tpe-tuned", "gp"]
+FUNCTIONS = ["branin", "hartmann6", "rosenbrock10", "ackley10", "mixed"]
 
 
 def main():
@@ -15,7 +16,7 @@ def main():
                 d = json.loads(line)
                 res[(d["trials"], d["function"], d["sampler"])] = d
     trials = sorted({k[0] for k in res})
-    functions = list(dict.fromkeys(k[1] for k in res))
+    functions = sorted({k[1] for k in res}, key=lambda f: (FUNCTIONS + [f]).index(f))
     print("median best value over seeds (lower is better); seeds per cell in brackets where not all")
     print("| trials | function | " + " | ".join(COLUMNS) + " | tpe-tuned vs Optuna TPE | GP vs Optuna TPE |")
     print("|---" * (len(COLUMNS) + 4) + "|")
