@@ -79,7 +79,7 @@ func intVector(rng *rand.Rand, n int) []float32 {
 func TestAllReduceSumMatchesSerialSum(t *testing.T) {
 	for _, n := range []int{1, 2, 3, 4, 5} {
 		groups := joinAll(t, n, 10*time.Second)
-		for _, length := range []int{0, 1, n - 1, n, n + 1, 7, 1000, 3*ioChunk/4 + 13} {
+		for _, length := range []int{0, 1, n - 1, n, n + 1, 7, 1000, 3*ioChunk/4 + 13, 2*ringChunk + 1} {
 			t.Run(fmt.Sprintf("workers=%d/len=%d", n, length), func(t *testing.T) {
 				rng := rand.New(rand.NewPCG(uint64(n), uint64(length)))
 				bufs := make([][]float32, n)

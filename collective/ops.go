@@ -49,38 +49,53 @@ func (g *Group) AllReduceMeanAsync(ctx context.Context, buf []float32) *Handle {
 // to the next rank and adds the one it receives, after which rank r holds the
 // full sum of segment r+1; Size-1 all-gather steps then circulate the summed
 // segments. Each rank sends and receives 2*(Size-1)/Size of buf in all.
+//
+// The steps are pipelined by chunks of ioChunk bytes: what a rank sends in
+// step t+1 is the segment it received in step t, so a sending goroutine
+// forwards each chunk as soon as it has arrived (and been added), and the
+// 2(Size-1) steps flow as one stream instead of waiting for each other.
 func (g *Group) ringAllReduce(seq uint32, buf []float32) error {
 	n, r := g.size, g.rank
 	if n == 1 {
 		return nil
 	}
-	seg := func(i int) []float32 {
-		i = mod(i, n)
-		return buf[i*len(buf)/n : (i+1)*len(buf)/n]
-	}
-	for s := range n - 1 {
-		if err := g.exchange(opAllReduce, seq, seg(r-s), seg(r-s-1), true); err != nil {
-			return fmt.Errorf("reduce-scatter step %d of %d: %w", s+1, n-1, err)
-		}
-	}
-	for s := range n - 1 {
-		if err := g.exchange(opAllReduce, seq, seg(r+1-s), seg(r-s), false); err != nil {
-			return fmt.Errorf("all-gather step %d of %d: %w", s+1, n-1, err)
-		}
-	}
-	return nil
-}
+	p := newRingPlan(n, r, len(buf))
+	seg := func(i int) []float32 { return buf[i*len(buf)/n : (i+1)*len(buf)/n] }
 
-// exchange sends out to the next rank while receiving in from the previous
-// one, adding the received values into in when add is set and overwriting
-// in otherwise. Sending runs concurrently so large messages cannot deadlock
-// the ring on full socket buffers.
-func (g *Group) exchange(op byte, seq uint32, out, in []float32, add bool) error {
+	// received carries one token per chunk received, in order; the sender
+	// takes the token of chunk c of step t-1 before forwarding it in step
+	// t. sentc carries one token per chunk sent; the receiver waits for the
+	// last send of a chunk before overwriting it in the all-gather steps.
+	received := make(chan struct{}, p.received)
+	sentc := make(chan struct{}, p.sent)
+	quit := make(chan struct{})
 	sent := make(chan error, 1)
-	go func() { sent <- g.next.send(op, seq, floatBytes(out)) }()
-	err := g.recvFloats(op, seq, in, add)
+	go func() {
+		for t := range p.steps {
+			s := seg(p.out(t))
+			for c := range p.chunks(p.out(t)) {
+				if t > 0 {
+					select {
+					case <-received:
+					case <-quit:
+						sent <- nil // the receiver failed and reports why
+						return
+					}
+				}
+				if err := g.next.send(opAllReduce, seq, floatBytes(chunkOf(s, c))); err != nil {
+					g.closeConns() // unblock the receiver at once
+					sent <- fmt.Errorf("step %d of %d: %w", t+1, p.steps, err)
+					return
+				}
+				sentc <- struct{}{}
+			}
+		}
+		sent <- nil
+	}()
+	err := g.receiveRing(seq, p, seg, received, sentc, sent)
 	if err != nil {
-		g.closeConns() // unblock the sender at once instead of at its deadline
+		g.closeConns()
+		close(quit)
 	}
 	if sendErr := <-sent; err == nil {
 		err = sendErr
@@ -88,8 +103,93 @@ func (g *Group) exchange(op byte, seq uint32, out, in []float32, add bool) error
 	return err
 }
 
+// receiveRing is the receiving side of ringAllReduce. When it takes the
+// sender's result from sent it puts it back for its caller.
+func (g *Group) receiveRing(seq uint32, p ringPlan, seg func(int) []float32, received, sentc chan struct{}, sent chan error) error {
+	nsent := 0
+	senderDone := sent // nil once the sender has finished: all its tokens are in sentc
+	for t := range p.steps {
+		s := seg(p.in(t))
+		for c := range p.chunks(p.in(t)) {
+			for nsent < p.mustHaveSent(t, c) {
+				select {
+				case <-sentc:
+					nsent++
+				case err := <-senderDone:
+					sent <- err
+					if err != nil {
+						return err
+					}
+					senderDone = nil
+				}
+			}
+			if err := g.recvFloats(opAllReduce, seq, chunkOf(s, c), t < p.n-1); err != nil {
+				return fmt.Errorf("step %d of %d: %w", t+1, p.steps, err)
+			}
+			received <- struct{}{}
+		}
+	}
+	return nil
+}
+
+// ringPlan says which segment a rank sends and receives in each step of
+// the ring all-reduce and how the steps are cut into chunks.
+type ringPlan struct {
+	n, r, length, steps int
+	sent, received      int   // chunks sent and received in all
+	sentBefore          []int // chunks sent before step t
+}
+
+// ringChunk is the chunk size in floats.
+const ringChunk = ioChunk / 4
+
+func newRingPlan(n, r, length int) ringPlan {
+	p := ringPlan{n: n, r: r, length: length, steps: 2 * (n - 1)}
+	p.sentBefore = make([]int, p.steps+1)
+	for t := range p.steps {
+		p.sentBefore[t+1] = p.sentBefore[t] + p.chunks(p.out(t))
+		p.received += p.chunks(p.in(t))
+	}
+	p.sent = p.sentBefore[p.steps]
+	return p
+}
+
+// out is the segment sent in step t; the one received is out(t+1).
+func (p ringPlan) out(t int) int {
+	if t < p.n-1 {
+		return mod(p.r-t, p.n)
+	}
+	return mod(p.r+1-(t-(p.n-1)), p.n)
+}
+
+func (p ringPlan) in(t int) int { return p.out(t + 1) }
+
+// chunks is the number of messages segment i travels in; an empty segment
+// still sends one empty message, so every step is checked.
+func (p ringPlan) chunks(i int) int {
+	size := (i+1)*p.length/p.n - i*p.length/p.n
+	return max(1, (size+ringChunk-1)/ringChunk)
+}
+
+// mustHaveSent returns how many chunk sends must be complete before chunk
+// c of step t is received: up to the last earlier send of the same chunk,
+// whose memory the receive overwrites.
+func (p ringPlan) mustHaveSent(t, c int) int {
+	for t2 := t; t2 >= 0; t2-- {
+		if p.out(t2) == p.in(t) {
+			return p.sentBefore[t2] + c + 1
+		}
+	}
+	return 0
+}
+
+// chunkOf returns chunk c of s.
+func chunkOf(s []float32, c int) []float32 {
+	return s[min(c*ringChunk, len(s)):min((c+1)*ringChunk, len(s))]
+}
+
 // recvFloats reads one message of len(dst) floats from the previous rank
-// into dst, or adds it into dst, chunk by chunk.
+// into dst, or adds it into dst, in pieces of at most ioChunk bytes.
 func (g *Group) recvFloats(op byte, seq uint32, dst []float32, add bool) error {
 	if err := g.prev.recvExact(op, seq, 4*len(dst)); err != nil {
 		return err
