@@ -12,12 +12,13 @@ import (
 
 	"github.com/mlenv/mlenv/data"
 	"github.com/mlenv/mlenv/nn"
-	"github.com/mlenv/mlenv/tensor"
+	"github.com/mlenv/mlenv/optim"
 )
 
 // A checkpoint is a directory CheckpointDir/step-<N> holding
 // weights.safetensors (the model's state dict), optimizer.safetensors (the
-// optimizer's state, when it exports it) and state.json (the position in
+// optimizer's moments, accumulators, step count and learning rate, see
+// optim.SaveState) and state.json (the position in
 // the data and the fitted transforms). It is written under a temporary
 // name and renamed, so a crash never leaves a half-written checkpoint; the
 // two newest are kept.
@@ -36,14 +37,6 @@ type checkpoint struct {
 	Transforms *data.Transforms `json:"transforms"`
 	Optimizer  string           `json:"optimizer"`
 	dir        string
-}
-
-// StatefulOptimizer is implemented by optimizers whose state (moments,
-// accumulators, step counts) can be saved and restored; only those resume
-// exactly. Plain SGD has no state.
-type StatefulOptimizer interface {
-	StateDict() map[string]*tensor.Tensor
-	LoadStateDict(state map[string]*tensor.Tensor) error
 }
 
 // checkpoint writes the current state, if checkpoints are enabled.
@@ -76,15 +69,12 @@ func (r *run) writeCheckpoint(dir string) error {
 	if err := nn.SaveFile(filepath.Join(dir, weightsFile), r.net); err != nil {
 		return err
 	}
-	if s, ok := r.opt.(StatefulOptimizer); ok {
-		f, err := os.Create(filepath.Join(dir, optimizerFile))
-		if err != nil {
-			return err
-		}
-		werr := tensor.WriteSafetensors(f, s.StateDict(), nil)
-		if err := errors.Join(werr, f.Close()); err != nil {
-			return err
-		}
+	f, err := os.Create(filepath.Join(dir, optimizerFile))
+	if err != nil {
+		return err
+	}
+	if err := errors.Join(optim.SaveState(f, r.opt), f.Close()); err != nil {
+		return err
 	}
 	state, err := json.Marshal(checkpoint{Position: r.pos, Rows: r.rows, Transforms: r.t, Optimizer: r.cfg.Optimizer})
 	if err != nil {
@@ -160,26 +150,21 @@ func (r *run) restore(ck *checkpoint) error {
 	if err := nn.LoadFile(filepath.Join(ck.dir, weightsFile), r.net); err != nil {
 		return fmt.Errorf("train: resume: %w", err)
 	}
-	if s, ok := r.opt.(StatefulOptimizer); ok {
-		if err := loadOptimizer(filepath.Join(ck.dir, optimizerFile), s); err != nil {
-			return fmt.Errorf("train: resume: %w", err)
-		}
-	} else if r.cfg.Optimizer != "sgd" {
-		r.log.Warn("optimizer state cannot be saved: resume is not exact", "optimizer", r.cfg.Optimizer, "checkpoint", ck.dir)
+	if err := loadOptimizer(filepath.Join(ck.dir, optimizerFile), r.opt); err != nil {
+		return fmt.Errorf("train: resume: %w", err)
 	}
 	r.pos, r.startStep = ck.Position, ck.Position.Step
 	return nil
 }
 
-func loadOptimizer(path string, s StatefulOptimizer) error {
+func loadOptimizer(path string, o optim.Optimizer) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	state, _, err := tensor.ReadSafetensors(f)
-	if err != nil {
+	if err := optim.LoadState(f, o); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	return s.LoadStateDict(state)
+	return nil
 }

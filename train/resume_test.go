@@ -3,6 +3,8 @@ package train
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -36,12 +38,12 @@ func sameWeights(t *testing.T, a, b map[string][]float32) {
 	}
 }
 
-// resumeConfig runs 100 steps of SGD (an optimizer without state, so that
-// resume is exact with the optimizers of package optim) over more than one
-// epoch of shuffled data.
-func resumeConfig(t *testing.T, dir string) Config {
+// resumeConfig runs 100 steps of optimizer opt on a DLRM (sparse-gradient
+// embeddings beside dense layers) over more than one epoch of shuffled
+// data.
+func resumeConfig(t *testing.T, dir, opt string) Config {
 	cfg := ctrConfig(t, "dlrm", map[string]any{"bottom": []any{16}, "top": []any{32}, "embedding_dim": 4})
-	cfg.Optimizer, cfg.LearningRate = "sgd", 0.05
+	cfg.Optimizer, cfg.LearningRate = opt, 0.05
 	cfg.Epochs, cfg.Steps, cfg.EvalEvery = 0, 100, 5
 	cfg.Schedule = Schedule{Type: "cosine", WarmupSteps: 10}
 	cfg.CheckpointDir, cfg.CheckpointEvery = dir, 25
@@ -49,13 +51,21 @@ func resumeConfig(t *testing.T, dir string) Config {
 }
 
 // A run cancelled mid-epoch and resumed from its checkpoint ends with the
-// same weights as an uninterrupted run; the same seed gives the same run.
+// same weights, bit for bit, as an uninterrupted run, also for optimizers
+// with state (Adam's moments and step count, Adagrad's accumulators, which
+// the embeddings update row by row); the same seed gives the same run.
 func TestResumeMatchesUninterruptedRun(t *testing.T) {
-	full, err := Run(context.Background(), resumeConfig(t, t.TempDir()), nil)
+	for _, opt := range []string{"sgd", "adam", "adagrad"} {
+		t.Run(opt, func(t *testing.T) { testResume(t, opt) })
+	}
+}
+
+func testResume(t *testing.T, opt string) {
+	full, err := Run(context.Background(), resumeConfig(t, t.TempDir(), opt), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := Run(context.Background(), resumeConfig(t, t.TempDir()), nil)
+	again, err := Run(context.Background(), resumeConfig(t, t.TempDir(), opt), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +74,7 @@ func TestResumeMatchesUninterruptedRun(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cfg := resumeConfig(t, dir)
+	cfg := resumeConfig(t, dir, opt)
 	cfg.Progress = func(p Progress) {
 		if p.Step == 35 {
 			cancel()
@@ -82,7 +92,7 @@ func TestResumeMatchesUninterruptedRun(t *testing.T) {
 		t.Fatalf("checkpoints %v, %v: want step 25 and the one written on cancel at 35", names, err)
 	}
 
-	cfg = resumeConfig(t, dir)
+	cfg = resumeConfig(t, dir, opt)
 	cfg.Resume = true
 	sink = &Memory{}
 	resumed, err := Run(context.Background(), cfg, sink)
@@ -93,6 +103,26 @@ func TestResumeMatchesUninterruptedRun(t *testing.T) {
 		t.Errorf("resumed run: %d steps, first evaluation at step %d; want 100 and 40", resumed.Steps, sink.Points[0].Step)
 	}
 	sameWeights(t, weights(t, full), weights(t, resumed))
+}
+
+// Resuming without the optimizer's state (a checkpoint whose
+// optimizer.safetensors is lost) fails instead of silently restarting the
+// moments.
+func TestResumeNeedsOptimizerState(t *testing.T) {
+	dir := t.TempDir()
+	cfg := resumeConfig(t, dir, "adam")
+	cfg.Steps = 25
+	if _, err := Run(context.Background(), cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "step-000000025", optimizerFile)); err != nil {
+		t.Fatal(err)
+	}
+	cfg = resumeConfig(t, dir, "adam")
+	cfg.Resume = true
+	if _, err := Run(context.Background(), cfg, nil); err == nil || !strings.Contains(err.Error(), optimizerFile) {
+		t.Fatalf("resume without optimizer state: %v, want an error naming %s", err, optimizerFile)
+	}
 }
 
 func TestEarlyStopping(t *testing.T) {

@@ -3,7 +3,7 @@
 // -> model -> loss -> backward -> optimizer step, with a learning-rate
 // schedule, gradient clipping, periodic evaluation (loss, AUC, log-loss,
 // accuracy, RMSE, recall@k), early stopping, checkpoints with exact resume
-// (weights, optimizer state where the optimizer exports it, step and data
+// (weights, optimizer state, step and data
 // position) and tracking through a MetricSink. For a fixed seed and
 // thread count a run is deterministic.
 //
