@@ -5,15 +5,19 @@ package launch
 import (
 	"context"
 	"io"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 func newFakeKube(t *testing.T) (*Kubernetes, *fake.Clientset) {
@@ -235,6 +239,49 @@ func TestKubeName(t *testing.T) {
 	} {
 		if got := kubeName(id); got != want || len(got) > 50 {
 			t.Errorf("kubeName(%q) = %q, want %q", id, got, want)
+		}
+	}
+}
+
+// TestKubernetesRealCluster submits to the cluster of the kubeconfig named
+// by MLENV_TEST_KUBECONFIG (for example a kube-apiserver with kwok nodes),
+// so the objects pass the API server's real validation, and checks that
+// Cancel removes them. Opt-in: no cluster exists in CI.
+func TestKubernetesRealCluster(t *testing.T) {
+	path := os.Getenv("MLENV_TEST_KUBECONFIG")
+	if path == "" {
+		t.Skip("MLENV_TEST_KUBECONFIG not set: no Kubernetes cluster to test against")
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := NewKubernetes(client, &Store{Root: t.TempDir()}, nil)
+	ctx := context.Background()
+	id, err := k.Submit(ctx, JobRequest{Binary: "sh", Args: []string{"-c", "echo rank $JOB_COMPLETION_INDEX"},
+		Workers: 2, Memory: "64Mi", Image: "busybox:1.36", Namespace: "default"})
+	if err != nil {
+		t.Fatalf("the API server refused the objects: %v", err)
+	}
+	if st, err := k.Status(ctx, id); err != nil || st.State.Final() {
+		t.Fatalf("status right after submit: %+v, %v", st, err)
+	}
+	if err := k.Cancel(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := k.store.Get(id)
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		_, errJob := client.BatchV1().Jobs("default").Get(ctx, rec.KubeName, metav1.GetOptions{})
+		_, errSvc := client.CoreV1().Services("default").Get(ctx, rec.KubeName, metav1.GetOptions{})
+		if apierrors.IsNotFound(errJob) && apierrors.IsNotFound(errSvc) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("60 s after Cancel: Job %v, Service %v", errJob, errSvc)
 		}
 	}
 }
