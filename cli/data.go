@@ -15,7 +15,6 @@ import (
 
 	"github.com/mlenv/mlenv/data"
 	"github.com/mlenv/mlenv/job"
-	"github.com/mlenv/mlenv/models"
 )
 
 func init() { register(newDataCmd) }
@@ -155,7 +154,6 @@ func printFileInfo(w io.Writer, info *data.FileInfo) {
 // stderr, so that a spec with several problems is readable. Any
 // architecture in the model registry is valid, custom ones included.
 func loadSpec(cmd *cobra.Command, path string) (*job.Spec, error) {
-	job.Archs = models.Names()
 	spec, err := job.Load(path)
 	if err == nil {
 		return spec, nil

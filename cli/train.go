@@ -72,8 +72,6 @@ one with the same result as an uninterrupted run.
 }
 
 func runTrain(cmd *cobra.Command, path string, f trainFlags) error {
-	// Custom models registered by a user's own binary are valid archs too.
-	job.Archs = models.Names()
 	spec, err := loadSpec(cmd, path)
 	if err != nil {
 		return err

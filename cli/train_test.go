@@ -11,6 +11,7 @@ import (
 
 	"github.com/mlenv/mlenv/data"
 	"github.com/mlenv/mlenv/modelfile"
+	"github.com/mlenv/mlenv/models"
 	"github.com/mlenv/mlenv/store"
 )
 
@@ -203,5 +204,34 @@ training: {steps: 12, checkpoint_every: 5, eval_every: 4}
 	code, out, stderr = runCLI(t, "train", "job.yaml", "--no-tracking", "--checkpoint-dir", "ck", "--resume")
 	if code != exitOK || strings.Count(out, "step ") != 1 || !strings.Contains(out, "step 12/12") || !strings.Contains(out, "trained 12 steps") {
 		t.Errorf("resumed run: code %d, out %q, stderr %q", code, out, stderr)
+	}
+}
+
+func init() {
+	models.Register("cli_test_custom", func(c models.Config) (models.Model, error) {
+		return models.Build("logistic", nil, c.Schema, 1)
+	})
+}
+
+// An architecture a custom binary registers is valid in a job spec for
+// mlenv data validate-spec and mlenv train alike.
+func TestCustomArchSpec(t *testing.T) {
+	inCTRDir(t)
+	spec := `name: custom
+data:
+  train: {path: mlenv-data/ctr-train.parquet}
+  features:
+    - {name: I1, type: numeric}
+model: {arch: cli_test_custom}
+training: {steps: 2}
+`
+	if err := os.WriteFile("job.yaml", []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, stderr := runCLI(t, "data", "validate-spec", "job.yaml"); code != exitOK || !strings.Contains(out, "arch: cli_test_custom") {
+		t.Errorf("validate-spec: code %d, out %q, stderr %q", code, out, stderr)
+	}
+	if code, out, stderr := runCLI(t, "train", "job.yaml", "--no-tracking"); code != exitOK || !strings.Contains(out, "step 2") {
+		t.Errorf("train: code %d, out %q, stderr %q", code, out, stderr)
 	}
 }

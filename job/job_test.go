@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mlenv/mlenv/data"
+	"github.com/mlenv/mlenv/models"
 )
 
 const goodSpec = `name: ctr-dlrm
@@ -252,5 +253,23 @@ model: {arch: cnn}
 		"f.yaml:4:58: data.features[1].type: an idx source provides only an image feature"
 	if err == nil || err.Error() != want {
 		t.Errorf("got\n%v\nwant\n%s", err, want)
+	}
+}
+
+// Architectures registered with the model zoo, custom ones included, are
+// valid at the time the spec is validated, and the error lists them.
+func TestCustomArch(t *testing.T) {
+	src := strings.Replace(goodSpec, "arch: dlrm", "arch: job_test_custom", 1)
+	_, err := Parse("job.yaml", []byte(src))
+	if err == nil || !strings.Contains(err.Error(), `job.yaml:13:9: model.arch: "job_test_custom" is not allowed (allowed: cnn, dcn_v2, dlrm,`) {
+		t.Fatalf("unregistered arch: %v", err)
+	}
+	models.Register("job_test_custom", func(models.Config) (models.Model, error) { return nil, errors.New("not built") })
+	if _, err := Parse("job.yaml", []byte(src)); err != nil {
+		t.Fatalf("registered custom arch: %v", err)
+	}
+	src = strings.Replace(goodSpec, "arch: dlrm", "arch: gpt", 1)
+	if _, err := Parse("job.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), "job_test_custom, logistic") {
+		t.Fatalf("allowed list without the custom arch: %v", err)
 	}
 }

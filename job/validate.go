@@ -12,13 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/mlenv/mlenv/data"
+	"github.com/mlenv/mlenv/models"
 )
-
-// Archs are the model architectures Validate accepts: the model zoo's
-// built-in ones. The CLI sets it to the model registry's names before
-// loading a spec, so that custom models registered by a user's own binary
-// are accepted too.
-var Archs = []string{"cnn", "dcn_v2", "dlrm", "logistic", "mlp", "seq_transformer", "two_tower", "wide_deep"}
 
 // Allowed values of the spec's other enumerated fields.
 var (
@@ -65,7 +60,10 @@ func parent(path string) string {
 }
 
 // Validate checks every field and returns all problems found, ordered by
-// position, joined with errors.Join; each is an *Error.
+// position, joined with errors.Join; each is an *Error. The allowed
+// architectures are those of the model registry (models.Names) at the time
+// of the call: the zoo's and any a custom binary registered in its init
+// functions.
 func (s *Spec) Validate() error {
 	v := validator{s: s}
 	v.top()
@@ -122,7 +120,7 @@ func (v *validator) top() {
 	if v.s.Experiment == "" {
 		v.fail("experiment", "must not be empty")
 	}
-	v.oneOf("model.arch", v.s.Model.Arch, Archs)
+	v.oneOf("model.arch", v.s.Model.Arch, models.Names())
 }
 
 func (v *validator) data() {
