@@ -210,10 +210,10 @@ func loadRef(ctx context.Context, repo *serve.Repository, fetch *artifactFetcher
 	for !repo.Ready(r.name, "") {
 		select {
 		case err := <-done:
-			if err == nil {
-				err = ctx.Err()
+			if err == nil { // ctx ended before the first load
+				err = fmt.Errorf("model %s@%s: %w", r.name, r.alias, ctx.Err())
 			}
-			return "", fmt.Errorf("model %s@%s: %w", r.name, r.alias, err)
+			return "", err
 		case <-tick.C:
 		}
 	}
