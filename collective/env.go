@@ -10,11 +10,11 @@ import (
 // The worker environment contract: every executor starts each worker of a
 // job with the same binary and arguments and these variables set.
 const (
-	EnvRank         = "MLENV_RANK"          // this worker's rank, 0..world size-1
-	EnvWorldSize    = "MLENV_WORLD_SIZE"    // number of workers
-	EnvRendezvous   = "MLENV_RENDEZVOUS"    // host:port where rank 0 listens
-	EnvRestartCount = "MLENV_RESTART_COUNT" // how often the job was restarted; 0 on the first run
-	EnvTimeout      = "MLENV_COLLECTIVE_TIMEOUT"
+	EnvRank         = "MLENV_RANK"               // this worker's rank, 0..world size-1
+	EnvWorldSize    = "MLENV_WORLD_SIZE"         // number of workers
+	EnvRendezvous   = "MLENV_RENDEZVOUS"         // host:port where rank 0 listens
+	EnvRestartCount = "MLENV_RESTART_COUNT"      // how often the job was restarted; 0 on the first run
+	EnvTimeout      = "MLENV_COLLECTIVE_TIMEOUT" // overrides Config.Timeout, as a Go duration ("90s")
 
 	// EnvRendezvousPort is the port used with a host derived from the
 	// cluster's environment (the first Slurm node) when EnvRendezvous is unset.

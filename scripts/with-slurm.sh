@@ -6,7 +6,7 @@
 # so the Slurm executor tests run against a real Slurm.
 set -euo pipefail
 
-for bin in munged slurmctld slurmd sbatch; do
+for bin in munge munged slurmctld slurmd sbatch; do
 	if ! command -v "$bin" >/dev/null && [[ ! -x /usr/sbin/$bin ]]; then
 		echo "with-slurm: $bin is not installed (scripts/deps.sh slurmctld slurmd slurm-client munge)" >&2
 		exit 1
@@ -17,8 +17,12 @@ dir=$(mktemp -d /tmp/mlenv-slurm.XXXXXX)
 chmod 755 "$dir"
 host=$(hostname -s)
 pids=()
+started_munge=
 
 stop() {
+	if [[ -n $started_munge ]]; then
+		kill "$(cat /run/munge/munged.pid)" 2>/dev/null || true
+	fi
 	for pid in "${pids[@]}"; do
 		kill "$pid" 2>/dev/null || true
 	done
@@ -29,10 +33,12 @@ stop() {
 }
 trap stop EXIT
 
-# munged: one per machine; start it unless one already answers.
-if ! pgrep -x munged >/dev/null; then
+# munged: one per machine; start it (and stop it at the end) unless one
+# already answers.
+if ! munge -n >/dev/null 2>&1; then
 	mkdir -p /run/munge && chown munge: /run/munge
 	runuser -u munge -- /usr/sbin/munged
+	started_munge=1
 fi
 
 port() {
