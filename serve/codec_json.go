@@ -183,13 +183,26 @@ func decodeJSONData(raw json.RawMessage, d Datatype) (any, error) {
 
 // decodeFlat is the fast path of decodeJSONData: a flat array decoded by
 // encoding/json straight into the datatype's slice. It reports false for
-// anything else (nested arrays, bad elements), which the token walker then
-// decodes or explains. UINT8 and BYTES are left to the walker, since
-// encoding/json reads []byte as base64.
+// anything else (nested arrays, bad or null elements), which the token walker then
+// decodes or explains. UINT8 is left to the walker, since encoding/json
+// reads []byte as base64; BYTES is decoded as strings.
 func decodeFlat(raw json.RawMessage, d Datatype) (any, bool) {
 	raw = bytes.TrimSpace(raw)
-	if d == Uint8 || d == Bytes || len(raw) == 0 || raw[0] != '[' {
+	// encoding/json turns a null element into a zero value; the walker
+	// rejects it.
+	if d == Uint8 || len(raw) == 0 || raw[0] != '[' || bytes.Contains(raw, []byte("null")) {
 		return nil, false
+	}
+	if d == Bytes {
+		var strs []string
+		if err := json.Unmarshal(raw, &strs); err != nil || strs == nil {
+			return nil, false
+		}
+		out := make([][]byte, len(strs))
+		for i, s := range strs {
+			out[i] = []byte(s)
+		}
+		return out, true
 	}
 	ptr := reflect.New(sliceTypes[d])
 	if err := json.Unmarshal(raw, ptr.Interface()); err != nil {

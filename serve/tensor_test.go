@@ -86,6 +86,8 @@ func TestJSONDataErrors(t *testing.T) {
 		{FP32, `[true]`, "not a number"},
 		{Bool, `[1]`, "not a boolean"},
 		{Bytes, `[1]`, "not a string"},
+		{Bytes, `["a", null]`, "not a string"},
+		{FP32, `[1, null]`, "not a number"},
 		{FP32, `[{"a": 1}]`, "objects"},
 		{FP32, `3`, "not an array"},
 		{FP32, `[1] [2]`, "trailing"},
