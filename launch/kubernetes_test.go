@@ -25,19 +25,30 @@ func newFakeKube(t *testing.T) (*Kubernetes, *fake.Clientset) {
 	return NewKubernetes(client, &Store{Root: t.TempDir()}, nil), client
 }
 
+// submitFake submits req to a fake cluster and returns the executor, the
+// fake clientset and the job's record.
+func submitFake(t *testing.T, req JobRequest) (*Kubernetes, *fake.Clientset, *Record) {
+	t.Helper()
+	k, client := newFakeKube(t)
+	id, err := k.Submit(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := k.store.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, client, rec
+}
+
 func kubeRequest(workers, gpus int) JobRequest {
 	return JobRequest{Args: []string{"train", "job.yaml"}, Workers: workers, CPUs: 2, Memory: "4Gi", GPUs: gpus,
 		Image: "registry.example/mlenv:1", Namespace: "ml", Env: map[string]string{"B": "2", "A": "1"}}
 }
 
 func TestKubernetesSubmitCreatesIndexedJobAndHeadlessService(t *testing.T) {
-	k, client := newFakeKube(t)
-	ctx := context.Background()
-	id, err := k.Submit(ctx, kubeRequest(3, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, _ := k.store.Get(id)
+	_, client, rec := submitFake(t, kubeRequest(3, 1))
+	ctx, id := context.Background(), rec.ID
 	name := rec.KubeName
 	job, err := client.BatchV1().Jobs("ml").Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
@@ -89,12 +100,7 @@ func TestKubernetesSubmitCreatesIndexedJobAndHeadlessService(t *testing.T) {
 }
 
 func TestKubernetesNoGPURequestUnlessAsked(t *testing.T) {
-	k, client := newFakeKube(t)
-	id, err := k.Submit(context.Background(), kubeRequest(1, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, _ := k.store.Get(id)
+	_, client, rec := submitFake(t, kubeRequest(1, 0))
 	job, _ := client.BatchV1().Jobs("ml").Get(context.Background(), rec.KubeName, metav1.GetOptions{})
 	res := job.Spec.Template.Spec.Containers[0].Resources
 	if _, ok := res.Requests[gpuResource]; ok {
@@ -119,13 +125,8 @@ func TestKubernetesRejectsBadRequests(t *testing.T) {
 }
 
 func TestKubernetesStatusFollowsTheJob(t *testing.T) {
-	k, client := newFakeKube(t)
-	ctx := context.Background()
-	id, err := k.Submit(ctx, kubeRequest(2, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, _ := k.store.Get(id)
+	k, client, rec := submitFake(t, kubeRequest(2, 0))
+	ctx, id := context.Background(), rec.ID
 	jobs := client.BatchV1().Jobs("ml")
 	setStatus := func(s batchv1.JobStatus) {
 		job, _ := jobs.Get(ctx, rec.KubeName, metav1.GetOptions{})
@@ -163,10 +164,8 @@ func TestKubernetesStatusFollowsTheJob(t *testing.T) {
 }
 
 func TestKubernetesSucceeds(t *testing.T) {
-	k, client := newFakeKube(t)
-	ctx := context.Background()
-	id, _ := k.Submit(ctx, kubeRequest(1, 0))
-	rec, _ := k.store.Get(id)
+	k, client, rec := submitFake(t, kubeRequest(1, 0))
+	ctx, id := context.Background(), rec.ID
 	job, _ := client.BatchV1().Jobs("ml").Get(ctx, rec.KubeName, metav1.GetOptions{})
 	job.Status = batchv1.JobStatus{Succeeded: 1, Conditions: []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}}
 	client.BatchV1().Jobs("ml").UpdateStatus(ctx, job, metav1.UpdateOptions{})
@@ -176,16 +175,11 @@ func TestKubernetesSucceeds(t *testing.T) {
 }
 
 func TestKubernetesCancelDeletesJobAndService(t *testing.T) {
-	k, client := newFakeKube(t)
-	ctx := context.Background()
-	id, err := k.Submit(ctx, kubeRequest(2, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, client, rec := submitFake(t, kubeRequest(2, 0))
+	ctx, id := context.Background(), rec.ID
 	if err := k.Cancel(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	rec, _ := k.store.Get(id)
 	if _, err := client.BatchV1().Jobs("ml").Get(ctx, rec.KubeName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("Job still there after Cancel: %v", err)
 	}
@@ -201,10 +195,8 @@ func TestKubernetesCancelDeletesJobAndService(t *testing.T) {
 }
 
 func TestKubernetesLogsArePrefixedByRank(t *testing.T) {
-	k, client := newFakeKube(t)
-	ctx := context.Background()
-	id, _ := k.Submit(ctx, kubeRequest(2, 0))
-	rec, _ := k.store.Get(id)
+	k, client, rec := submitFake(t, kubeRequest(2, 0))
+	ctx, id := context.Background(), rec.ID
 	for _, idx := range []string{"1", "0"} {
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: rec.KubeName + "-" + idx, Namespace: "ml",
 			Labels: map[string]string{LabelJob: string(id)}, Annotations: map[string]string{batchv1.JobCompletionIndexAnnotation: idx}}}
