@@ -112,9 +112,17 @@ func (a *Artifact) Metadata() Metadata { return a.meta }
 func (a *Artifact) Model() *modelfile.Model { return a.model }
 
 // Infer turns the column tensors into raw rows, encodes them with the
-// artifact's transforms and runs the network on them as one batch.
+// artifact's transforms and runs the network on them as one batch. Inputs
+// with different row counts (possible when the model is served without
+// batching, which does not compare them) are an error wrapping
+// ErrBadRequest.
 func (a *Artifact) Infer(_ context.Context, inputs []Tensor) ([]Tensor, error) {
 	n := int(inputs[0].Shape[0])
+	for _, t := range inputs[1:] {
+		if int(t.Shape[0]) != n {
+			return nil, fmt.Errorf("%w: input %q has %d rows, input %q has %d", ErrBadRequest, t.Name, t.Shape[0], inputs[0].Name, n)
+		}
+	}
 	out := Tensor{Name: a.meta.Outputs[0].Name, Datatype: FP32, Shape: []int64{int64(n), a.meta.Outputs[0].Shape[1]}}
 	if n == 0 {
 		out.Data = []float32{}

@@ -2,7 +2,6 @@ package serve
 
 import (
 	"context"
-	"errors"
 	"math"
 	"path/filepath"
 	"slices"
@@ -167,6 +166,14 @@ func TestArtifactRejectsBadInputs(t *testing.T) {
 	if err := repo.Load(a, BatchConfig{MaxBatchSize: 8}); err != nil {
 		t.Fatal(err)
 	}
+	unbatched, err := NewArtifact(m, "ctr1", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Load(unbatched, BatchConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	// ctr batches, ctr1 runs each request on its own.
 	for _, tc := range []struct {
 		name   string
 		change func([]Tensor) []Tensor
@@ -182,13 +189,15 @@ func TestArtifactRejectsBadInputs(t *testing.T) {
 		{"rows differ", func(ts []Tensor) []Tensor {
 			ts[3] = Tensor{Name: "C1", Datatype: Bytes, Shape: []int64{3}, Data: [][]byte{{'a'}, {'b'}, {'c'}}}
 			return ts
-		}, ""},
+		}, `"C1" has 3 rows`},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := repo.Infer(context.Background(), "ctr", "", tc.change(columnTensors(rows[:2])))
-			if !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), tc.field) {
-				t.Fatalf("got %v, want a bad request naming %s", err, tc.field)
-			}
-		})
+		for _, model := range []string{"ctr", "ctr1"} {
+			t.Run(model+"/"+tc.name, func(t *testing.T) {
+				_, err := repo.Infer(context.Background(), model, "", tc.change(columnTensors(rows[:2])))
+				if code, _ := errorStatus(err); code != 400 || !strings.Contains(err.Error(), tc.field) {
+					t.Fatalf("got %v (HTTP %d), want a bad request naming %s", err, code, tc.field)
+				}
+			})
+		}
 	}
 }
