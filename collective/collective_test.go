@@ -274,6 +274,31 @@ func TestMismatchedCallsFailWithClearError(t *testing.T) {
 	}
 }
 
+func TestDifferentCollectivesOnRanksFail(t *testing.T) {
+	groups := joinAll(t, 2, 5*time.Second)
+	errs := onAll(groups, func(g *Group) error {
+		if g.Rank() == 0 {
+			return g.Barrier(context.Background())
+		}
+		return g.AllReduceSum(context.Background(), make([]float32, 3))
+	})
+	if errs[0] == nil || errs[1] == nil {
+		t.Fatalf("barrier against all-reduce: %v / %v, want errors on both ranks", errs[0], errs[1])
+	}
+	if !strings.Contains(errs[0].Error()+errs[1].Error(), "same collectives in the same order") {
+		t.Errorf("errors do not explain the mismatch: %v / %v", errs[0], errs[1])
+	}
+
+	groups = joinAll(t, 2, 5*time.Second)
+	errs = onAll(groups, func(g *Group) error {
+		_, err := g.AllGatherRows(context.Background(), Rows{Dim: 2 + g.Rank()})
+		return err
+	})
+	if errs[0] == nil || errs[1] == nil || !strings.Contains(errs[0].Error()+errs[1].Error(), "of dim") {
+		t.Fatalf("rows of different dims: %v / %v, want errors naming the dims", errs[0], errs[1])
+	}
+}
+
 func TestDeadPeerFailsEveryRankWithinTimeout(t *testing.T) {
 	const n, timeout = 4, 2 * time.Second
 	for _, dead := range []int{0, 2} {

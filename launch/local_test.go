@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -254,5 +255,28 @@ func TestStoreListAndGet(t *testing.T) {
 		if _, err := store.Get(id); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Get(%q) = %v, want ErrNotFound", id, err)
 		}
+	}
+}
+
+func TestLocalStatusNoticesAVanishedSupervisor(t *testing.T) {
+	l, store := newTestLocal(t, 2)
+	rec, err := store.Create("local", JobRequest{Name: "orphan", Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	rec.State, rec.SupervisorPID = Running, gone.Process.Pid
+	if err := store.Put(rec); err != nil {
+		t.Fatal(err)
+	}
+	st, err := l.Status(context.Background(), rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != Failed || !strings.Contains(st.Message, "supervisor process") {
+		t.Fatalf("status %+v, want failed because the supervisor is gone", st)
 	}
 }
