@@ -28,6 +28,7 @@ type Spec struct {
 	Training   Training  `yaml:"training"`
 	Tracking   Tracking  `yaml:"tracking"`
 	Resources  Resources `yaml:"resources"`
+	Search     Search    `yaml:"search,omitempty"`
 
 	file string         // the file it was read from, for error positions
 	pos  map[string]pos // field path -> position of its value in file

@@ -70,6 +70,7 @@ func (s *Spec) Validate() error {
 	v.data()
 	v.training()
 	v.platform()
+	v.search()
 	slices.SortStableFunc(v.errs, func(a, b *Error) int {
 		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
 	})
