@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync"
@@ -129,8 +130,14 @@ func (l *Local) SubmitDetached(ctx context.Context, req JobRequest, supervisor [
 	return rec.ID, l.store.Put(rec)
 }
 
-// Run queues the recorded job id in this process and waits until it ends;
+// Run runs the recorded job id in this process and waits until it ends;
 // it is what a detached supervisor calls. Cancelling ctx cancels the job.
+//
+// Jobs of detached supervisors queue across processes through the Store:
+// such a job starts only when no queued supervised job comes before it
+// (higher priority, or equal priority and submitted earlier) and the CPUs
+// of the running supervised jobs leave room for it in this executor's
+// budget.
 func (l *Local) Run(ctx context.Context, id JobID) (Status, error) {
 	rec, err := l.store.Get(id)
 	if err != nil {
@@ -139,12 +146,69 @@ func (l *Local) Run(ctx context.Context, id JobID) (Status, error) {
 	if rec.State.Final() {
 		return rec.Status, nil
 	}
+	if rec.SupervisorPID != 0 {
+		if err := l.waitTurn(ctx, rec); err != nil {
+			l.finish(id, Cancelled, 0, "cancelled while queued")
+			return l.Status(context.Background(), id)
+		}
+	}
 	if err := l.enqueue(rec); err != nil {
 		return Status{}, err
 	}
 	stop := context.AfterFunc(ctx, func() { l.Cancel(context.Background(), id) })
 	defer stop()
 	return l.Wait(context.Background(), id)
+}
+
+// waitTurn blocks until rec may start by the rules of Run, then records it
+// running, or until ctx ends.
+func (l *Local) waitTurn(ctx context.Context, rec *Record) error {
+	for {
+		ok, err := l.claimTurn(rec)
+		if err != nil || ok {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// claimTurn checks, under the store's queue lock, whether rec may start,
+// and if so records it running so that others count its CPUs.
+func (l *Local) claimTurn(rec *Record) (bool, error) {
+	unlock, err := lockFile(filepath.Join(l.store.Root, ".queue.lock"))
+	if err != nil {
+		return false, fmt.Errorf("job %s: %w", rec.ID, err)
+	}
+	defer unlock()
+	recs, err := l.store.List()
+	if err != nil {
+		return false, err
+	}
+	used := 0
+	for _, o := range recs {
+		if o.ID == rec.ID || o.Executor != "local" || o.SupervisorPID == 0 || o.State.Final() {
+			continue
+		}
+		if st, err := l.Status(context.Background(), o.ID); err != nil || st.State.Final() {
+			continue // its supervisor is gone
+		}
+		switch {
+		case o.State == Running:
+			used += o.Request.Workers * o.Request.CPUs
+		case o.Request.Priority > rec.Request.Priority,
+			o.Request.Priority == rec.Request.Priority && o.Submitted.Before(rec.Submitted):
+			return false, nil // queued ahead of rec
+		}
+	}
+	if used+rec.Request.Workers*rec.Request.CPUs > l.cpus {
+		return false, nil
+	}
+	_, err = l.store.update(rec.ID, func(r *Record) { r.State, r.Started = Running, time.Now().UTC() })
+	return err == nil, err
 }
 
 func (l *Local) enqueue(rec *Record) error {

@@ -203,7 +203,7 @@ func TestLocalFollowLogsUntilTheJobEnds(t *testing.T) {
 
 func TestDetachedSupervisorRunsAndCancels(t *testing.T) {
 	l, store := newTestLocal(t, 2)
-	super := []string{os.Args[0], argSuper, store.Root}
+	super := []string{os.Args[0], argSuper, store.Root, "2"}
 	id, err := l.SubmitDetached(context.Background(), testRequest("allreduce", 2, nil), super)
 	if err != nil {
 		t.Fatal(err)
@@ -278,5 +278,57 @@ func TestLocalStatusNoticesAVanishedSupervisor(t *testing.T) {
 	}
 	if st.State != Failed || !strings.Contains(st.Message, "supervisor process") {
 		t.Fatalf("status %+v, want failed because the supervisor is gone", st)
+	}
+}
+
+func TestDetachedJobsQueueAcrossSupervisors(t *testing.T) {
+	l, store := newTestLocal(t, 1)
+	super := []string{os.Args[0], argSuper, store.Root, "1"}
+	dir := t.TempDir()
+	release, order := filepath.Join(dir, "release"), filepath.Join(dir, "order")
+	blocker, err := l.SubmitDetached(context.Background(), testRequest("wait-file", 1, map[string]string{envFile: release}), super)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if st, _ := l.Status(context.Background(), blocker); st.State == Running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first detached job did not start")
+		}
+	}
+	var ids []JobID
+	for _, job := range []struct {
+		name     string
+		priority int
+	}{{"low", 0}, {"high", 5}} {
+		req := testRequest("append", 1, map[string]string{envFile: order, "NAME": job.name})
+		req.Priority = job.priority
+		id, err := l.SubmitDetached(context.Background(), req, super)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	time.Sleep(3 * pollInterval) // give a wrongly eager supervisor the chance to start
+	for _, id := range ids {
+		if st, _ := l.Status(context.Background(), id); st.State != Queued {
+			t.Fatalf("job %s is %s while another job holds the only CPU, want queued", id, st.State)
+		}
+	}
+	os.WriteFile(release, nil, 0o644)
+	for _, id := range append(ids, blocker) {
+		r, err := l.Logs(context.Background(), id, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(r) // returns once the job has ended
+		if st, _ := l.Status(context.Background(), id); st.State != Succeeded {
+			t.Fatalf("job %s: %+v", id, st)
+		}
+	}
+	if got, _ := os.ReadFile(order); string(got) != "high\nlow\n" {
+		t.Fatalf("detached jobs ran in order %q, want high then low", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,8 +26,9 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	if len(os.Args) > 2 && os.Args[1] == argSuper {
-		os.Exit(superviseForTest(os.Args[2], JobID(os.Args[3])))
+	if len(os.Args) == 5 && os.Args[1] == argSuper { // root, CPU budget, job id
+		cpus, _ := strconv.Atoi(os.Args[3])
+		os.Exit(superviseForTest(os.Args[2], cpus, JobID(os.Args[4])))
 	}
 	if mode := os.Getenv(envWorker); mode != "" {
 		os.Exit(worker(mode))
@@ -106,12 +108,12 @@ func allReduceWorker(cfg collective.Config, restart string) int {
 }
 
 // superviseForTest plays `mlenv jobs supervise`: it runs job id from the
-// store at root until it ends or SIGTERM cancels it.
-func superviseForTest(root string, id JobID) int {
+// store at root with a budget of cpus until it ends or SIGTERM cancels it.
+func superviseForTest(root string, cpus int, id JobID) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	io.Copy(io.Discard, os.Stdin) // the gate of SubmitDetached
-	if _, err := NewLocal(&Store{Root: root}, 4, nil).Run(ctx, id); err != nil {
+	if _, err := NewLocal(&Store{Root: root}, cpus, nil).Run(ctx, id); err != nil {
 		fmt.Println(err)
 		return 1
 	}

@@ -4,6 +4,7 @@ package launch
 
 import (
 	"errors"
+	"os"
 	"os/exec"
 	"syscall"
 )
@@ -26,4 +27,18 @@ func signalProcess(pid int, sig syscall.Signal) error { return syscall.Kill(pid,
 func alive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// lockFile takes an exclusive lock on path (created if needed), blocking
+// until it is free, and returns the function that releases it.
+func lockFile(path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil
 }
