@@ -231,11 +231,11 @@ func TestBroadcastAndBarrier(t *testing.T) {
 func TestAllGatherRowsKeepsRowsSparse(t *testing.T) {
 	groups := joinAll(t, 3, 10*time.Second)
 	in := []Rows{
-		{Dim: 2, Index: []int64{7, 1}, Values: []float32{1, 2, 3, 4}},
+		{Dim: 2, Index: []int{7, 1}, Values: []float32{1, 2, 3, 4}},
 		{Dim: 2}, // a rank that touched no rows
-		{Dim: 2, Index: []int64{7}, Values: []float32{10, 20}},
+		{Dim: 2, Index: []int{7}, Values: []float32{10, 20}},
 	}
-	want := Rows{Dim: 2, Index: []int64{7, 1, 7}, Values: []float32{1, 2, 3, 4, 10, 20}}
+	want := Rows{Dim: 2, Index: []int{7, 1, 7}, Values: []float32{1, 2, 3, 4, 10, 20}}
 	got := make([]Rows, 3)
 	noErrors(t, onAll(groups, func(g *Group) error {
 		var err error
@@ -248,7 +248,7 @@ func TestAllGatherRowsKeepsRowsSparse(t *testing.T) {
 		}
 	}
 	c := got[0].Coalesce()
-	if !slices.Equal(c.Index, []int64{1, 7}) || !slices.Equal(c.Values, []float32{3, 4, 11, 22}) {
+	if !slices.Equal(c.Index, []int{1, 7}) || !slices.Equal(c.Values, []float32{3, 4, 11, 22}) {
 		t.Fatalf("Coalesce = %+v, want rows 1:[3 4] 7:[11 22]", c)
 	}
 }

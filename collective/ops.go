@@ -270,7 +270,7 @@ func (g *Group) Barrier(ctx context.Context) error {
 // belonging to table row Index[i]. Index may repeat.
 type Rows struct {
 	Dim    int
-	Index  []int64
+	Index  []int // the engine's row-gradient index type; 64 bits on the wire
 	Values []float32
 }
 
@@ -326,13 +326,15 @@ func (g *Group) AllGatherRows(ctx context.Context, rows Rows) (Rows, error) {
 	return all, nil
 }
 
-// encodeRows lays out r as count and dim (little-endian), then indices and
-// values in native byte order.
+// encodeRows lays out r as count, dim and the indices as little-endian
+// 64-bit integers, then the values in native byte order.
 func encodeRows(r Rows) []byte {
-	b := make([]byte, 16, 16+8*len(r.Index)+4*len(r.Values))
-	binary.LittleEndian.PutUint64(b[:8], uint64(len(r.Index)))
-	binary.LittleEndian.PutUint64(b[8:], uint64(r.Dim))
-	b = append(b, int64Bytes(r.Index)...)
+	b := make([]byte, 0, 16+8*len(r.Index)+4*len(r.Values))
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(r.Index)))
+	b = binary.LittleEndian.AppendUint64(b, uint64(r.Dim))
+	for _, i := range r.Index {
+		b = binary.LittleEndian.AppendUint64(b, uint64(i))
+	}
 	return append(b, floatBytes(r.Values)...)
 }
 
@@ -356,9 +358,13 @@ func (g *Group) recvRows(seq uint32, dim int) (Rows, error) {
 	if want := 16 + count*(8+4*dim); n != want {
 		return Rows{}, fmt.Errorf("rank %d sent %d bytes for %d rows of dim %d, want %d", g.prev.rank, n, count, dim, want)
 	}
-	r := Rows{Dim: dim, Index: make([]int64, count), Values: make([]float32, count*dim)}
-	if err := g.prev.read(int64Bytes(r.Index)); err != nil {
+	index := make([]byte, 8*count)
+	if err := g.prev.read(index); err != nil {
 		return Rows{}, err
+	}
+	r := Rows{Dim: dim, Index: make([]int, count), Values: make([]float32, count*dim)}
+	for i := range r.Index {
+		r.Index[i] = int(binary.LittleEndian.Uint64(index[8*i:]))
 	}
 	return r, g.prev.read(floatBytes(r.Values))
 }

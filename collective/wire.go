@@ -144,10 +144,3 @@ func floatBytes(f []float32) []byte {
 	}
 	return unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), 4*len(f))
 }
-
-func int64Bytes(x []int64) []byte {
-	if len(x) == 0 {
-		return nil
-	}
-	return unsafe.Slice((*byte)(unsafe.Pointer(&x[0])), 8*len(x))
-}
