@@ -98,8 +98,9 @@ func serveRows(t *testing.T, n int) []map[string]any {
 }
 
 // TestServeEndToEnd trains a model with mlenv train (recorded in the
-// embedded tracking directory), registers it with an alias, serves the
-// alias and the artifact directory with mlenv serve, queries both over
+// embedded tracking directory), registers it with an alias and by path,
+// serves the alias, the version and the artifact directory with mlenv
+// serve, queries them over
 // HTTP/JSON and gRPC against modelfile's Predict, moves the alias and sees
 // the server switch versions, and stops the server with SIGTERM.
 func TestServeEndToEnd(t *testing.T) {
@@ -139,11 +140,15 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 	}
 	register("1")
+	code, out, stderr = runCLI(t, "models", "register", "local", "--path", summary.Model, "--uri", uri)
+	if code != exitOK || !strings.Contains(out, "registered local/1 from /") {
+		t.Fatalf("models register --path: code %d, out %q, stderr %q", code, out, stderr)
+	}
 
 	var sout, serr lockedBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run([]string{"serve", "ctr@prod", summary.Model, "--uri", uri, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0",
+		done <- run([]string{"serve", "ctr@prod", "local/1", summary.Model, "--uri", uri, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0",
 			"--poll", "50ms", "--max-batch-size", "16"}, &sout, &serr)
 	}()
 	addrs := regexp.MustCompile(`HTTP: +(http://\S+)/v2\ngRPC: +(\S+)\n`)
@@ -160,10 +165,10 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	base, grpcAddr := m[1], m[2]
 
-	for _, name := range []string{"ctr", "tiny"} {
+	for _, name := range []string{"ctr", "local", "tiny"} {
 		ver, got := inferHTTP(t, base, name, rows)
-		if name == "ctr" && ver != "1" {
-			t.Errorf("ctr served version %q, want 1", ver)
+		if ver != "1" {
+			t.Errorf("%s served version %q, want 1", name, ver)
 		}
 		checkPredictions(t, name+" over HTTP", got, want)
 	}
