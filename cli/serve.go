@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -161,10 +162,11 @@ func runServe(ctx context.Context, stdout io.Writer, args []string, f serveFlags
 		defer fetch.close()
 	}
 	followCtx, stopFollowing := context.WithCancel(ctx)
-	defer stopFollowing()
+	var following sync.WaitGroup
+	defer func() { stopFollowing(); following.Wait() }()
 	seen := map[string]string{}
 	for i, r := range refs {
-		name, err := loadRef(followCtx, repo, fetch, r, f, log)
+		name, err := loadRef(followCtx, &following, repo, fetch, r, f, log)
 		if err != nil {
 			return err
 		}
@@ -177,9 +179,10 @@ func runServe(ctx context.Context, stdout io.Writer, args []string, f serveFlags
 }
 
 // loadRef loads one model argument into repo and returns the model name
-// it is served under. An alias is followed in the background until ctx
-// ends; loadRef returns once its first version is loaded.
-func loadRef(ctx context.Context, repo *serve.Repository, fetch *artifactFetcher, r modelRef, f serveFlags, log *slog.Logger) (string, error) {
+// it is served under. An alias is followed in the background, in a
+// goroutine counted by following, until ctx ends; loadRef returns once its
+// first version is loaded.
+func loadRef(ctx context.Context, following *sync.WaitGroup, repo *serve.Repository, fetch *artifactFetcher, r modelRef, f serveFlags, log *slog.Logger) (string, error) {
 	if r.dir != "" {
 		m, err := modelfile.Load(r.dir)
 		if err != nil {
@@ -204,7 +207,7 @@ func loadRef(ctx context.Context, repo *serve.Repository, fetch *artifactFetcher
 		return r.name, repo.Load(m, f.batch)
 	}
 	done := make(chan error, 1)
-	go func() { done <- repo.Follow(ctx, src, f.batch, f.poll) }()
+	following.Go(func() { done <- repo.Follow(ctx, src, f.batch, f.poll) })
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for !repo.Ready(r.name, "") {

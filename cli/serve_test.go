@@ -100,9 +100,9 @@ func serveRows(t *testing.T, n int) []map[string]any {
 // TestServeEndToEnd trains a model with mlenv train (recorded in the
 // embedded tracking directory), registers it with an alias and by path,
 // serves the alias, the version and the artifact directory with mlenv
-// serve, queries them over
-// HTTP/JSON and gRPC against modelfile's Predict, moves the alias and sees
-// the server switch versions, and stops the server with SIGTERM.
+// serve, queries them over HTTP/JSON and gRPC against modelfile's Predict,
+// load-tests one with mlenv bench serve, moves the alias and sees the
+// server switch versions, and stops the server with SIGTERM.
 func TestServeEndToEnd(t *testing.T) {
 	dir := inCTRDir(t)
 	if err := os.WriteFile("tiny.yaml", []byte(tinySpec), 0o644); err != nil {
