@@ -18,7 +18,7 @@ import (
 
 // writeData writes small synthetic train and validation files into dir,
 // once per directory.
-func writeData(t testing.TB, dir string) {
+func writeData(t *testing.T, dir string) {
 	t.Helper()
 	for _, f := range []struct {
 		name string
@@ -55,14 +55,18 @@ search:
 %[2]s`, dir, search)
 }
 
-// loadSpec writes a spec with the search section and parses it.
-func loadSpec(t testing.TB, dir, search string) *job.Spec {
-	t.Helper()
+// writeSpec writes a spec with the search section into dir and parses it.
+func writeSpec(dir, search string) (*job.Spec, error) {
 	path := filepath.Join(dir, "job.yaml")
 	if err := os.WriteFile(path, []byte(specText(dir, search)), 0o644); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	spec, err := job.Load(path)
+	return job.Load(path)
+}
+
+func loadSpec(t *testing.T, dir, search string) *job.Spec {
+	t.Helper()
+	spec, err := writeSpec(dir, search)
 	if err != nil {
 		t.Fatal(err)
 	}
