@@ -29,6 +29,9 @@ test: deps
 	MLENV_TEST_CHROMIUM=required scripts/with-postgres.sh scripts/with-slurm.sh go test -count=1 ./...
 	# The optional OpenBLAS GEMM (go build -tags openblas) against the same reference.
 	go test -count=1 -tags openblas ./kernel/
+	# The Kubernetes executor (go build -tags kubernetes; client-go is slow to compile).
+	go test -count=1 -tags kubernetes ./launch/
+	go vet -tags kubernetes ./cli/
 
 bench: build
 	@bench/run.sh $(BIN)
