@@ -42,7 +42,7 @@ type checkpoint struct {
 // checkpoint writes the current state, if checkpoints are enabled.
 func (r *run) checkpoint() error {
 	root := r.cfg.CheckpointDir
-	if root == "" {
+	if root == "" || !r.leader() {
 		return nil
 	}
 	defer r.timed(&r.timing.Checkpoint)()

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mlenv/mlenv/collective"
 	"github.com/mlenv/mlenv/data"
 	"github.com/mlenv/mlenv/optim"
 	"github.com/mlenv/mlenv/tensor"
@@ -62,6 +63,13 @@ type Config struct {
 	Progress func(Progress)
 	// Logger receives warnings; nil means slog.Default().
 	Logger *slog.Logger
+
+	// Group, when it has more than one worker, makes the run
+	// data-parallel: every worker calls Run with the same Config (but its
+	// own Group) and trains on its shard of the data; only rank 0 uses the
+	// sink, Progress, ModelDir and writes to CheckpointDir (see
+	// parallel.go). Nil trains alone. Run does not close the Group.
+	Group *collective.Group
 }
 
 // Data names the splits and the features. Validation may be empty: then

@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"os"
 	"time"
@@ -72,6 +73,7 @@ type run struct {
 	valid  *data.Loader
 	arena  *tensor.Arena
 	start  time.Time
+	dp     *parallel // nil when training alone
 
 	pos       position
 	startStep int // the step this run started (resumed) at
@@ -159,6 +161,9 @@ func start(ctx context.Context, cfg Config, sink MetricSink) (*run, error) {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	r.net, r.params = net, nn.Tensors(net)
+	if r.dp = newParallel(cfg.Group, r.params); !r.leader() {
+		r.sink, r.cfg.Progress, r.cfg.ModelDir = Discard, nil, ""
+	}
 	if r.opt, err = cfg.newOptimizer(r.params); err != nil {
 		return nil, err
 	}
@@ -176,10 +181,18 @@ func start(ctx context.Context, cfg Config, sink MetricSink) (*run, error) {
 			return nil, err
 		}
 	}
-	if err := sink.LogParams(cfg.params()); err != nil {
+	if r.dp != nil {
+		if err := r.dp.checkStep(ctx, r.pos.Step); err != nil {
+			return nil, err
+		}
+		if err := r.dp.broadcastParameters(ctx, r.params); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.sink.LogParams(cfg.params()); err != nil {
 		return nil, fmt.Errorf("train: log params: %w", err)
 	}
-	if err := sink.SetTags(r.tags()); err != nil {
+	if err := r.sink.SetTags(r.tags()); err != nil {
 		return nil, fmt.Errorf("train: set tags: %w", err)
 	}
 	return r, nil
@@ -187,10 +200,14 @@ func start(ctx context.Context, cfg Config, sink MetricSink) (*run, error) {
 
 func (r *run) openLoaders() error {
 	d := r.cfg.Data
+	rank, workers := 0, 1
+	if r.dp != nil {
+		rank, workers = r.dp.g.Rank(), r.dp.g.Size()
+	}
 	var err error
 	r.train, err = data.NewLoader(r.t, d.Train, data.LoaderOptions{
 		BatchSize: r.cfg.BatchSize, ShuffleBuffer: d.ShuffleBuffer, Seed: r.cfg.Seed,
-		Prefetch: d.Prefetch, SkipBadRows: d.SkipBadRows, InMemory: d.InMemory,
+		Prefetch: d.Prefetch, SkipBadRows: d.SkipBadRows, InMemory: d.InMemory, Rank: rank, Workers: workers,
 	})
 	if err != nil {
 		return fmt.Errorf("train: training data: %w", err)
@@ -207,12 +224,17 @@ func (r *run) openLoaders() error {
 	return nil
 }
 
-// totalSteps is the planned number of optimizer steps.
+// totalSteps is the planned number of optimizer steps; a step of a
+// data-parallel run takes a batch from every worker.
 func (r *run) totalSteps() int {
 	if r.cfg.Steps > 0 {
 		return r.cfg.Steps
 	}
-	perEpoch := (int(r.rows) + r.cfg.BatchSize - 1) / r.cfg.BatchSize
+	batch := r.cfg.BatchSize
+	if r.dp != nil {
+		batch *= r.dp.g.Size()
+	}
+	perEpoch := (int(r.rows) + batch - 1) / batch
 	return max(1, perEpoch*r.cfg.Epochs)
 }
 
@@ -245,29 +267,11 @@ func (r *run) done() bool {
 // loop trains until done, evaluating and checkpointing on schedule.
 func (r *run) loop(ctx context.Context) error {
 	for !r.done() {
-		seen := 0
-		waitFrom := time.Now()
-		for b, err := range r.train.Batches(ctx, r.pos.Epoch) {
-			if err != nil {
-				return r.interrupted(ctx, fmt.Errorf("train: epoch %d: %w", r.pos.Epoch, err))
-			}
-			if seen++; seen <= r.pos.Batch {
-				continue // trained on before the checkpoint this run resumed from
-			}
-			stepFrom := time.Now()
-			r.timing.Data += stepFrom.Sub(waitFrom)
-			if err := r.step(b); err != nil {
-				return err
-			}
-			r.timing.Step += time.Since(stepFrom)
-			r.pos.Batch = seen
-			if err := r.afterStep(ctx); err != nil {
-				return err
-			}
-			if r.done() {
-				return nil
-			}
-			waitFrom = time.Now()
+		next, stop := iter.Pull2(r.train.Batches(ctx, r.pos.Epoch))
+		finished, err := r.epoch(ctx, next)
+		stop()
+		if err != nil || finished {
+			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return r.interrupted(ctx, err)
@@ -279,6 +283,59 @@ func (r *run) loop(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// epoch trains on the batches of the current epoch that next yields,
+// skipping those trained on before the checkpoint the run resumed from. It
+// reports whether the run ended before the epoch did.
+func (r *run) epoch(ctx context.Context, next func() (*data.Batch, error, bool)) (bool, error) {
+	skip := r.pos.Batch
+	waitFrom := time.Now()
+	for {
+		b, err, ok := next()
+		if err != nil {
+			return false, r.interrupted(ctx, fmt.Errorf("train: epoch %d: %w", r.pos.Epoch, err))
+		}
+		if ok && skip > 0 {
+			skip--
+			continue
+		}
+		if !ok {
+			b = nil
+		}
+		total, err := r.globalBatch(ctx, b)
+		if err != nil || total == 0 {
+			return false, err
+		}
+		stepFrom := time.Now()
+		r.timing.Data += stepFrom.Sub(waitFrom)
+		if err := r.step(ctx, b, total); err != nil {
+			return false, err
+		}
+		r.timing.Step += time.Since(stepFrom)
+		r.pos.Batch++
+		if err := r.afterStep(ctx); err != nil {
+			return false, err
+		}
+		if r.done() {
+			return true, nil
+		}
+		waitFrom = time.Now()
+	}
+}
+
+// globalBatch returns the number of examples the next step trains on over
+// all workers; 0 ends the epoch. b is this worker's batch, nil when its
+// shard is used up.
+func (r *run) globalBatch(ctx context.Context, b *data.Batch) (int, error) {
+	size := 0
+	if b != nil {
+		size = b.Size
+	}
+	if r.dp == nil {
+		return size, nil
+	}
+	return r.dp.globalBatch(ctx, size)
 }
 
 func (r *run) afterStep(ctx context.Context) error {
@@ -321,28 +378,38 @@ func (r *run) interrupted(ctx context.Context, err error) error {
 	return err
 }
 
-// step trains on one batch.
-func (r *run) step(b *data.Batch) (err error) {
+// step trains on one batch b (nil: this worker's shard is used up and it
+// only joins the gradient exchange) of a global batch of total examples.
+func (r *run) step(ctx context.Context, b *data.Batch, total int) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("train: step %d: panic in model %s: %v", r.pos.Step+1, r.cfg.Arch, p)
 		}
 	}()
-	r.arena.Reset()
-	in := models.NewInput(r.arena, b, r.schema)
-	nn.SetTraining(r.net, true)
 	r.opt.ZeroGrad()
-	loss := r.loss(in)
-	loss.Backward()
+	size := 0
+	if b != nil {
+		size = b.Size
+		r.arena.Reset()
+		in := models.NewInput(r.arena, b, r.schema)
+		nn.SetTraining(r.net, true)
+		loss := r.loss(in)
+		loss.Backward()
+		r.lossSum += float64(loss.Item())
+		r.lossN++
+	}
+	if r.dp != nil {
+		if err := r.dp.reduce(ctx, size, total); err != nil {
+			return fmt.Errorf("train: step %d: %w", r.pos.Step+1, err)
+		}
+	}
 	if r.cfg.ClipNorm > 0 {
 		optim.ClipGradNorm(r.params, r.cfg.ClipNorm)
 	}
 	r.opt.SetLR(r.sched.LR(r.pos.Step))
 	r.opt.Step()
 	r.pos.Step++
-	r.examples += int64(b.Size)
-	r.lossSum += float64(loss.Item())
-	r.lossN++
+	r.examples += int64(total)
 	return nil
 }
 
@@ -394,7 +461,7 @@ func (r *run) finish(ctx context.Context) (*Result, error) {
 		Steps: r.pos.Step, Epochs: r.pos.Epoch, Metrics: r.last, StoppedEarly: r.pos.Stopped,
 		Examples: r.examples, Timing: r.timing,
 	}
-	if dir := r.cfg.ModelDir; dir != "" {
+	if dir := r.cfg.ModelDir; dir != "" { // empty on ranks other than 0
 		if err := res.Model.Save(dir); err != nil {
 			return nil, fmt.Errorf("train: %w", err)
 		}
