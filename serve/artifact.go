@@ -34,7 +34,7 @@ type Artifact struct {
 	model *modelfile.Model
 	meta  Metadata
 	image []bool   // per input: whether it is an image column
-	split []string // per input: the separator of a multi_hot list column, or ""
+	split []string // per input: where to split a multi_hot element ourselves, or "" to leave it to Apply
 }
 
 // LoadArtifact loads the artifact directory dir (see modelfile.Load) as
@@ -107,9 +107,6 @@ func listSeparator(t *data.Transforms, c modelfile.Column) string {
 
 // Metadata returns the model's name, version and raw-column signature.
 func (a *Artifact) Metadata() Metadata { return a.meta }
-
-// Model returns the underlying artifact model.
-func (a *Artifact) Model() *modelfile.Model { return a.model }
 
 // Infer turns the column tensors into raw rows, encodes them with the
 // artifact's transforms and runs the network on them as one batch. Inputs

@@ -2,6 +2,8 @@ package serve
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"math"
 	"path/filepath"
 	"slices"
@@ -198,6 +200,49 @@ func TestArtifactRejectsBadInputs(t *testing.T) {
 					t.Fatalf("got %v (HTTP %d), want a bad request naming %s", err, code, tc.field)
 				}
 			})
+		}
+	}
+}
+
+// TestArtifactImage serves a multiclass model over an image column: the
+// input is FP32 [n, C, H, W] and the answer equals Predict on the pixels.
+func TestArtifactImage(t *testing.T) {
+	var tr data.Transforms
+	spec := `{"features": [{"name": "pixels", "type": "image", "shape": [1, 2, 3], "normalize": "scale"}],
+		"label": {"name": "label", "type": "multiclass", "num_classes": 4}}`
+	if err := json.Unmarshal([]byte(spec), &tr); err != nil {
+		t.Fatal(err)
+	}
+	net, err := models.Build("mlp", map[string]any{"hidden": []any{5}}, tr.Schema(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewArtifact(modelfile.New("digits", "mlp", nil, &tr, net), "digits", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := a.Metadata()
+	if in := md.Inputs; len(in) != 1 || in[0].Datatype != FP32 || fmt.Sprint(in[0].Shape) != "[-1 1 2 3]" {
+		t.Fatalf("inputs %v, want pixels FP32 [-1 1 2 3]", in)
+	}
+	if out := md.Outputs; out[0].Name != "probabilities" || out[0].Shape[1] != 4 {
+		t.Fatalf("outputs %v, want probabilities [-1 4]", out)
+	}
+	pixels := []float32{0, 10, 20, 30, 40, 50, 255, 0, 128, 64, 32, 16}
+	got, err := a.Infer(context.Background(), []Tensor{{Name: "pixels", Datatype: FP32, Shape: []int64{2, 1, 2, 3}, Data: pixels}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := a.model.Predict([]map[string]any{{"pixels": pixels[:6]}, {"pixels": pixels[6:]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	probs := got[0].Data.([]float32)
+	for i, row := range want {
+		for k, p := range row {
+			if probs[i*4+k] != p {
+				t.Errorf("row %d class %d: served %v, Predict %v", i, k, probs[i*4+k], p)
+			}
 		}
 	}
 }
