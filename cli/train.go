@@ -21,6 +21,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mlenv/mlenv/collective"
 	"github.com/mlenv/mlenv/job"
 	"github.com/mlenv/mlenv/models"
 	"github.com/mlenv/mlenv/train"
@@ -51,6 +52,11 @@ summary. The run, its parameters, metrics and model artifact are recorded
 on the tracking server of the spec's tracking.uri; "embedded" serves the
 spec's tracking.dir in-process (look at it later with
 mlenv server --db sqlite:///DIR/mlenv.db --artifacts DIR/artifacts).
+Under mlenv jobs submit --workers N -- train JOB.yaml (or any launcher that
+sets MLENV_RANK, MLENV_WORLD_SIZE and MLENV_RENDEZVOUS, or inside a Slurm
+step) the workers train data-parallel: each reads its shard of the training
+data with the spec's batch size, gradients are averaged every step, and rank
+0 alone tracks the run and writes checkpoints and the model.
 Checkpoints go to --checkpoint-dir; on SIGINT or SIGTERM a
 checkpoint is written before exiting, and --resume continues from the newest
 one with the same result as an uninterrupted run.
@@ -96,11 +102,20 @@ func runTrain(cmd *cobra.Command, path string, f trainFlags) error {
 	cfg.Progress = func(p train.Progress) { fmt.Fprintln(progress, progressLine(p)) }
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	group, err := joinWorkers(ctx)
+	if err != nil {
+		return err
+	}
+	if group != nil {
+		defer group.Close()
+		cfg.Group = group
+	}
+	leader := group == nil || group.Rank() == 0
 	var (
 		sink  train.MetricSink = train.Discard
 		runID string
 	)
-	if !f.noTracking {
+	if !f.noTracking && leader {
 		ts, stopTracking, err := startTracking(ctx, spec)
 		if err != nil {
 			return err
@@ -122,7 +137,30 @@ func runTrain(cmd *cobra.Command, path string, f trainFlags) error {
 	case err != nil:
 		return err
 	}
+	if !leader {
+		_, err := fmt.Fprintf(w, "worker %d of %d: trained %d steps (%d epochs); rank 0 wrote the model\n", group.Rank(), group.Size(), res.Steps, res.Epochs)
+		return err
+	}
 	return printSummary(w, f.json, cfg.ModelDir, runID, res)
+}
+
+// joinWorkers joins the data-parallel group the worker environment
+// describes (MLENV_RANK, MLENV_WORLD_SIZE, MLENV_RENDEZVOUS, or Slurm's
+// variables; see collective.ConfigFromEnv), as set by mlenv jobs submit.
+// It returns nil for a single worker.
+func joinWorkers(ctx context.Context) (*collective.Group, error) {
+	c, err := collective.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("worker environment: %w", err)
+	}
+	if c.Size < 2 {
+		return nil, nil
+	}
+	g, err := collective.Join(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("worker %d of %d: %w", c.Rank, c.Size, err)
+	}
+	return g, nil
 }
 
 // trainConfig maps a resolved job spec and the flags to a trainer config.

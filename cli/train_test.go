@@ -235,3 +235,28 @@ training: {steps: 2}
 		t.Errorf("train: code %d, out %q, stderr %q", code, out, stderr)
 	}
 }
+
+// mlenv jobs submit --workers 2 -- train runs the example data-parallel
+// through the local executor: both workers train, rank 0 alone tracks the
+// run (checkTrackedRun finds exactly one) and writes the model.
+func TestTrainDataParallelJob(t *testing.T) {
+	t.Setenv(envCLIMain, "1")
+	spec := exampleSpec(t, "ctr-mlp.yaml")
+	dir := inCTRDir(t)
+	code, _, stderr := runCLI(t, "jobs", "--state-dir", t.TempDir(), "submit", "--workers", "2", "--wait", "--", "train", spec)
+	if code != exitOK {
+		t.Fatalf("jobs submit: code %d, stderr:\n%s", code, stderr)
+	}
+	for _, want := range []string{"[rank 0] trained ", "[rank 0] model: mlenv-models/ctr-mlp", "[rank 1] worker 1 of 2: trained "} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("job log lacks %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "[rank 1] step ") {
+		t.Errorf("rank 1 reported progress:\n%s", stderr)
+	}
+	if _, err := modelfile.Load(filepath.Join(dir, "mlenv-models", "ctr-mlp")); err != nil {
+		t.Error(err)
+	}
+	checkTrackedRun(t, filepath.Join(dir, ".mlenv"))
+}

@@ -215,6 +215,9 @@ func (c *Config) params() map[string]string {
 		"seed": strconv.FormatUint(c.Seed, 10), "schedule": c.Schedule.Type,
 		"features": strconv.Itoa(len(c.Data.Features)), "label": c.Data.Label.Name,
 	}
+	if c.Group != nil {
+		p["workers"] = strconv.Itoa(c.Group.Size())
+	}
 	for k, v := range c.Params {
 		p["model."+k] = strings.Trim(fmt.Sprint(v), "[]")
 	}
