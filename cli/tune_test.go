@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mlenv/mlenv/store"
+	"github.com/mlenv/mlenv/tunejob"
+)
+
+// tuneSpec writes the tuning example shortened to 200 steps (rungs at 50
+// and 150) into the working directory; example is its path.
+func tuneSpec(t *testing.T, example string) string {
+	t.Helper()
+	b, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.NewReplacer("steps: 1350", "steps: 200", "min_resource: 150", "min_resource: 50").Replace(string(b))
+	if err := os.WriteFile("tune.yaml", []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return "tune.yaml"
+}
+
+func TestTuneStudyTrackedAndResumed(t *testing.T) {
+	example := exampleSpec(t, "ctr-mlp-tune.yaml")
+	dir := inCTRDir(t)
+	spec := tuneSpec(t, example)
+	code, out, stderr := runCLI(t, "tune", spec, "--trials", "4", "--parallel", "2", "--sampler", "random", "--json")
+	if code != exitOK {
+		t.Fatalf("tune: exit %d: %s", code, stderr)
+	}
+	var sum tunejob.Summary
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(sum.Trials) != 4 || sum.Best == nil || sum.Best.Params["lr"] == "" || sum.TotalSteps == 0 {
+		t.Fatalf("summary %+v", sum)
+	}
+	for _, tr := range sum.Trials {
+		if tr.State == "complete" && tr.Value > sum.Best.Value {
+			t.Errorf("trial %d beats the best: %+v", tr.Number, sum)
+		}
+	}
+	checkStudyRuns(t, filepath.Join(dir, ".mlenv"), sum)
+
+	if code, _, stderr := runCLI(t, "tune", spec, "--trials", "4"); code != exitError || !strings.Contains(stderr, "--resume") {
+		t.Errorf("second study of the same name: exit %d, %s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "tune", spec, "--trials", "5", "--resume", "--json"); code != exitOK {
+		t.Fatalf("resume: exit %d: %s", code, stderr)
+	}
+	code, out, stderr = runCLI(t, "tune", "status", "ctr-mlp-tune", "--json")
+	if err := json.Unmarshal([]byte(out), &sum); code != exitOK || err != nil || len(sum.Trials) != 5 {
+		t.Errorf("status after resume: exit %d, %v, %s %s", code, err, out, stderr)
+	}
+	code, out, _ = runCLI(t, "tune", "best", "ctr-mlp-tune")
+	if code != exitOK || !strings.Contains(out, "best trial ") || !strings.Contains(out, "  lr: ") {
+		t.Errorf("best: exit %d:\n%s", code, out)
+	}
+	if code, _, stderr := runCLI(t, "tune", spec, "--pruner", "fast"); code != exitUsage || !strings.Contains(stderr, `--pruner "fast"`) {
+		t.Errorf("bad --pruner: exit %d, %s", code, stderr)
+	}
+}
+
+// checkStudyRuns checks through the tracking store that every trial is a
+// run nested under the study's run, with its sampled params, and that the
+// study's run holds the best value and the importances.
+func checkStudyRuns(t *testing.T, dir string, sum tunejob.Summary) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, "sqlite:///"+filepath.Join(dir, "mlenv.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	exp, err := st.GetExperimentByName(ctx, "ctr-tune")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, _, err := st.SearchRuns(ctx, store.RunSearch{ExperimentIDs: []string{exp.ID}})
+	if err != nil || len(runs) != 5 {
+		t.Fatalf("runs %d, %v; want the study's and 4 trials'", len(runs), err)
+	}
+	tag := func(r store.Run, key string) string {
+		for _, tg := range r.Tags {
+			if tg.Key == key {
+				return tg.Value
+			}
+		}
+		return ""
+	}
+	var parent string
+	for _, r := range runs {
+		if tag(r, tagParentRun) == "" {
+			parent = r.Info.RunID
+			if r.Info.Status != "FINISHED" || tag(r, tagImportance) == "" || tag(r, tagBestTrial) == "" {
+				t.Errorf("study run %+v tags %v", r.Info, r.Tags)
+			}
+		}
+	}
+	for _, r := range runs {
+		if r.Info.RunID == parent {
+			continue
+		}
+		if tag(r, tagParentRun) != parent || tag(r, tunejob.TagState) == "" {
+			t.Errorf("trial run %s: tags %v, want parent %s", r.Info.RunName, r.Tags, parent)
+		}
+		has := map[string]bool{}
+		for _, p := range r.Params {
+			has[p.Key] = true
+		}
+		if !has["lr"] || !has["hidden"] || !has["weight_decay"] || !has["model.hidden"] {
+			t.Errorf("trial run %s params %v", r.Info.RunName, r.Params)
+		}
+	}
+}
