@@ -34,7 +34,7 @@ var synthFiles = sync.OnceValues(func() ([3]string, float64) {
 
 // ctrConfig is a small run on the synthetic data: the 13 count features,
 // the categorical features with planted crosses, and optionally the tags.
-func ctrConfig(t *testing.T, arch string, params map[string]any) Config {
+func ctrConfig(t testing.TB, arch string, params map[string]any) Config {
 	t.Helper()
 	files, _ := synthFiles()
 	var feats []data.Feature
