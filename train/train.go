@@ -3,10 +3,9 @@
 // -> model -> loss -> backward -> optimizer step, with a learning-rate
 // schedule, gradient clipping, periodic evaluation (loss, AUC, log-loss,
 // accuracy, RMSE, recall@k), early stopping, checkpoints with exact resume
-// (weights, optimizer state, step and data
-// position), tracking through a MetricSink, and data-parallel training
-// over a collective.Group (see Config.Group). For a fixed seed and thread
-// count a run is deterministic.
+// (weights, optimizer state, step and data position), tracking through a
+// MetricSink, and data-parallel training over a collective.Group (see
+// Config.Group). For a fixed seed and thread count a run is deterministic.
 //
 // Panics inside model code (shape mismatches are programmer errors in the
 // engine) are recovered and returned as errors, so a bad custom model
