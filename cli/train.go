@@ -56,7 +56,9 @@ Under mlenv jobs submit --workers N -- train JOB.yaml (or any launcher that
 sets MLENV_RANK, MLENV_WORLD_SIZE and MLENV_RENDEZVOUS, or inside a Slurm
 step) the workers train data-parallel: each reads its shard of the training
 data with the spec's batch size, gradients are averaged every step, and rank
-0 alone tracks the run and writes checkpoints and the model.
+0 alone tracks the run and writes checkpoints and the model. A worker
+restarted by its executor (MLENV_RESTART_COUNT above 0) resumes as with
+--resume.
 Checkpoints go to --checkpoint-dir; on SIGINT or SIGTERM a
 checkpoint is written before exiting, and --resume continues from the newest
 one with the same result as an uninterrupted run.
@@ -95,6 +97,9 @@ func runTrain(cmd *cobra.Command, path string, f trainFlags) error {
 		runtime.GOMAXPROCS(n)
 	}
 	cfg := trainConfig(spec, f)
+	if n := os.Getenv(collective.EnvRestartCount); n != "" && n != "0" {
+		cfg.Resume = true // an executor restarted the job after a failure
+	}
 	progress := w
 	if f.json {
 		progress = cmd.ErrOrStderr() // keep stdout one JSON document

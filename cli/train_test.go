@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mlenv/mlenv/collective"
 	"github.com/mlenv/mlenv/data"
 	"github.com/mlenv/mlenv/modelfile"
 	"github.com/mlenv/mlenv/models"
@@ -204,6 +205,13 @@ training: {steps: 12, checkpoint_every: 5, eval_every: 4}
 	code, out, stderr = runCLI(t, "train", "job.yaml", "--no-tracking", "--checkpoint-dir", "ck", "--resume")
 	if code != exitOK || strings.Count(out, "step ") != 1 || !strings.Contains(out, "step 12/12") || !strings.Contains(out, "trained 12 steps") {
 		t.Errorf("resumed run: code %d, out %q, stderr %q", code, out, stderr)
+	}
+	// A worker that an executor restarts after a failure resumes without
+	// --resume.
+	t.Setenv(collective.EnvRestartCount, "1")
+	code, out, stderr = runCLI(t, "train", "job.yaml", "--no-tracking", "--checkpoint-dir", "ck")
+	if code != exitOK || strings.Count(out, "step ") != 1 || !strings.Contains(out, "step 12/12") {
+		t.Errorf("restarted worker: code %d, out %q, stderr %q", code, out, stderr)
 	}
 }
 
