@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -269,29 +267,7 @@ func (s *trackSink) download(artifactPath, file string) error {
 	if !ok {
 		return fmt.Errorf("run artifacts at %q: only the server's artifact proxy (%s) is supported", s.run.Info.ArtifactURI, track.ProxyScheme)
 	}
-	src := path.Join(strings.TrimPrefix(root, "/"), artifactPath)
-	u := strings.TrimRight(s.client.URI(), "/") + "/api/2.0/mlflow-artifacts/artifacts/" + (&url.URL{Path: src}).EscapedPath()
-	req, err := http.NewRequestWithContext(s.ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := s.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("download %s: %w", artifactPath, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("download %s from %s: %s", artifactPath, u, resp.Status)
-	}
-	out, err := os.Create(file)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, resp.Body); err != nil {
-		out.Close()
-		return fmt.Errorf("download %s: %w", artifactPath, err)
-	}
-	return out.Close()
+	return s.client.DownloadArtifact(s.ctx, path.Join(root, artifactPath), file)
 }
 
 // logExplanation uploads explain.json and importance.svg under the run's

@@ -3,12 +3,10 @@ package cli
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -278,7 +276,6 @@ func (s *registrySource) Load(ctx context.Context, version string) (serve.Model,
 type artifactFetcher struct {
 	client   *track.Client
 	registry *registry.Client
-	http     *http.Client
 	cache    string
 }
 
@@ -291,7 +288,7 @@ func newArtifactFetcher(uri string) (*artifactFetcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &artifactFetcher{client: c, registry: registry.NewClient(c), http: &http.Client{Timeout: 5 * time.Minute}, cache: cache}, nil
+	return &artifactFetcher{client: c, registry: registry.NewClient(c), cache: cache}, nil
 }
 
 func (a *artifactFetcher) close() { os.RemoveAll(a.cache) }
@@ -320,33 +317,9 @@ func (a *artifactFetcher) fetch(ctx context.Context, name, version string) (stri
 	}
 	for _, file := range []string{modelfile.MetaFile, modelfile.WeightsFile} {
 		p := strings.Trim(rest, "/") + "/" + file
-		if err := a.download(ctx, p, filepath.Join(dir, file)); err != nil {
+		if err := a.client.DownloadArtifact(ctx, p, filepath.Join(dir, file)); err != nil {
 			return "", fmt.Errorf("model %s/%s: %w", name, version, err)
 		}
 	}
 	return dir, nil
-}
-
-// download copies the proxied artifact at path p to the file dst.
-func (a *artifactFetcher) download(ctx context.Context, p, dst string) error {
-	u := strings.TrimRight(a.client.URI(), "/") + "/api/2.0/mlflow-artifacts/artifacts/" + (&url.URL{Path: p}).EscapedPath()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := a.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("downloading %s: %w", p, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("downloading %s: status %d: %s", p, resp.StatusCode, strings.TrimSpace(string(msg)))
-	}
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, resp.Body)
-	return errors.Join(err, out.Close())
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -258,4 +259,62 @@ func (c *Client) GetMetricHistory(ctx context.Context, runID, key string) ([]sto
 	}
 	err := c.Do(ctx, "GET", "metrics/get-history", url.Values{"run_id": {runID}, "metric_key": {key}}, &resp)
 	return resp.Metrics, err
+}
+
+// artifactURL returns the artifact proxy URL of the artifact at p, a path
+// relative to the proxy's root such as "1/RUN_ID/artifacts/model/model.json"
+// (what follows "mlflow-artifacts:/" in a run's artifact URI).
+func (c *Client) artifactURL(p string) string {
+	return c.base + "/api/2.0/mlflow-artifacts/artifacts/" + (&url.URL{Path: strings.TrimPrefix(p, "/")}).EscapedPath()
+}
+
+// UploadArtifact stores the local file as the proxied artifact at p (see
+// DownloadArtifact for the form of p). It is not retried: the body is a
+// stream.
+func (c *Client) UploadArtifact(ctx context.Context, p, file string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.artifactURL(p), f)
+	if err != nil {
+		return err
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("upload artifact %s: %w", p, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode/100 != 2 {
+		raw, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+		return fmt.Errorf("upload artifact: %w", apiError(p, res.StatusCode, raw))
+	}
+	return nil
+}
+
+// DownloadArtifact copies the proxied artifact at p into the local file,
+// creating or truncating it. p is relative to the artifact proxy's root:
+// what follows "mlflow-artifacts:/" in a run's or model version's
+// artifact URI, joined with the artifact's path under it.
+func (c *Client) DownloadArtifact(ctx context.Context, p, file string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.artifactURL(p), nil)
+	if err != nil {
+		return err
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("download artifact %s: %w", p, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		raw, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+		return fmt.Errorf("download artifact: %w", apiError(p, res.StatusCode, raw))
+	}
+	out, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, res.Body)
+	return errors.Join(err, out.Close())
 }

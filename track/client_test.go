@@ -1,10 +1,14 @@
 package track_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -108,5 +112,36 @@ func TestRunLoggerBatches(t *testing.T) {
 	runs, _, err := c.SearchRuns(ctx, store.RunSearch{ExperimentIDs: []string{"0"}, Search: store.Search{Filter: "attributes.status = 'FINISHED'"}})
 	if err != nil || len(runs) != 1 || runs[0].Info.RunName != "train" || runs[0].Metrics[0].Step != 249 {
 		t.Fatalf("search = %+v, %v", runs, err)
+	}
+}
+
+func TestClientArtifactRoundTrip(t *testing.T) {
+	_, c := newServer(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "weights.bin")
+	want := []byte("weights \x00\x01 with a space in the name")
+	if err := os.WriteFile(src, want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := "1/run a/artifacts/model/weights.bin"
+	if err := c.UploadArtifact(ctx, p, src); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, "copy.bin")
+	if err := c.DownloadArtifact(ctx, "/"+p, dst); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(dst); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("downloaded %q, %v; want %q", got, err, want)
+	}
+
+	err := c.DownloadArtifact(ctx, "1/run a/artifacts/missing", filepath.Join(dir, "missing"))
+	var se *store.Error
+	if !errors.As(err, &se) || se.Code != store.ResourceDoesNotExist {
+		t.Errorf("download of a missing artifact: %v, want a %s error", err, store.ResourceDoesNotExist)
+	}
+	if err := c.UploadArtifact(ctx, "../escape", src); err == nil {
+		t.Error("upload outside the artifact root succeeded")
 	}
 }
