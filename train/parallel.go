@@ -54,8 +54,8 @@ func newParallel(g *collective.Group, params []*tensor.Tensor) *parallel {
 }
 
 // broadcastParameters copies rank 0's parameters to every other rank.
-func (p *parallel) broadcastParameters(ctx context.Context, params []*tensor.Tensor) error {
-	for i, t := range params {
+func (p *parallel) broadcastParameters(ctx context.Context) error {
+	for i, t := range p.params {
 		if err := p.g.Broadcast(ctx, 0, t.Data()); err != nil {
 			return fmt.Errorf("train: broadcast parameter %d: %w", i, err)
 		}
@@ -63,15 +63,26 @@ func (p *parallel) broadcastParameters(ctx context.Context, params []*tensor.Ten
 	return nil
 }
 
-// checkStep fails unless every rank stands at step.
+// checkStep fails on every rank unless all ranks stand at step: rank 0's
+// step is broadcast (as two floats, exact below 2^48) and the ranks that
+// differ are counted.
 func (p *parallel) checkStep(ctx context.Context, step int) error {
-	buf := []float32{float32(step), float32(-step)}
-	if err := p.g.AllReduceSum(ctx, buf); err != nil {
+	const split = 1 << 24 // float32 holds integers below 2^24 exactly
+	lead := []float32{float32(step / split), float32(step % split)}
+	if err := p.g.Broadcast(ctx, 0, lead); err != nil {
 		return fmt.Errorf("train: resume: %w", err)
 	}
-	// max(step) = -min(-step) exactly when all ranks agree.
-	if n := float32(p.g.Size()); buf[0] != n*float32(step) || buf[1] != -n*float32(step) {
-		return fmt.Errorf("train: resume: rank %d resumed at step %d but other ranks did not: CheckpointDir must be shared by all workers", p.g.Rank(), step)
+	leadStep := int(lead[0])*split + int(lead[1])
+	differ := []float32{0}
+	if leadStep != step {
+		differ[0] = 1
+	}
+	if err := p.g.AllReduceSum(ctx, differ); err != nil {
+		return fmt.Errorf("train: resume: %w", err)
+	}
+	if differ[0] > 0 {
+		return fmt.Errorf("train: resume: rank 0 resumed at step %d, %v of %d ranks at another (rank %d at %d): CheckpointDir must be shared by all workers",
+			leadStep, differ[0], p.g.Size(), p.g.Rank(), step)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,8 +19,20 @@ import (
 
 // runWorkers runs one Run per rank of an n-worker group joined over
 // loopback, each in its own goroutine with the Config and sink made for its
-// rank, and returns the results by rank.
+// rank, and returns the results by rank; any rank's error fails t.
 func runWorkers(t testing.TB, n int, cfg func(rank int) Config, sinks []MetricSink) []*Result {
+	t.Helper()
+	results, errs := startWorkers(t, n, cfg, sinks)
+	for rank, err := range errs {
+		if err != nil {
+			t.Fatalf("rank %d: %v", rank, err)
+		}
+	}
+	return results
+}
+
+// startWorkers is runWorkers returning each rank's error.
+func startWorkers(t testing.TB, n int, cfg func(rank int) Config, sinks []MetricSink) ([]*Result, []error) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -46,12 +59,7 @@ func runWorkers(t testing.TB, n int, cfg func(rank int) Config, sinks []MetricSi
 		})
 	}
 	wg.Wait()
-	for rank, err := range errs {
-		if err != nil {
-			t.Fatalf("rank %d: %v", rank, err)
-		}
-	}
-	return results
+	return results, errs
 }
 
 // parallelConfig trains arch with SGD for one epoch in file order (no
@@ -174,7 +182,7 @@ func TestDataParallelLeaderTracksAndResumes(t *testing.T) {
 	if len(lead.Points) != 4 || lead.Params["arch"] != "dlrm" || lead.Artifacts["model"] == "" {
 		t.Errorf("rank 0 sink: %d points, params %v, artifacts %v; want 4 evaluations, params and the model", len(lead.Points), lead.Params, lead.Artifacts)
 	}
-	if len(other.Points) != 0 || len(other.Params) != 0 || len(other.Artifacts) != 0 {
+	if len(other.Points) != 0 || len(other.Params) != 0 || len(other.Artifacts) != 0 || other.Status != "" {
 		t.Errorf("rank 1 tracked: %+v", other)
 	}
 	if _, err := os.Stat(filepath.Join(models, "1")); !os.IsNotExist(err) {
@@ -196,6 +204,29 @@ func TestDataParallelLeaderTracksAndResumes(t *testing.T) {
 	}, []MetricSink{&Memory{}, &Memory{}})
 	sameWeights(t, weights(t, full[0]), weights(t, resumed[0]))
 	sameWeights(t, weights(t, full[1]), weights(t, resumed[1]))
+}
+
+// Ranks that resume from different checkpoints (a CheckpointDir that is not
+// shared) fail instead of training out of step.
+func TestDataParallelResumeNeedsSharedCheckpoints(t *testing.T) {
+	dirs := []string{t.TempDir(), t.TempDir()}
+	cfg := func(rank int) Config {
+		c := parallelConfig(t, "logistic", nil, true, 32)
+		c.Epochs, c.Steps = 0, 5
+		c.CheckpointDir = dirs[rank]
+		return c
+	}
+	runWorkers(t, 2, cfg, []MetricSink{Discard, Discard}) // only rank 0 writes a checkpoint
+	_, errs := startWorkers(t, 2, func(rank int) Config {
+		c := cfg(rank)
+		c.Resume = true
+		return c
+	}, []MetricSink{Discard, Discard})
+	for rank, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "CheckpointDir must be shared") {
+			t.Errorf("rank %d: %v, want an error about the unshared CheckpointDir", rank, err)
+		}
+	}
 }
 
 // BenchmarkDataParallel trains the click-through MLP (embedding width 8,

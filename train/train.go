@@ -104,8 +104,8 @@ type position struct {
 // is set), finishes the run as Killed and returns ctx's error; a later Run
 // with Resume continues where it stopped.
 func Run(ctx context.Context, cfg Config, sink MetricSink) (res *Result, err error) {
-	if sink == nil {
-		sink = Discard
+	if sink == nil || (cfg.Group != nil && cfg.Group.Rank() != 0) {
+		sink = Discard // only rank 0 of a data-parallel group tracks
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -162,7 +162,7 @@ func start(ctx context.Context, cfg Config, sink MetricSink) (*run, error) {
 	}
 	r.net, r.params = net, nn.Tensors(net)
 	if r.dp = newParallel(cfg.Group, r.params); !r.leader() {
-		r.sink, r.cfg.Progress, r.cfg.ModelDir = Discard, nil, ""
+		r.cfg.Progress, r.cfg.ModelDir = nil, ""
 	}
 	if r.opt, err = cfg.newOptimizer(r.params); err != nil {
 		return nil, err
@@ -185,14 +185,14 @@ func start(ctx context.Context, cfg Config, sink MetricSink) (*run, error) {
 		if err := r.dp.checkStep(ctx, r.pos.Step); err != nil {
 			return nil, err
 		}
-		if err := r.dp.broadcastParameters(ctx, r.params); err != nil {
+		if err := r.dp.broadcastParameters(ctx); err != nil {
 			return nil, err
 		}
 	}
-	if err := r.sink.LogParams(cfg.params()); err != nil {
+	if err := sink.LogParams(cfg.params()); err != nil {
 		return nil, fmt.Errorf("train: log params: %w", err)
 	}
-	if err := r.sink.SetTags(r.tags()); err != nil {
+	if err := sink.SetTags(r.tags()); err != nil {
 		return nil, fmt.Errorf("train: set tags: %w", err)
 	}
 	return r, nil
