@@ -138,8 +138,8 @@ func (t *tuner) objective(ctx context.Context, r *tune.Run) (float64, error) {
 }
 
 // train applies the trial's parameters and runs the trainer, reporting
-// the metric after every evaluation; a Stop from the pruner cancels the
-// run and returns tune.ErrPruned.
+// the metric after every evaluation; a Stop from the pruner before the
+// last step cancels the run and returns tune.ErrPruned.
 func (t *tuner) train(ctx context.Context, r *tune.Run, sink *trialSink) (float64, error) {
 	spec, err := Apply(t.cfg.Spec, r.Params())
 	if err != nil {
@@ -156,7 +156,11 @@ func (t *tuner) train(ctx context.Context, r *tune.Run, sink *trialSink) (float6
 			return
 		}
 		last = v
-		if _, err := r.Report(p.Step, v); err != nil {
+		_, err := r.Report(p.Step, v)
+		if errors.Is(err, tune.ErrPruned) && p.Step >= p.TotalSteps {
+			return // a trial at its full budget completes whatever the last rung says
+		}
+		if err != nil {
 			sink.pruned.Store(errors.Is(err, tune.ErrPruned))
 			cancel(err)
 		}

@@ -196,7 +196,7 @@ func TestASHAPrunesTrials(t *testing.T) {
   trials: 6
   sampler: random
   seed: 1
-  pruner: {type: asha, eta: 2}
+  pruner: {type: asha, eta: 2, min_resource: 15}
   params:
     - {name: lr, field: training.learning_rate, type: float, low: 0.000001, high: 0.1, log: true}
 `)
@@ -213,6 +213,11 @@ func TestASHAPrunesTrials(t *testing.T) {
 		}
 		if Steps(tr) >= spec.Training.Steps {
 			t.Errorf("pruned trial %d trained %d steps, the full budget", tr.Number, Steps(tr))
+		}
+	}
+	for _, tr := range res.Trials {
+		if tr.State == tune.Complete && Steps(tr) != spec.Training.Steps {
+			t.Errorf("complete trial %d trained %d steps, not the full budget", tr.Number, Steps(tr))
 		}
 	}
 	if pruned == 0 || count(res.Trials, tune.Complete) == 0 {
