@@ -216,7 +216,7 @@ training: {steps: 12, checkpoint_every: 5, eval_every: 4}
 }
 
 func init() {
-	models.Register("cli_test_custom", func(c models.Config) (models.Model, error) {
+	models.Register("custom_logistic", func(c models.Config) (models.Model, error) {
 		return models.Build("logistic", nil, c.Schema, 1)
 	})
 }
@@ -230,13 +230,13 @@ data:
   train: {path: mlenv-data/ctr-train.parquet}
   features:
     - {name: I1, type: numeric}
-model: {arch: cli_test_custom}
+model: {arch: custom_logistic}
 training: {steps: 2}
 `
 	if err := os.WriteFile("job.yaml", []byte(spec), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, stderr := runCLI(t, "data", "validate-spec", "job.yaml"); code != exitOK || !strings.Contains(out, "arch: cli_test_custom") {
+	if code, out, stderr := runCLI(t, "data", "validate-spec", "job.yaml"); code != exitOK || !strings.Contains(out, "arch: custom_logistic") {
 		t.Errorf("validate-spec: code %d, out %q, stderr %q", code, out, stderr)
 	}
 	if code, out, stderr := runCLI(t, "train", "job.yaml", "--no-tracking"); code != exitOK || !strings.Contains(out, "step 2") {
