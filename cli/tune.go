@@ -37,6 +37,7 @@ const (
 	tagBestTrial  = "mlenv.tune.best_trial"
 	tagImportance = "mlenv.tune.importance"
 	tagParentRun  = "mlflow.parentRunId"
+	tagRunName    = "mlflow.runName"
 )
 
 var pruners = []string{"asha", "hyperband", "median", "none"}
@@ -225,44 +226,31 @@ type studyTracking struct {
 	meta   *tunejob.Meta
 }
 
-// startStudyTracking connects to the spec's tracking (serving an embedded
-// store in-process) and creates the study's parent run, or reuses the one
-// meta names when resuming.
-func startStudyTracking(ctx context.Context, spec *job.Spec, meta *tunejob.Meta) (st *studyTracking, stop func(), err error) {
-	uri, stop := spec.Tracking.URI, func() {}
-	if uri == job.TrackingEmbedded {
-		if uri, stop, err = serveEmbedded(ctx, spec.Tracking.Dir); err != nil {
-			return nil, nil, err
-		}
-	}
-	defer func() {
-		if err != nil {
-			stop()
-		}
-	}()
-	c, err := track.NewClient(uri, track.ClientOptions{Retries: 2})
+// startStudyTracking starts a tracked run through startTracking. For a
+// new study that run becomes the study's run; when resuming, the study
+// keeps its first run and this session's run, nested under it, only marks
+// the resumption.
+func startStudyTracking(ctx context.Context, spec *job.Spec, meta *tunejob.Meta) (*studyTracking, func(), error) {
+	ts, stop, err := startTracking(ctx, spec)
 	if err != nil {
-		return nil, nil, fmt.Errorf("tracking %s: %w", uri, err)
+		return nil, nil, err
 	}
-	expID, err := experimentID(ctx, c, spec.Experiment)
+	st := &studyTracking{ctx: ctx, client: ts.client, expID: ts.run.Info.ExperimentID, meta: meta}
+	tags := map[string]string{tagStudy: meta.Name, tagRunName: meta.Name}
+	if meta.ParentRunID != "" {
+		tags[tagParentRun], tags[tagRunName] = meta.ParentRunID, meta.Name+"-resume"
+		err = errors.Join(ts.SetTags(tags), ts.Finish(train.Finished))
+	} else {
+		meta.ParentRunID = ts.run.Info.RunID
+		var space []byte
+		if space, err = json.Marshal(meta.Params); err == nil {
+			err = errors.Join(ts.SetTags(tags), ts.LogParams(map[string]string{"tune.metric": meta.Metric,
+				"tune.maximize": strconv.FormatBool(meta.Maximize), "tune.space": string(space)}))
+		}
+	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("tracking %s: experiment %q: %w", uri, spec.Experiment, err)
-	}
-	st = &studyTracking{ctx: ctx, client: c, expID: expID, meta: meta}
-	if meta.ParentRunID == "" {
-		run, err := st.createRun(meta.Name, store.Tag{Key: tagStudy, Value: meta.Name})
-		if err != nil {
-			return nil, nil, err
-		}
-		meta.ParentRunID, meta.TrackingURI = run.Info.RunID, uri
-		space, err := json.Marshal(meta.Params)
-		if err != nil {
-			return nil, nil, err
-		}
-		params := map[string]string{"tune.metric": meta.Metric, "tune.maximize": strconv.FormatBool(meta.Maximize), "tune.space": string(space)}
-		if err := st.sink(run).LogParams(params); err != nil {
-			return nil, nil, err
-		}
+		stop()
+		return nil, nil, fmt.Errorf("tracking %s: study run: %w", ts.client.URI(), err)
 	}
 	return st, stop, nil
 }

@@ -32,7 +32,6 @@ type Meta struct {
 	Maximize    bool         `json:"maximize"`
 	Params      []tune.Param `json:"params"`
 	ParentRunID string       `json:"parent_run_id,omitempty"`
-	TrackingURI string       `json:"tracking_uri,omitempty"`
 }
 
 // StudyDir is where the study called name keeps its files under a
