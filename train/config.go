@@ -113,12 +113,15 @@ type Progress struct {
 	// steps of Epochs passes, unless early stopping ends the run sooner).
 	Step, TotalSteps int
 	Epoch            int
-	Examples         int64
-	Elapsed          time.Duration
+	// Examples counts the training examples so far, of all workers in a
+	// data-parallel run.
+	Examples int64
+	Elapsed  time.Duration
 	// Remaining estimates the time to the planned last step at this
 	// run's pace so far.
 	Remaining time.Duration
-	// TrainLoss is the mean training loss since the previous evaluation.
+	// TrainLoss is the mean training loss since the previous evaluation
+	// (of rank 0's batches in a data-parallel run).
 	TrainLoss float64
 	// Metrics are the validation metrics (nil without validation data).
 	Metrics map[string]float64

@@ -41,9 +41,9 @@ type Result struct {
 	Metrics map[string]float64
 	// StoppedEarly reports that early stopping ended the run.
 	StoppedEarly bool
-	// Examples is the number of training examples stepped on and Timing
-	// where the time went, both of this run only (not of the run it
-	// resumed).
+	// Examples is the number of training examples stepped on (by all
+	// workers of a data-parallel run) and Timing where this worker's time
+	// went, both of this run only (not of the run it resumed).
 	Examples int64
 	Timing   Timing
 }
