@@ -233,14 +233,15 @@ func TestDataParallelResumeNeedsSharedCheckpoints(t *testing.T) {
 // hidden 256 and 128, Adam, batch 512 per worker) for 40 steps on 1 and 2
 // workers joined over loopback inside this process, and reports the
 // training examples per second of rank 0's data and step time (all
-// workers' examples count). Run it with a fixed GOMAXPROCS:
+// workers' examples count) and the share of that time spent exchanging
+// gradients. Run it with a fixed GOMAXPROCS:
 //
 //	go test ./train -run '^$' -bench DataParallel -benchtime 3x -cpu 2
 func BenchmarkDataParallel(b *testing.B) {
 	for _, n := range []int{1, 2} {
 		b.Run(fmt.Sprintf("workers=%d", n), func(b *testing.B) {
 			var examples int64
-			var took time.Duration
+			var took, sync time.Duration
 			sinks := make([]MetricSink, n)
 			for i := range sinks {
 				sinks[i] = Discard
@@ -254,8 +255,10 @@ func BenchmarkDataParallel(b *testing.B) {
 				}, sinks)
 				examples += res[0].Examples
 				took += res[0].Timing.Data + res[0].Timing.Step
+				sync += res[0].Timing.Sync
 			}
 			b.ReportMetric(float64(examples)/took.Seconds(), "examples/s")
+			b.ReportMetric(100*sync.Seconds()/took.Seconds(), "%sync")
 		})
 	}
 }

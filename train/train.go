@@ -51,10 +51,12 @@ type Result struct {
 // Timing splits a run's wall time. Data is the time the loop waited for
 // the next training batch (near zero when the prefetching pipeline keeps
 // ahead of the model); Step the forward, backward and optimizer time;
-// Eval the evaluations; Checkpoint writing checkpoints. A resumed run
-// counts only its own time.
+// Eval the evaluations; Checkpoint writing checkpoints. Sync, a part of
+// Step, is the time a data-parallel worker spent agreeing on the batch
+// size and exchanging gradients. A resumed run counts only its own time.
 type Timing struct {
 	Data, Step, Eval, Checkpoint time.Duration
+	Sync                         time.Duration
 }
 
 // run is the state of one training run.
@@ -303,12 +305,13 @@ func (r *run) epoch(ctx context.Context, next func() (*data.Batch, error, bool))
 		if !ok {
 			b = nil
 		}
-		total, err := r.globalBatch(ctx, b)
-		if err != nil || total == 0 {
-			return false, err
-		}
 		stepFrom := time.Now()
 		r.timing.Data += stepFrom.Sub(waitFrom)
+		total, err := r.globalBatch(ctx, b)
+		if err != nil || total == 0 {
+			r.timing.Step += time.Since(stepFrom)
+			return false, err
+		}
 		if err := r.step(ctx, b, total); err != nil {
 			return false, err
 		}
@@ -335,6 +338,7 @@ func (r *run) globalBatch(ctx context.Context, b *data.Batch) (int, error) {
 	if r.dp == nil {
 		return size, nil
 	}
+	defer r.timed(&r.timing.Sync)()
 	return r.dp.globalBatch(ctx, size)
 }
 
@@ -399,7 +403,10 @@ func (r *run) step(ctx context.Context, b *data.Batch, total int) (err error) {
 		r.lossN++
 	}
 	if r.dp != nil {
-		if err := r.dp.reduce(ctx, size, total); err != nil {
+		from := time.Now()
+		err := r.dp.reduce(ctx, size, total)
+		r.timing.Sync += time.Since(from)
+		if err != nil {
 			return fmt.Errorf("train: step %d: %w", r.pos.Step+1, err)
 		}
 	}
