@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"maps"
 	"net/http"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -175,31 +174,9 @@ func (s *trackSink) LogArtifact(localPath, artifactPath string) error {
 		if err != nil {
 			return err
 		}
-		dst := path.Join(strings.TrimPrefix(root, "/"), artifactPath, filepath.ToSlash(rel))
-		return s.upload(p, dst)
+		dst := path.Join(root, artifactPath, filepath.ToSlash(rel))
+		return s.client.UploadArtifact(context.WithoutCancel(s.ctx), dst, p)
 	})
-}
-
-func (s *trackSink) upload(file, dst string) error {
-	f, err := os.Open(file)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	u := strings.TrimRight(s.client.URI(), "/") + "/api/2.0/mlflow-artifacts/artifacts/" + (&url.URL{Path: dst}).EscapedPath()
-	req, err := http.NewRequestWithContext(context.WithoutCancel(s.ctx), http.MethodPut, u, f)
-	if err != nil {
-		return err
-	}
-	resp, err := s.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("upload %s: %w", file, err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("upload %s to %s: %s", file, u, resp.Status)
-	}
-	return nil
 }
 
 // Finish ends the run with status; it works after the run's context was
