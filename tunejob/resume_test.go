@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 // resumeSearch is a study of 5 trials long enough to be killed midway.
 const resumeSearch = `  metric: auc
   trials: 5
-  sampler: tpe
+  sampler: random
   params:
     - {name: lr, field: training.learning_rate, type: float, low: 0.0001, high: 0.05, log: true}
 `
@@ -85,6 +85,13 @@ func TestResumeAfterKill(t *testing.T) {
 		case tune.Running:
 			if a.State != tune.Interrupted || !retried(after, b) {
 				t.Errorf("trial %d running at the kill: now %s, retried %t", b.Number, a.State, retried(after, b))
+			}
+		}
+	}
+	for _, a := range after[len(before):] {
+		for _, b := range before {
+			if a.RetryOf == nil && a.Params["lr"] == b.Params["lr"] {
+				t.Errorf("trial %d after resume repeats the point of trial %d", a.Number, b.Number)
 			}
 		}
 	}

@@ -50,9 +50,8 @@ type Config struct {
 	Logger *slog.Logger // nil: slog.Default()
 }
 
-// Result is the outcome of Run: every trial of the study (earlier runs of
-// a resumed study included) and the training steps each trial took, up to
-// its last evaluation.
+// Result is the outcome of Run: the study's space and direction and every
+// trial of the study, those of earlier runs of a resumed study included.
 type Result struct {
 	Space    *tune.Space
 	Maximize bool
@@ -69,7 +68,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	sampler, err := tune.NewSampler(cmp.Or(cfg.Sampler, sr.Sampler, DefaultSampler), uint64(sr.Seed))
+	seed, err := samplerSeed(ctx, sr, cfg.Storage)
+	if err != nil {
+		return nil, err
+	}
+	sampler, err := tune.NewSampler(cmp.Or(cfg.Sampler, sr.Sampler, DefaultSampler), seed)
 	if err != nil {
 		return nil, fmt.Errorf("sampler: %w", err)
 	}
@@ -85,6 +88,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	t := &tuner{cfg: cfg, space: space}
 	err = study.Optimize(ctx, t.objective, cmp.Or(cfg.Trials, sr.Trials, DefaultTrials), cmp.Or(cfg.Parallel, sr.Parallel, 1))
 	return &Result{Space: space, Maximize: sr.Maximize(), Trials: study.Trials()}, err
+}
+
+// samplerSeed is the search's seed plus the number of trials storage
+// already holds: a resumed study's sampler then draws new points rather
+// than the stream it drew before the interruption again.
+func samplerSeed(ctx context.Context, sr *job.Search, storage tune.Storage) (uint64, error) {
+	if storage == nil {
+		return uint64(sr.Seed), nil
+	}
+	prior, err := storage.Load(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("load study: %w", err)
+	}
+	return uint64(sr.Seed) + uint64(len(prior)), nil
 }
 
 // NewPruner returns the pruner called name configured from the spec's
