@@ -3,7 +3,8 @@ SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
-LDFLAGS := -X github.com/mlenv/mlenv/buildinfo.Version=$(VERSION)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X github.com/mlenv/mlenv/buildinfo.Version=$(VERSION) -X github.com/mlenv/mlenv/buildinfo.Commit=$(COMMIT)
 BIN := bin/mlenv
 # DEB_PACKAGES are the Debian packages the build and tests need.
 DEB_PACKAGES := postgresql chromium slurmctld slurmd slurm-client munge libopenblas-dev

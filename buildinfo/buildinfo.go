@@ -5,6 +5,7 @@
 package buildinfo
 
 import (
+	"cmp"
 	"runtime"
 	"runtime/debug"
 	"sort"
@@ -15,6 +16,12 @@ import (
 // (-ldflags "-X github.com/mlenv/mlenv/buildinfo.Version=...") and is
 // "devel" for a plain go build.
 var Version = "devel"
+
+// Commit is the VCS commit, set at link time by the Makefile like Version.
+// The Go toolchain's own VCS stamp (debug.BuildInfo) takes precedence; this
+// covers builds made with -buildvcs=false, which some environments set in
+// GOFLAGS.
+var Commit = ""
 
 // Info describes one binary.
 type Info struct {
@@ -50,7 +57,7 @@ func RegisterKernel(op, name string) {
 func Read() Info {
 	info := Info{
 		Version:   Version,
-		Commit:    "unknown",
+		Commit:    cmp.Or(Commit, "unknown"),
 		GoVersion: runtime.Version(),
 		Platform:  runtime.GOOS + "/" + runtime.GOARCH,
 	}
