@@ -151,30 +151,42 @@ func runJobsSubmit(cmd *cobra.Command, stateDir string, f submitFlags, args []st
 		return err
 	}
 	ctx := cmd.Context()
-	var id launch.JobID
-	if local, ok := e.(*launch.Local); ok {
-		self, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("finding the mlenv binary: %w", err)
-		}
-		id, err = local.SubmitDetached(ctx, f.req, []string{self, "jobs", "supervise", "--state-dir", store.Root})
-		if err != nil {
-			return err
-		}
-	} else if id, err = e.Submit(ctx, f.req); err != nil {
+	id, err := submitJob(ctx, e, store, f.req)
+	if err != nil {
 		return err
 	}
 	if !f.wait {
 		return printJobStatus(cmd.OutOrStdout(), e, id, f.asJSON)
 	}
-	if err := copyLogs(ctx, cmd.ErrOrStderr(), e, id, true); err != nil {
+	return waitJob(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), e, id, f.asJSON)
+}
+
+// submitJob starts req on e. A local job runs under a detached
+// `mlenv jobs supervise` process, so it outlives the submitting command.
+func submitJob(ctx context.Context, e launch.Executor, store *launch.Store, req launch.JobRequest) (launch.JobID, error) {
+	local, ok := e.(*launch.Local)
+	if !ok {
+		return e.Submit(ctx, req)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("finding the mlenv binary: %w", err)
+	}
+	return local.SubmitDetached(ctx, req, []string{self, "jobs", "supervise", "--state-dir", store.Root})
+}
+
+// waitJob streams job id's rank-prefixed log to logw until the job ends,
+// then prints its status to w. It returns an error naming the state and
+// exit code unless the job succeeded.
+func waitJob(ctx context.Context, w, logw io.Writer, e launch.Executor, id launch.JobID, asJSON bool) error {
+	if err := copyLogs(ctx, logw, e, id, true); err != nil {
 		return err
 	}
 	st, err := e.Status(ctx, id)
 	if err != nil {
 		return err
 	}
-	if err := writeJobStatus(cmd.OutOrStdout(), st, f.asJSON); err != nil {
+	if err := writeJobStatus(w, st, asJSON); err != nil {
 		return err
 	}
 	if st.State != launch.Succeeded {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/mlenv/mlenv/collective"
 	"github.com/mlenv/mlenv/job"
+	"github.com/mlenv/mlenv/launch"
 	"github.com/mlenv/mlenv/models"
 	"github.com/mlenv/mlenv/train"
 )
@@ -37,6 +38,12 @@ type trainFlags struct {
 	resume        bool
 	noTracking    bool
 	json          bool
+
+	executor    string // "" means the spec's resources.executor
+	workers     int    // 0 means the spec's resources.workers
+	maxRestarts int
+	stateDir    string
+	worker      bool // this process is one worker of a submitted job
 }
 
 func newTrainCmd() *cobra.Command {
@@ -59,6 +66,10 @@ data with the spec's batch size, gradients are averaged every step, and rank
 0 alone tracks the run and writes checkpoints and the model. A worker
 restarted by its executor (MLENV_RESTART_COUNT above 0) resumes as with
 --resume.
+With --workers above 1 or --executor slurm or kubernetes (or the same in
+the spec's resources), train submits that job itself, as mlenv jobs submit
+would, streams the workers' rank-prefixed output and waits for the job's end;
+the command fails unless the job succeeds.
 Checkpoints go to --checkpoint-dir; on SIGINT or SIGTERM a
 checkpoint is written before exiting, and --resume continues from the newest
 one with the same result as an uninterrupted run.
@@ -76,6 +87,14 @@ one with the same result as an uninterrupted run.
 	fl.BoolVar(&f.resume, "resume", false, "continue from the newest checkpoint in --checkpoint-dir")
 	fl.BoolVar(&f.noTracking, "no-tracking", false, "do not record the run (tracking.uri of the spec)")
 	fl.BoolVar(&f.json, "json", false, "print the final summary as JSON (progress goes to stderr)")
+	fl.StringVar(&f.executor, "executor", "", "run as a job on "+strings.Join(executors, ", ")+" (default the spec's resources.executor)")
+	fl.IntVar(&f.workers, "workers", 0, "data-parallel workers (default the spec's resources.workers)")
+	fl.IntVar(&f.maxRestarts, "max-restarts", 0, "restarts of all workers from the last checkpoint after a worker fails")
+	fl.StringVar(&f.stateDir, "state-dir", "", "directory of job records and logs (default ~/.mlenv/jobs)")
+	fl.BoolVar(&f.worker, "worker", false, "train in this process as one worker of the environment's job (set by the submitting train)")
+	if err := fl.MarkHidden("worker"); err != nil {
+		panic(err) // the flag is defined just above
+	}
 	return cmd
 }
 
@@ -93,12 +112,25 @@ func runTrain(cmd *cobra.Command, path string, f trainFlags) error {
 		_, err = w.Write(b)
 		return err
 	}
+	executor, workers := cmp.Or(f.executor, spec.Resources.Executor), cmp.Or(f.workers, spec.Resources.Workers)
+	if f.workers < 0 || f.maxRestarts < 0 {
+		return usagef("--workers and --max-restarts must not be negative")
+	}
+	if !f.worker && (workers > 1 || executor != "local") {
+		return submitTrain(cmd, path, spec, f, executor, workers)
+	}
 	if n := spec.Resources.Threads; n > 0 {
 		runtime.GOMAXPROCS(n)
 	}
 	cfg := trainConfig(spec, f)
 	if n := os.Getenv(collective.EnvRestartCount); n != "" && n != "0" {
 		cfg.Resume = true // an executor restarted the job after a failure
+		cfg.Tags["mlenv.job.restarts"] = n
+	}
+	for tag, env := range map[string]string{"mlenv.job.id": launch.EnvJobID, "mlenv.job.executor": envJobExecutor} {
+		if v := os.Getenv(env); v != "" {
+			cfg.Tags[tag] = v
+		}
 	}
 	progress := w
 	if f.json {
@@ -114,6 +146,7 @@ func runTrain(cmd *cobra.Command, path string, f trainFlags) error {
 	if group != nil {
 		defer group.Close()
 		cfg.Group = group
+		cfg.Tags["mlenv.job.workers"] = strconv.Itoa(group.Size())
 	}
 	leader := group == nil || group.Rank() == 0
 	var (
@@ -147,6 +180,87 @@ func runTrain(cmd *cobra.Command, path string, f trainFlags) error {
 		return err
 	}
 	return printSummary(w, f.json, cfg.ModelDir, runID, res)
+}
+
+// submitTrain runs the spec at path as a job of workers on executor, each
+// worker running `mlenv train --worker` with the spec and the paths of the
+// flags made absolute, streams the rank-prefixed log to stdout (stderr
+// with --json) and waits for the end. The job's status goes to stderr
+// (stdout as JSON with --json). An interrupt cancels the job.
+func submitTrain(cmd *cobra.Command, path string, spec *job.Spec, f trainFlags, executor string, workers int) error {
+	args, err := workerArgs(path, f)
+	if err != nil {
+		return err
+	}
+	store, err := openJobStore(f.stateDir)
+	if err != nil {
+		return err
+	}
+	e, err := jobsExecutor(executor, store)
+	if err != nil {
+		return err
+	}
+	req := launch.JobRequest{Name: spec.Name, Args: args, Workers: workers, MaxRestarts: f.maxRestarts,
+		CPUs: max(spec.Resources.Threads, 1), Env: map[string]string{envJobExecutor: executor}}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	id, err := submitJob(ctx, e, store, req)
+	if err != nil {
+		return err
+	}
+	logw, statusw := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	if f.json {
+		logw, statusw = statusw, logw
+	}
+	fmt.Fprintf(logw, "job %s: %d workers on %s\n", id, workers, executor)
+	err = waitJob(ctx, statusw, logw, e, id, f.json)
+	if ctx.Err() == nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if cerr := e.Cancel(cctx, id); cerr != nil {
+		return fmt.Errorf("interrupted; cancelling job %s: %w", id, cerr)
+	}
+	return fmt.Errorf("interrupted; cancelled job %s", id)
+}
+
+// envJobExecutor tells a worker which executor runs it, for the run's tags.
+const envJobExecutor = "MLENV_JOB_EXECUTOR"
+
+// workerArgs are the arguments of every worker of a submitted train: the
+// spec and the flags' paths made absolute, since an executor may start
+// workers in another directory.
+func workerArgs(path string, f trainFlags) ([]string, error) {
+	abs := func(p string) (string, error) {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			return "", fmt.Errorf("resolving %s: %w", p, err)
+		}
+		return a, nil
+	}
+	spec, err := abs(path)
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"train", "--worker"}
+	for _, fl := range []struct{ name, dir string }{{"--out", f.out}, {"--checkpoint-dir", f.checkpointDir}} {
+		if fl.dir == "" {
+			continue
+		}
+		dir, err := abs(fl.dir)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, fl.name, dir)
+	}
+	if f.resume {
+		args = append(args, "--resume")
+	}
+	if f.noTracking {
+		args = append(args, "--no-tracking")
+	}
+	return append(args, spec), nil
 }
 
 // joinWorkers joins the data-parallel group the worker environment

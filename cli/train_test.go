@@ -268,3 +268,101 @@ func TestTrainDataParallelJob(t *testing.T) {
 	}
 	checkTrackedRun(t, filepath.Join(dir, ".mlenv"))
 }
+
+// jobSpec makes a working directory as inCTRDir does, writes the example
+// spec with resources set, trained for one epoch, into it as job.yaml and
+// returns the directory.
+func jobSpec(t *testing.T, resources string) string {
+	t.Helper()
+	example := exampleSpec(t, "ctr-mlp.yaml")
+	dir := inCTRDir(t)
+	b, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(b), "epochs: 2", "epochs: 1", 1) + "resources: " + resources + "\n"
+	if err := os.WriteFile("job.yaml", []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// checkJobTrain checks the rank-prefixed output of a train that submitted
+// its own job, the model, and the job tags on the tracked run.
+func checkJobTrain(t *testing.T, dir, out, executor string) {
+	t.Helper()
+	for _, want := range []string{"[rank 0] trained ", "[rank 1] worker 1 of 2: trained "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("train output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := modelfile.Load(filepath.Join(dir, "mlenv-models", "ctr-mlp")); err != nil {
+		t.Error(err)
+	}
+	checkTrackedRun(t, filepath.Join(dir, ".mlenv"))
+	st, err := store.Open(context.Background(), "sqlite:///"+filepath.Join(dir, ".mlenv", "mlenv.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	exp, err := st.GetExperimentByName(context.Background(), "ctr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, _, err := st.SearchRuns(context.Background(), store.RunSearch{ExperimentIDs: []string{exp.ID}})
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("runs %v, %v", runs, err)
+	}
+	tags := map[string]string{}
+	for _, tag := range runs[0].Tags {
+		tags[tag.Key] = tag.Value
+	}
+	if tags["mlenv.job.workers"] != "2" || tags["mlenv.job.executor"] != executor || tags["mlenv.job.id"] == "" ||
+		tags["mlenv.spec"] != filepath.Join(dir, "job.yaml") || tags["mlenv.version"] == "" {
+		t.Errorf("run tags %v: want the job's workers, executor, id, spec and version", tags)
+	}
+}
+
+// The spec's resources.workers alone makes train submit a local job of
+// two workers and wait for it.
+func TestTrainSubmitsLocalJob(t *testing.T) {
+	t.Setenv(envCLIMain, "1")
+	dir := jobSpec(t, "{executor: local, workers: 2}")
+	code, out, stderr := runCLI(t, "train", "--state-dir", t.TempDir(), "job.yaml")
+	if code != exitOK {
+		t.Fatalf("train: code %d, stderr:\n%s\nstdout:\n%s", code, stderr, out)
+	}
+	if !strings.Contains(stderr, "state:     succeeded") {
+		t.Errorf("job status on stderr:\n%s", stderr)
+	}
+	checkJobTrain(t, dir, out, "local")
+}
+
+// --executor slurm runs the same two-worker job on the real Slurm of
+// scripts/with-slurm.sh.
+func TestTrainSubmitsSlurmJob(t *testing.T) {
+	if os.Getenv("MLENV_TEST_SLURM") == "" {
+		t.Skip("MLENV_TEST_SLURM not set: run under scripts/with-slurm.sh (make test does)")
+	}
+	t.Setenv(envCLIMain, "1")
+	dir := jobSpec(t, "{workers: 1}")
+	code, out, stderr := runCLI(t, "train", "--executor", "slurm", "--workers", "2", "--state-dir", t.TempDir(), "job.yaml")
+	if code != exitOK {
+		t.Fatalf("train: code %d, stderr:\n%s\nstdout:\n%s", code, stderr, out)
+	}
+	checkJobTrain(t, dir, out, "slurm")
+}
+
+// A job whose workers fail makes train fail with the job's state and exit
+// code.
+func TestTrainJobFailure(t *testing.T) {
+	t.Setenv(envCLIMain, "1")
+	jobSpec(t, "{workers: 2}")
+	if err := os.Remove(filepath.Join("mlenv-data", "ctr-train.parquet")); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, "train", "--state-dir", t.TempDir(), "job.yaml")
+	if code != exitError || !strings.Contains(stderr, " failed (exit code 1)") {
+		t.Errorf("train of a job without data: code %d, stderr:\n%s", code, stderr)
+	}
+}
