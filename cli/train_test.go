@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -288,10 +289,12 @@ func jobSpec(t *testing.T, resources string) string {
 }
 
 // checkJobTrain checks the rank-prefixed output of a train that submitted
-// its own job, the model, and the job tags on the tracked run.
-func checkJobTrain(t *testing.T, dir, out, executor string) {
+// its own job, the model, and the job tags on the tracked run. rank is
+// the executor's log prefix format for a rank ("[rank %d] " or Slurm's
+// "%d: ").
+func checkJobTrain(t *testing.T, dir, out, executor, rank string) {
 	t.Helper()
-	for _, want := range []string{"[rank 0] trained ", "[rank 1] worker 1 of 2: trained "} {
+	for _, want := range []string{fmt.Sprintf(rank, 0) + "trained ", fmt.Sprintf(rank, 1) + "worker 1 of 2: trained "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("train output lacks %q:\n%s", want, out)
 		}
@@ -335,7 +338,7 @@ func TestTrainSubmitsLocalJob(t *testing.T) {
 	if !strings.Contains(stderr, "state:     succeeded") {
 		t.Errorf("job status on stderr:\n%s", stderr)
 	}
-	checkJobTrain(t, dir, out, "local")
+	checkJobTrain(t, dir, out, "local", "[rank %d] ")
 }
 
 // --executor slurm runs the same two-worker job on the real Slurm of
@@ -350,7 +353,7 @@ func TestTrainSubmitsSlurmJob(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("train: code %d, stderr:\n%s\nstdout:\n%s", code, stderr, out)
 	}
-	checkJobTrain(t, dir, out, "slurm")
+	checkJobTrain(t, dir, out, "slurm", "%d: ")
 }
 
 // A job whose workers fail makes train fail with the job's state and exit
