@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mlenv/mlenv/store"
 	"github.com/mlenv/mlenv/tunejob"
@@ -118,5 +120,65 @@ func checkStudyRuns(t *testing.T, dir string, sum tunejob.Summary) {
 		if !has["lr"] || !has["hidden"] || !has["weight_decay"] || !has["model.hidden"] {
 			t.Errorf("trial run %s params %v", r.Info.RunName, r.Params)
 		}
+	}
+}
+
+// A tuner killed with SIGKILL mid-study resumes with --resume: the trials
+// finished before the kill are kept, the one cut short runs again, and the
+// new trials' runs nest under the study's first run.
+func TestTuneResumeAfterKill(t *testing.T) {
+	t.Setenv(envCLIMain, "1")
+	example := exampleSpec(t, "ctr-mlp-tune.yaml")
+	dir := inCTRDir(t)
+	b, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := strings.Replace(string(b), "steps: 1350", "steps: 600", 1)
+	if err := os.WriteFile("tune.yaml", []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "tune", "tune.yaml", "--trials", "3", "--pruner", "none")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	study := tunejob.StudyDir(filepath.Join(dir, ".mlenv"), "ctr-mlp-tune")
+	deadline := time.Now().Add(time.Minute)
+	for {
+		b, _ := os.ReadFile(filepath.Join(study, "trials.jsonl"))
+		if strings.Contains(string(b), `"state":"complete"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("no trial completed in a minute")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	meta, err := tunejob.ReadMeta(study)
+	if err != nil || meta.ParentRunID == "" {
+		t.Fatalf("study after the kill: %+v, %v", meta, err)
+	}
+
+	code, out, stderr := runCLI(t, "tune", "tune.yaml", "--trials", "3", "--pruner", "none", "--resume", "--json")
+	var sum tunejob.Summary
+	if err := json.Unmarshal([]byte(out), &sum); code != exitOK || err != nil {
+		t.Fatalf("resume: exit %d, %v: %s", code, err, stderr)
+	}
+	complete := 0
+	for _, tr := range sum.Trials {
+		if tr.State == "complete" {
+			complete++
+		}
+	}
+	if complete != 3 || sum.Best == nil {
+		t.Errorf("after resume: %+v, want 3 complete trials", sum.Trials)
+	}
+	if again, _ := tunejob.ReadMeta(study); again.ParentRunID != meta.ParentRunID {
+		t.Errorf("resume replaced the study's run %s with %s", meta.ParentRunID, again.ParentRunID)
 	}
 }
