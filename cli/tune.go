@@ -271,7 +271,8 @@ func (st *studyTracking) sink(run *store.Run) *trackSink {
 // trialSink creates trial's run, nested under the study's run.
 func (st *studyTracking) trialSink(_ context.Context, trial int) (train.MetricSink, error) {
 	run, err := st.createRun(fmt.Sprintf("%s-trial-%d", st.meta.Name, trial),
-		store.Tag{Key: tagParentRun, Value: st.meta.ParentRunID}, store.Tag{Key: tagStudy, Value: st.meta.Name})
+		store.Tag{Key: tagParentRun, Value: st.meta.ParentRunID}, store.Tag{Key: tagStudy, Value: st.meta.Name},
+		store.Tag{Key: tunejob.TagTrial, Value: strconv.Itoa(trial)})
 	if err != nil {
 		return nil, err
 	}

@@ -75,6 +75,39 @@ func TestTuneStudyTrackedAndResumed(t *testing.T) {
 // study's run holds the best value and the importances.
 func checkStudyRuns(t *testing.T, dir string, sum tunejob.Summary) {
 	t.Helper()
+	runs := studyRuns(t, dir)
+	if len(runs) != 1+len(sum.Trials) {
+		t.Fatalf("%d runs; want the study's and %d trials'", len(runs), len(sum.Trials))
+	}
+	var parent string
+	for _, r := range runs {
+		if runTag(r, tagParentRun) == "" {
+			parent = r.Info.RunID
+			if r.Info.Status != "FINISHED" || runTag(r, tagImportance) == "" || runTag(r, tagBestTrial) == "" {
+				t.Errorf("study run %+v tags %v", r.Info, r.Tags)
+			}
+		}
+	}
+	for _, r := range runs {
+		if r.Info.RunID == parent {
+			continue
+		}
+		if runTag(r, tagParentRun) != parent || runTag(r, tunejob.TagState) == "" {
+			t.Errorf("trial run %s: tags %v, want parent %s", r.Info.RunName, r.Tags, parent)
+		}
+		has := map[string]bool{}
+		for _, p := range r.Params {
+			has[p.Key] = true
+		}
+		if !has["lr"] || !has["hidden"] || !has["weight_decay"] || !has["model.hidden"] {
+			t.Errorf("trial run %s params %v", r.Info.RunName, r.Params)
+		}
+	}
+}
+
+// studyRuns returns the runs of the tuning example's experiment.
+func studyRuns(t *testing.T, dir string) []store.Run {
+	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, "sqlite:///"+filepath.Join(dir, "mlenv.db"), store.Options{})
 	if err != nil {
@@ -86,41 +119,20 @@ func checkStudyRuns(t *testing.T, dir string, sum tunejob.Summary) {
 		t.Fatal(err)
 	}
 	runs, _, err := st.SearchRuns(ctx, store.RunSearch{ExperimentIDs: []string{exp.ID}})
-	if err != nil || len(runs) != 5 {
-		t.Fatalf("runs %d, %v; want the study's and 4 trials'", len(runs), err)
+	if err != nil {
+		t.Fatal(err)
 	}
-	tag := func(r store.Run, key string) string {
-		for _, tg := range r.Tags {
-			if tg.Key == key {
-				return tg.Value
-			}
-		}
-		return ""
-	}
-	var parent string
-	for _, r := range runs {
-		if tag(r, tagParentRun) == "" {
-			parent = r.Info.RunID
-			if r.Info.Status != "FINISHED" || tag(r, tagImportance) == "" || tag(r, tagBestTrial) == "" {
-				t.Errorf("study run %+v tags %v", r.Info, r.Tags)
-			}
+	return runs
+}
+
+// runTag returns the value of r's tag key, or "".
+func runTag(r store.Run, key string) string {
+	for _, tg := range r.Tags {
+		if tg.Key == key {
+			return tg.Value
 		}
 	}
-	for _, r := range runs {
-		if r.Info.RunID == parent {
-			continue
-		}
-		if tag(r, tagParentRun) != parent || tag(r, tunejob.TagState) == "" {
-			t.Errorf("trial run %s: tags %v, want parent %s", r.Info.RunName, r.Tags, parent)
-		}
-		has := map[string]bool{}
-		for _, p := range r.Params {
-			has[p.Key] = true
-		}
-		if !has["lr"] || !has["hidden"] || !has["weight_decay"] || !has["model.hidden"] {
-			t.Errorf("trial run %s params %v", r.Info.RunName, r.Params)
-		}
-	}
+	return ""
 }
 
 // A tuner killed with SIGKILL mid-study resumes with --resume: the trials
@@ -180,5 +192,17 @@ func TestTuneResumeAfterKill(t *testing.T) {
 	}
 	if again, _ := tunejob.ReadMeta(study); again.ParentRunID != meta.ParentRunID {
 		t.Errorf("resume replaced the study's run %s with %s", meta.ParentRunID, again.ParentRunID)
+	}
+	trials := map[string]int{}
+	for _, r := range studyRuns(t, filepath.Join(dir, ".mlenv")) {
+		if n := runTag(r, tunejob.TagTrial); n != "" {
+			trials[n]++
+			if runTag(r, tagParentRun) != meta.ParentRunID {
+				t.Errorf("trial run %s is not nested under the study's run %s: %v", r.Info.RunName, meta.ParentRunID, r.Tags)
+			}
+		}
+	}
+	if len(trials) != len(sum.Trials) {
+		t.Errorf("tracked trials %v, study trials %d", trials, len(sum.Trials))
 	}
 }
