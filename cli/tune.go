@@ -239,7 +239,7 @@ func startStudyTracking(ctx context.Context, spec *job.Spec, meta *tunejob.Meta)
 	tags := map[string]string{tagStudy: meta.Name, tagRunName: meta.Name}
 	if meta.ParentRunID != "" {
 		tags[tagParentRun], tags[tagRunName] = meta.ParentRunID, meta.Name+"-resume"
-		err = errors.Join(ts.SetTags(tags), ts.Finish(train.Finished))
+		err = errors.Join(ts.SetTags(tags), ts.Finish(train.Finished), st.endInterrupted())
 	} else {
 		meta.ParentRunID = ts.run.Info.RunID
 		var space []byte
@@ -253,6 +253,28 @@ func startStudyTracking(ctx context.Context, spec *job.Spec, meta *tunejob.Meta)
 		return nil, nil, fmt.Errorf("tracking %s: study run: %w", ts.client.URI(), err)
 	}
 	return st, stop, nil
+}
+
+// endInterrupted ends as KILLED, with the state tag interrupted, the
+// trial runs that a killed tuner left RUNNING.
+func (st *studyTracking) endInterrupted() error {
+	filter := fmt.Sprintf("tags.`%s` = '%s' and attributes.status = 'RUNNING'", tagParentRun, st.meta.ParentRunID)
+	for token := ""; ; {
+		runs, next, err := st.client.SearchRuns(st.ctx, store.RunSearch{ExperimentIDs: []string{st.expID},
+			Search: store.Search{Filter: filter, PageToken: token}})
+		if err != nil {
+			return fmt.Errorf("find interrupted trials: %w", err)
+		}
+		for _, r := range runs {
+			s := st.sink(&r)
+			if err := errors.Join(s.SetTags(map[string]string{tunejob.TagState: "interrupted"}), s.Finish(train.Killed)); err != nil {
+				return err
+			}
+		}
+		if token = next; token == "" {
+			return nil
+		}
+	}
 }
 
 func (st *studyTracking) createRun(name string, tags ...store.Tag) (*store.Run, error) {

@@ -197,6 +197,9 @@ func TestTuneResumeAfterKill(t *testing.T) {
 	for _, r := range studyRuns(t, filepath.Join(dir, ".mlenv")) {
 		if n := runTag(r, tunejob.TagTrial); n != "" {
 			trials[n]++
+			if r.Info.Status == "RUNNING" {
+				t.Errorf("trial run %s is still RUNNING after the resumed study ended", r.Info.RunName)
+			}
 			if runTag(r, tagParentRun) != meta.ParentRunID {
 				t.Errorf("trial run %s is not nested under the study's run %s: %v", r.Info.RunName, meta.ParentRunID, r.Tags)
 			}
