@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -250,7 +249,7 @@ func (f explainFlags) locateModel(ctx context.Context) (dir string, sink *trackS
 	if err != nil {
 		return "", nil, nil, err
 	}
-	sink = &trackSink{ctx: ctx, client: c, run: run, http: &http.Client{Timeout: time.Minute}}
+	sink = &trackSink{ctx: ctx, client: c, run: run}
 	for _, file := range []string{modelfile.MetaFile, modelfile.WeightsFile} {
 		if err = sink.download(path.Join(artifactPath, file), filepath.Join(tmp, file)); err != nil {
 			os.RemoveAll(tmp)

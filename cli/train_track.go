@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -28,7 +27,6 @@ type trackSink struct {
 	ctx    context.Context
 	client *track.Client
 	run    *store.Run
-	http   *http.Client
 }
 
 var _ train.MetricSink = (*trackSink)(nil)
@@ -60,7 +58,7 @@ func startTracking(ctx context.Context, spec *job.Spec) (sink *trackSink, stop f
 	if err != nil {
 		return nil, nil, fmt.Errorf("tracking %s: create run: %w", uri, err)
 	}
-	return &trackSink{ctx: ctx, client: c, run: run, http: &http.Client{Timeout: time.Minute}}, stop, nil
+	return &trackSink{ctx: ctx, client: c, run: run}, stop, nil
 }
 
 // serveEmbedded runs the tracking server over dir/mlenv.db and

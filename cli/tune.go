@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -287,7 +286,7 @@ func (st *studyTracking) createRun(name string, tags ...store.Tag) (*store.Run, 
 }
 
 func (st *studyTracking) sink(run *store.Run) *trackSink {
-	return &trackSink{ctx: st.ctx, client: st.client, run: run, http: &http.Client{Timeout: time.Minute}}
+	return &trackSink{ctx: st.ctx, client: st.client, run: run}
 }
 
 // trialSink creates trial's run, nested under the study's run.
