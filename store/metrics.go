@@ -20,8 +20,8 @@ func (s *SQLStore) GetMetricHistory(ctx context.Context, r HistoryRequest) ([]Me
 		return nil, "", Errorf(InvalidParameterValue, "invalid max_results %d", r.MaxResults)
 	}
 	limit := r.MaxResults
-	q, args := historySelect(metricCols, `run_key = ? AND key = ?`, []any{key, r.Key})
-	q += ` ORDER BY step, timestamp, value, is_nan`
+	q := `SELECT step, timestamp, value, is_nan FROM metrics WHERE run_key = ? AND key = ? ORDER BY step, timestamp, value`
+	args := []any{key, r.Key}
 	if limit > 0 || offset > 0 {
 		q += ` LIMIT ? OFFSET ?`
 		fetch := limit + 1
@@ -107,8 +107,7 @@ func (s *SQLStore) GetMetricHistoryBulkInterval(ctx context.Context, r IntervalR
 		args = append(args, *r.EndStep)
 	}
 	var steps []int64
-	q, qargs := historySelect(`step`, where, args)
-	err = s.each(ctx, q+` ORDER BY step`, qargs, func(rows *sql.Rows) error {
+	err = s.each(ctx, `SELECT DISTINCT step FROM metrics WHERE `+where+` ORDER BY step`, args, func(rows *sql.Rows) error {
 		var st int64
 		err := rows.Scan(&st)
 		steps = append(steps, st)
@@ -123,8 +122,8 @@ func (s *SQLStore) GetMetricHistoryBulkInterval(ctx context.Context, r IntervalR
 		stepArgs[i] = st
 	}
 	var out []RunMetric
-	q, qargs = historySelect(`run_key, `+metricCols, where+` AND step IN (`+placeholders(len(chosen))+`)`, append(args, stepArgs...))
-	err = s.each(ctx, q+` ORDER BY run_key, step, timestamp, value, is_nan`, qargs,
+	err = s.each(ctx, `SELECT run_key, step, timestamp, value, is_nan FROM metrics WHERE `+where+
+		` AND step IN (`+placeholders(len(chosen))+`) ORDER BY run_key, step, timestamp`, append(args, stepArgs...),
 		func(rows *sql.Rows) error {
 			var k int64
 			var isNaN bool

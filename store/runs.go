@@ -367,7 +367,7 @@ func (s *SQLStore) LogBatch(ctx context.Context, b Batch) error {
 		if err := upsertTags(t, key, b.Tags); err != nil {
 			return err
 		}
-		if err := appendMetrics(t, key, b.Metrics); err != nil {
+		if err := insertMetrics(t, key, b.Metrics); err != nil {
 			return err
 		}
 		return upsertLatest(t, key, latest)
@@ -391,6 +391,29 @@ func insertParams(t *tx, key int64, runID string, params []Param) error {
 			return Errorf(InvalidParameterValue, "changing param values is not allowed: param %q of run %s was already logged with value %q, not %q",
 				p.Key, runID, old, p.Value)
 		}
+	}
+	return nil
+}
+
+// metricChunk is how many rows one multi-row INSERT carries.
+const metricChunk = 100
+
+// insertMetrics inserts points, ignoring exact duplicates (so a retried
+// request does not log a point twice).
+func insertMetrics(t *tx, key int64, ms []Metric) error {
+	for len(ms) > 0 {
+		n := min(len(ms), metricChunk)
+		q := `INSERT INTO metrics (run_key, key, step, timestamp, value, is_nan) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?),", n), ",") + ` ON CONFLICT DO NOTHING`
+		args := make([]any, 0, 6*n)
+		for _, m := range ms[:n] {
+			v, isNaN := storedValue(m.Value)
+			args = append(args, key, m.Key, m.Step, m.Timestamp, v, isNaN)
+		}
+		if _, err := t.exec(q, args...); err != nil {
+			return fmt.Errorf("insert metrics: %w", err)
+		}
+		ms = ms[n:]
 	}
 	return nil
 }

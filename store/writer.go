@@ -88,11 +88,6 @@ type writer struct {
 	// it, and so does every transaction that does not commit, so it never
 	// holds uncommitted state.
 	runs map[string]runState
-
-	// logged counts, per run key, the points in metric_log; like runs it
-	// is cleared by every transaction that does not commit and refilled
-	// from the table on the next write of the run.
-	logged map[int64]int
 }
 
 type runState struct {
@@ -105,7 +100,7 @@ func newWriter(s *SQLStore, maxBatch int) *writer {
 		maxBatch = 256
 	}
 	w := &writer{s: s, ops: make(chan *writeOp, 4*maxBatch), stopped: make(chan struct{}), maxBatch: maxBatch,
-		runs: map[string]runState{}, logged: map[int64]int{}}
+		runs: map[string]runState{}}
 	go w.run()
 	return w
 }
@@ -217,7 +212,6 @@ func (w *writer) attempt(batch []*writeOp, results []error, savepoints bool) (ok
 	defer func() {
 		if !ok || err != nil {
 			clear(w.runs)
-			clear(w.logged)
 		}
 	}()
 	ctx := context.Background()
