@@ -142,19 +142,9 @@ training: {steps: 2}
 // one finished run of the example with its params, metrics and model.
 func checkTrackedRun(t *testing.T, dir string) {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, "sqlite:///"+filepath.Join(dir, "mlenv.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	exp, err := st.GetExperimentByName(ctx, "ctr")
-	if err != nil {
-		t.Fatal(err)
-	}
-	runs, _, err := st.SearchRuns(ctx, store.RunSearch{ExperimentIDs: []string{exp.ID}})
-	if err != nil || len(runs) != 1 {
-		t.Fatalf("runs %v, %v", runs, err)
+	runs := experimentRuns(t, dir, "ctr")
+	if len(runs) != 1 {
+		t.Fatalf("%d runs, want 1: %v", len(runs), runs)
 	}
 	r := runs[0]
 	keys := func(n int, key func(i int) string) []string {

@@ -75,7 +75,7 @@ func TestTuneStudyTrackedAndResumed(t *testing.T) {
 // study's run holds the best value and the importances.
 func checkStudyRuns(t *testing.T, dir string, sum tunejob.Summary) {
 	t.Helper()
-	runs := studyRuns(t, dir)
+	runs := experimentRuns(t, dir, "ctr-tune")
 	if len(runs) != 1+len(sum.Trials) {
 		t.Fatalf("%d runs; want the study's and %d trials'", len(runs), len(sum.Trials))
 	}
@@ -105,8 +105,9 @@ func checkStudyRuns(t *testing.T, dir string, sum tunejob.Summary) {
 	}
 }
 
-// studyRuns returns the runs of the tuning example's experiment.
-func studyRuns(t *testing.T, dir string) []store.Run {
+// experimentRuns returns the runs of the named experiment in the embedded
+// tracking store under dir.
+func experimentRuns(t *testing.T, dir, experiment string) []store.Run {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, "sqlite:///"+filepath.Join(dir, "mlenv.db"), store.Options{})
@@ -114,7 +115,7 @@ func studyRuns(t *testing.T, dir string) []store.Run {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	exp, err := st.GetExperimentByName(ctx, "ctr-tune")
+	exp, err := st.GetExperimentByName(ctx, experiment)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +195,7 @@ func TestTuneResumeAfterKill(t *testing.T) {
 		t.Errorf("resume replaced the study's run %s with %s", meta.ParentRunID, again.ParentRunID)
 	}
 	trials := map[string]int{}
-	for _, r := range studyRuns(t, filepath.Join(dir, ".mlenv")) {
+	for _, r := range experimentRuns(t, filepath.Join(dir, ".mlenv"), "ctr-tune") {
 		if n := runTag(r, tunejob.TagTrial); n != "" {
 			trials[n]++
 			if r.Info.Status == "RUNNING" {
