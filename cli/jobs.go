@@ -24,7 +24,7 @@ func init() { register(newJobsCmd) }
 var executors = []string{"local", "slurm", "kubernetes"}
 
 func newJobsCmd() *cobra.Command {
-	var stateDir string
+	var o jobsOpts
 	cmd := &cobra.Command{
 		Use:   "jobs",
 		Short: "Submit and manage jobs of N workers on local processes, Slurm or Kubernetes",
@@ -35,12 +35,32 @@ same mlenv binary with the same arguments and finds its rank, the world size
 and the rendezvous address in its environment (MLENV_RANK, MLENV_WORLD_SIZE,
 MLENV_RENDEZVOUS, MLENV_RESTART_COUNT).
 
-Job records and logs are kept under --state-dir (default ~/.mlenv/jobs).`,
+Job records and logs are kept under --state-dir (default ~/.mlenv/jobs).
+With a tracking server (--uri or MLFLOW_TRACKING_URI), every submitted job
+is also recorded as a run of experiment mlenv-jobs: its state, exit code and
+restarts as tags and metrics, its logs as artifacts logs/job.log and
+logs/rank-N.log once it ends; list and status then read the jobs from there.`,
 	}
-	cmd.PersistentFlags().StringVar(&stateDir, "state-dir", "", "directory of job records and logs (default ~/.mlenv/jobs)")
-	cmd.AddCommand(newJobsSubmitCmd(&stateDir), newJobsListCmd(&stateDir), newJobsStatusCmd(&stateDir),
-		newJobsLogsCmd(&stateDir), newJobsCancelCmd(&stateDir), newJobsSuperviseCmd(&stateDir))
+	cmd.PersistentFlags().StringVar(&o.stateDir, "state-dir", "", "directory of job records and logs (default ~/.mlenv/jobs)")
+	cmd.PersistentFlags().StringVar(&o.uri, "uri", httpTrackingURI(), "tracking server that records the jobs (default $MLFLOW_TRACKING_URI; empty: --state-dir only)")
+	cmd.AddCommand(newJobsSubmitCmd(&o), newJobsListCmd(&o), newJobsStatusCmd(&o),
+		newJobsLogsCmd(&o), newJobsCancelCmd(&o), newJobsSuperviseCmd(&o))
 	return cmd
+}
+
+// jobsOpts are the flags shared by the jobs subcommands.
+type jobsOpts struct {
+	stateDir string
+	uri      string // tracking server URI; "" keeps job records local only
+}
+
+// httpTrackingURI returns MLFLOW_TRACKING_URI when it names an HTTP
+// server, else "" (a file store or "embedded" cannot hold job records).
+func httpTrackingURI() string {
+	if uri := os.Getenv("MLFLOW_TRACKING_URI"); strings.HasPrefix(uri, "http") {
+		return uri
+	}
+	return ""
 }
 
 // openJobStore returns the job store at dir or the default directory.
@@ -90,7 +110,7 @@ type submitFlags struct {
 	asJSON   bool
 }
 
-func newJobsSubmitCmd(stateDir *string) *cobra.Command {
+func newJobsSubmitCmd(o *jobsOpts) *cobra.Command {
 	var f submitFlags
 	cmd := &cobra.Command{
 		Use:   "submit [flags] -- ARGS...",
@@ -102,7 +122,7 @@ non-zero unless the job succeeds. When a worker fails, all workers restart
 (up to --max-restarts) with MLENV_RESTART_COUNT increased.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runJobsSubmit(cmd, *stateDir, f, args)
+			return runJobsSubmit(cmd, *o, f, args)
 		},
 	}
 	fl := cmd.Flags()
@@ -123,7 +143,7 @@ non-zero unless the job succeeds. When a worker fails, all workers restart
 	return cmd
 }
 
-func runJobsSubmit(cmd *cobra.Command, stateDir string, f submitFlags, args []string) error {
+func runJobsSubmit(cmd *cobra.Command, o jobsOpts, f submitFlags, args []string) error {
 	if f.req.Workers < 1 {
 		return usagef("--workers %d: must be at least 1", f.req.Workers)
 	}
@@ -142,7 +162,7 @@ func runJobsSubmit(cmd *cobra.Command, stateDir string, f submitFlags, args []st
 		f.req.Env[k] = v
 	}
 	f.req.Args = args
-	store, err := openJobStore(stateDir)
+	store, err := openJobStore(o.stateDir)
 	if err != nil {
 		return err
 	}
@@ -150,20 +170,35 @@ func runJobsSubmit(cmd *cobra.Command, stateDir string, f submitFlags, args []st
 	if err != nil {
 		return err
 	}
-	ctx := cmd.Context()
-	id, err := submitJob(ctx, e, store, f.req)
+	c, err := jobsTracking(o.uri)
 	if err != nil {
 		return err
+	}
+	ctx := cmd.Context()
+	id, err := submitJob(ctx, e, store, f.req, o.uri)
+	if err != nil {
+		return err
+	}
+	if c != nil {
+		if err := recordJob(ctx, c, store, e, id); err != nil {
+			return fmt.Errorf("job %s submitted, but not recorded on %s: %w", id, o.uri, err)
+		}
 	}
 	if !f.wait {
 		return printJobStatus(cmd.OutOrStdout(), e, id, f.asJSON)
 	}
-	return waitJob(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), e, id, f.asJSON)
+	return waitJob(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), e, id, f.asJSON, func(st launch.Status) error {
+		if c == nil {
+			return nil
+		}
+		return syncJobRun(ctx, c, store, e, st)
+	})
 }
 
 // submitJob starts req on e. A local job runs under a detached
-// `mlenv jobs supervise` process, so it outlives the submitting command.
-func submitJob(ctx context.Context, e launch.Executor, store *launch.Store, req launch.JobRequest) (launch.JobID, error) {
+// `mlenv jobs supervise` process, so it outlives the submitting command;
+// the supervisor ends the job's run on the tracking server at uri, if any.
+func submitJob(ctx context.Context, e launch.Executor, store *launch.Store, req launch.JobRequest, uri string) (launch.JobID, error) {
 	local, ok := e.(*launch.Local)
 	if !ok {
 		return e.Submit(ctx, req)
@@ -172,19 +207,25 @@ func submitJob(ctx context.Context, e launch.Executor, store *launch.Store, req 
 	if err != nil {
 		return "", fmt.Errorf("finding the mlenv binary: %w", err)
 	}
-	return local.SubmitDetached(ctx, req, []string{self, "jobs", "supervise", "--state-dir", store.Root})
+	return local.SubmitDetached(ctx, req, []string{self, "jobs", "supervise", "--state-dir", store.Root, "--uri", uri})
 }
 
 // waitJob streams job id's rank-prefixed log to logw until the job ends,
-// then prints its status to w. It returns an error naming the state and
-// exit code unless the job succeeded.
-func waitJob(ctx context.Context, w, logw io.Writer, e launch.Executor, id launch.JobID, asJSON bool) error {
+// calls end (when not nil) with the final status and prints the status to
+// w. It returns an error naming the state and exit code unless the job
+// succeeded.
+func waitJob(ctx context.Context, w, logw io.Writer, e launch.Executor, id launch.JobID, asJSON bool, end func(launch.Status) error) error {
 	if err := copyLogs(ctx, logw, e, id, true); err != nil {
 		return err
 	}
 	st, err := e.Status(ctx, id)
 	if err != nil {
 		return err
+	}
+	if end != nil {
+		if err := end(st); err != nil {
+			return err
+		}
 	}
 	if err := writeJobStatus(w, st, asJSON); err != nil {
 		return err
@@ -195,32 +236,16 @@ func waitJob(ctx context.Context, w, logw io.Writer, e launch.Executor, id launc
 	return nil
 }
 
-func newJobsListCmd(stateDir *string) *cobra.Command {
+func newJobsListCmd(o *jobsOpts) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List jobs, newest first",
+		Short: "List jobs, newest first (from the tracking server when one is configured)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			store, err := openJobStore(*stateDir)
+			sts, err := listJobs(cmd.Context(), *o)
 			if err != nil {
 				return err
-			}
-			recs, err := store.List()
-			if err != nil {
-				return err
-			}
-			sts := make([]launch.Status, 0, len(recs))
-			for _, rec := range recs {
-				st := rec.Status
-				if !st.State.Final() { // ask the engine; keep the record if it cannot answer
-					if e, err := jobsExecutor(rec.Executor, store); err == nil {
-						if fresh, err := e.Status(cmd.Context(), rec.ID); err == nil {
-							st = fresh
-						}
-					}
-				}
-				sts = append(sts, st)
 			}
 			if asJSON {
 				return writeTrackingJSON(cmd.OutOrStdout(), sts)
@@ -237,18 +262,97 @@ func newJobsListCmd(stateDir *string) *cobra.Command {
 	return cmd
 }
 
-func newJobsStatusCmd(stateDir *string) *cobra.Command {
+// listJobs returns the status of the jobs in the state directory, asking
+// the engine about unfinished ones (keeping the record when it cannot
+// answer). With a tracking server it first brings the runs of those jobs
+// up to date and then returns the jobs recorded there instead.
+func listJobs(ctx context.Context, o jobsOpts) ([]launch.Status, error) {
+	store, err := openJobStore(o.stateDir)
+	if err != nil {
+		return nil, err
+	}
+	c, err := jobsTracking(o.uri)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := store.List()
+	if err != nil {
+		return nil, err
+	}
+	sts := make([]launch.Status, 0, len(recs))
+	for _, rec := range recs {
+		st := rec.Status
+		e, err := jobsExecutor(rec.Executor, store)
+		if err != nil {
+			sts = append(sts, st)
+			continue
+		}
+		if !st.State.Final() {
+			if fresh, err := e.Status(ctx, rec.ID); err == nil {
+				st = fresh
+			}
+		}
+		if c != nil {
+			if err := syncJobRun(ctx, c, store, e, st); err != nil {
+				return nil, err
+			}
+		}
+		sts = append(sts, st)
+	}
+	if c == nil {
+		return sts, nil
+	}
+	return serverJobs(ctx, c, "")
+}
+
+// jobStatus returns job id's status from the state directory and its
+// engine, bringing its tracking run up to date; a job unknown there is
+// looked up on the tracking server, when one is configured.
+func jobStatus(ctx context.Context, o jobsOpts, id string) (launch.Status, error) {
+	c, err := jobsTracking(o.uri)
+	if err != nil {
+		return launch.Status{}, err
+	}
+	store, err := openJobStore(o.stateDir)
+	if err != nil {
+		return launch.Status{}, err
+	}
+	rec, err := store.Get(launch.JobID(id))
+	if errors.Is(err, launch.ErrNotFound) && c != nil && !strings.ContainsAny(id, `'\`) {
+		sts, serr := serverJobs(ctx, c, fmt.Sprintf("tags.`mlenv.job.id` = '%s'", id))
+		switch {
+		case serr != nil:
+			return launch.Status{}, serr
+		case len(sts) > 0:
+			return sts[0], nil
+		}
+	}
+	if err != nil {
+		return launch.Status{}, err
+	}
+	e, err := jobsExecutor(rec.Executor, store)
+	if err != nil {
+		return launch.Status{}, err
+	}
+	st, err := e.Status(ctx, rec.ID)
+	if err != nil || c == nil {
+		return st, err
+	}
+	return st, syncJobRun(ctx, c, store, e, st)
+}
+
+func newJobsStatusCmd(o *jobsOpts) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status ID",
 		Short: "Show a job's state, exit code and restarts",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, id, err := jobExecutor(*stateDir, args[0])
+			st, err := jobStatus(cmd.Context(), *o, args[0])
 			if err != nil {
 				return err
 			}
-			return printJobStatus(cmd.OutOrStdout(), e, id, asJSON)
+			return writeJobStatus(cmd.OutOrStdout(), st, asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
@@ -284,14 +388,14 @@ func writeJobStatus(w io.Writer, st launch.Status, asJSON bool) error {
 	return nil
 }
 
-func newJobsLogsCmd(stateDir *string) *cobra.Command {
+func newJobsLogsCmd(o *jobsOpts) *cobra.Command {
 	var follow bool
 	cmd := &cobra.Command{
 		Use:   "logs ID",
 		Short: "Print a job's log, every line prefixed with the worker's rank",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, id, err := jobExecutor(*stateDir, args[0])
+			e, id, err := jobExecutor(o.stateDir, args[0])
 			if err != nil {
 				return err
 			}
@@ -316,13 +420,13 @@ func copyLogs(ctx context.Context, w io.Writer, e launch.Executor, id launch.Job
 	return nil
 }
 
-func newJobsCancelCmd(stateDir *string) *cobra.Command {
+func newJobsCancelCmd(o *jobsOpts) *cobra.Command {
 	return &cobra.Command{
 		Use:   "cancel ID",
 		Short: "Stop a queued or running job and everything it started",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, id, err := jobExecutor(*stateDir, args[0])
+			e, id, err := jobExecutor(o.stateDir, args[0])
 			if err != nil {
 				return err
 			}
@@ -343,14 +447,14 @@ func newJobsCancelCmd(stateDir *string) *cobra.Command {
 
 // newJobsSuperviseCmd is the detached process that runs one local job; the
 // local executor starts it, people do not.
-func newJobsSuperviseCmd(stateDir *string) *cobra.Command {
+func newJobsSuperviseCmd(o *jobsOpts) *cobra.Command {
 	return &cobra.Command{
 		Use:    "supervise ID",
 		Short:  "Run a submitted local job to its end (started by jobs submit)",
 		Hidden: true,
 		Args:   cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			store, err := openJobStore(*stateDir)
+			store, err := openJobStore(o.stateDir)
 			if err != nil {
 				return err
 			}
@@ -361,12 +465,22 @@ func newJobsSuperviseCmd(stateDir *string) *cobra.Command {
 			if _, err := io.Copy(io.Discard, cmd.InOrStdin()); err != nil {
 				return err
 			}
-			st, err := launch.NewLocal(store, 0, slog.Default()).Run(ctx, launch.JobID(args[0]))
+			c, err := jobsTracking(o.uri)
+			if err != nil {
+				return err
+			}
+			local := launch.NewLocal(store, 0, slog.Default())
+			st, err := local.Run(ctx, launch.JobID(args[0]))
 			if err != nil {
 				return err
 			}
 			slog.Info("job ended", "job", st.ID, "state", st.State, "exit_code", st.ExitCode)
-			return nil
+			if c == nil {
+				return nil
+			}
+			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			return syncJobRun(tctx, c, store, local, st)
 		},
 	}
 }

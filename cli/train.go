@@ -204,7 +204,7 @@ func submitTrain(cmd *cobra.Command, path string, spec *job.Spec, f trainFlags, 
 		CPUs: max(spec.Resources.Threads, 1), Env: map[string]string{envJobExecutor: executor}}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	id, err := submitJob(ctx, e, store, req)
+	id, err := submitJob(ctx, e, store, req, "")
 	if err != nil {
 		return err
 	}
@@ -213,7 +213,7 @@ func submitTrain(cmd *cobra.Command, path string, spec *job.Spec, f trainFlags, 
 		logw, statusw = statusw, logw
 	}
 	fmt.Fprintf(logw, "job %s: %d workers on %s\n", id, workers, executor)
-	err = waitJob(ctx, statusw, logw, e, id, f.json)
+	err = waitJob(ctx, statusw, logw, e, id, f.json, nil)
 	if ctx.Err() == nil {
 		return err
 	}
