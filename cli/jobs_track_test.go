@@ -138,3 +138,16 @@ func TestJobsRecordedOnTrackingServer(t *testing.T) {
 		t.Errorf("list --uri file:///tmp/x: exit %d, want %d", code, exitUsage)
 	}
 }
+
+func TestSplitJobLog(t *testing.T) {
+	dir := t.TempDir()
+	log := "[mlenv] restart 1 of 1\n[rank 0] a\n[rank 1] b\n 1: c\n0: d\n[rank 10] e\n"
+	if err := splitJobLog(strings.NewReader(log), dir); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"job.log": log, "rank-0.log": "a\nd\n", "rank-1.log": "b\nc\n", "rank-10.log": "e\n"} {
+		if b, err := os.ReadFile(filepath.Join(dir, name)); err != nil || string(b) != want {
+			t.Errorf("%s = %q, %v; want %q", name, b, err, want)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -139,8 +138,9 @@ training: {steps: 2}
 }
 
 // checkTrackedRun checks that the embedded tracking store under dir holds
-// one finished run of the example with its params, metrics and model.
-func checkTrackedRun(t *testing.T, dir string) {
+// one finished run of the example with its params, metrics and model, and
+// returns it.
+func checkTrackedRun(t *testing.T, dir string) store.Run {
 	t.Helper()
 	runs := experimentRuns(t, dir, "ctr")
 	if len(runs) != 1 {
@@ -166,6 +166,7 @@ func checkTrackedRun(t *testing.T, dir string) {
 			t.Errorf("artifact %s not uploaded: %v", name, m)
 		}
 	}
+	return r
 }
 
 // --resume continues from the newest checkpoint: without checkpoints it
@@ -292,22 +293,9 @@ func checkJobTrain(t *testing.T, dir, out, executor, rank string) {
 	if _, err := modelfile.Load(filepath.Join(dir, "mlenv-models", "ctr-mlp")); err != nil {
 		t.Error(err)
 	}
-	checkTrackedRun(t, filepath.Join(dir, ".mlenv"))
-	st, err := store.Open(context.Background(), "sqlite:///"+filepath.Join(dir, ".mlenv", "mlenv.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	exp, err := st.GetExperimentByName(context.Background(), "ctr")
-	if err != nil {
-		t.Fatal(err)
-	}
-	runs, _, err := st.SearchRuns(context.Background(), store.RunSearch{ExperimentIDs: []string{exp.ID}})
-	if err != nil || len(runs) != 1 {
-		t.Fatalf("runs %v, %v", runs, err)
-	}
+	run := checkTrackedRun(t, filepath.Join(dir, ".mlenv"))
 	tags := map[string]string{}
-	for _, tag := range runs[0].Tags {
+	for _, tag := range run.Tags {
 		tags[tag.Key] = tag.Value
 	}
 	if tags["mlenv.job.workers"] != "2" || tags["mlenv.job.executor"] != executor || tags["mlenv.job.id"] == "" ||
