@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -67,7 +66,8 @@ func (l *lockedBuffer) String() string {
 }
 
 // serveRows reads the first n validation rows as a client sends them:
-// numbers as float32, categories as strings and tags as lists.
+// numbers as float64 (the data are integers, exact in FP32), categories
+// as strings and tags as lists.
 func serveRows(t *testing.T, n int) []map[string]any {
 	t.Helper()
 	src := data.Source{Path: filepath.Join("mlenv-data", "ctr-valid.parquet"), Format: data.FormatParquet}
@@ -77,20 +77,7 @@ func serveRows(t *testing.T, n int) []map[string]any {
 		if err != nil {
 			t.Fatal(err)
 		}
-		row := map[string]any{}
-		for i, f := range rec.Fields {
-			switch f.Kind {
-			case data.Num:
-				row[cols[i]] = float32(f.Num)
-			case data.Str:
-				row[cols[i]] = f.Str
-			case data.List:
-				row[cols[i]] = slices.Clone(f.List) // the reader reuses f.List
-			default:
-				row[cols[i]] = ""
-			}
-		}
-		if rows = append(rows, row); len(rows) == n {
+		if rows = append(rows, rec.Raw(cols)); len(rows) == n {
 			break
 		}
 	}
@@ -224,7 +211,7 @@ func inferHTTP(t *testing.T, base, name string, rows []map[string]any) (string, 
 		dt, col := "BYTES", make([]any, len(rows))
 		for i, r := range rows {
 			col[i] = r[c]
-			if _, ok := r[c].(float32); ok {
+			if _, ok := r[c].(float64); ok {
 				dt = "FP32"
 			} else {
 				col[i] = columnText(r[c])
@@ -269,7 +256,7 @@ func inferGRPC(t *testing.T, addr, name string, rows []map[string]any) []float32
 	for _, c := range []string{"I1", "I2"} {
 		v := make([]float32, n)
 		for i, r := range rows {
-			v[i] = r[c].(float32)
+			v[i] = float32(r[c].(float64))
 		}
 		req.Inputs = append(req.Inputs, &pb.ModelInferRequest_InferInputTensor{Name: c, Datatype: "FP32", Shape: []int64{n}, Contents: &pb.InferTensorContents{Fp32Contents: v}})
 	}

@@ -180,3 +180,31 @@ func FormatOf(path string) string {
 	}
 	return ""
 }
+
+// Value returns f as a serving client would send it and as
+// Transforms.Apply takes it: nil when missing, float64, string, or a copy
+// of the list or vector (readers reuse theirs).
+func (f Field) Value() any {
+	switch f.Kind {
+	case Num:
+		return f.Num
+	case Str:
+		return f.Str
+	case List:
+		return slices.Clone(f.List)
+	case Vec:
+		return slices.Clone(f.Vec)
+	}
+	return nil
+}
+
+// Raw returns the record as a raw row by column name, each value as
+// Field.Value gives it; columns are the names the record was read with.
+// The row stays valid after the reader moves on.
+func (r *Record) Raw(columns []string) map[string]any {
+	row := make(map[string]any, len(columns))
+	for i, f := range r.Fields {
+		row[columns[i]] = f.Value()
+	}
+	return row
+}

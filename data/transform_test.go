@@ -249,3 +249,29 @@ func TestSharedVocabulary(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+func TestFieldValueRoundTrip(t *testing.T) {
+	fields := []Field{
+		{},
+		{Kind: Num, Num: 2.5},
+		{Kind: Str, Str: "a"},
+		{Kind: List, List: []string{"x", "y"}},
+		{Kind: Vec, Vec: []float32{1, 2}},
+	}
+	rec := &Record{Fields: fields}
+	row := rec.Raw([]string{"n", "num", "str", "list", "vec"})
+	fields[3].List[0] = "reused" // a reader reuses its buffers
+	for i, c := range []string{"n", "num", "str", "list", "vec"} {
+		got, err := fieldOf(row[c])
+		if err != nil {
+			t.Fatalf("%s: %v", c, err)
+		}
+		want := fields[i]
+		if i == 3 {
+			want.List = []string{"x", "y"}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: round trip gave %+v, want %+v", c, got, want)
+		}
+	}
+}

@@ -51,18 +51,7 @@ func rawRows(t *testing.T, src data.Source, columns []string) []map[string]any {
 		if err != nil {
 			t.Fatal(err)
 		}
-		row := map[string]any{}
-		for i, f := range rec.Fields {
-			switch f.Kind {
-			case data.Num:
-				row[columns[i]] = f.Num
-			case data.Str:
-				row[columns[i]] = f.Str
-			case data.List:
-				row[columns[i]] = slices.Clone(f.List)
-			}
-		}
-		rows = append(rows, row)
+		rows = append(rows, rec.Raw(columns))
 	}
 	return rows
 }

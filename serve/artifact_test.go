@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -52,18 +51,7 @@ func artifactFixture(t *testing.T) (*modelfile.Model, []map[string]any) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		row := map[string]any{}
-		for i, f := range rec.Fields {
-			switch f.Kind {
-			case data.Num:
-				row[cols[i]] = float32(f.Num) // what an FP32 tensor can carry
-			case data.Str:
-				row[cols[i]] = f.Str
-			case data.List:
-				row[cols[i]] = slices.Clone(f.List) // the reader reuses f.List
-			}
-		}
-		rows = append(rows, row)
+		rows = append(rows, rec.Raw(cols))
 	}
 	return modelfile.New("ctr", "dlrm", params, tr, net), rows
 }
@@ -75,7 +63,7 @@ func columnTensors(rows []map[string]any) []Tensor {
 	for _, c := range []string{"I1", "I2", "I3"} {
 		v := make([]float32, len(rows))
 		for i, r := range rows {
-			v[i] = r[c].(float32)
+			v[i] = float32(r[c].(float64))
 		}
 		ts = append(ts, Tensor{Name: c, Datatype: FP32, Shape: []int64{n}, Data: v})
 	}
