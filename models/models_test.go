@@ -118,9 +118,10 @@ func TestBuildErrors(t *testing.T) {
 		{"nope", nil, "", `unknown architecture "nope"`},
 		{"mlp", map[string]any{"hidden": []any{8, 0}}, "hidden[1]", "too small"},
 		{"mlp", map[string]any{"hidden": "wide"}, "hidden", "want a list of integers"},
-		{"mlp", map[string]any{"hiden": []any{8}}, "hiden", "unknown parameter (allowed: activation, embedding_dim, hidden)"},
+		{"mlp", map[string]any{"hiden": []any{8}}, "hiden", "unknown parameter (allowed: activation, dropout, embedding_dim, hidden)"},
 		{"mlp", map[string]any{"activation": "swish"}, "activation", "not an activation"},
 		{"mlp", map[string]any{"embedding_dim": 2.5}, "embedding_dim", "want an integer"},
+		{"mlp", map[string]any{"dropout": 1}, "dropout", "out of range"},
 		{"two_tower", map[string]any{"query_features": []any{"x1"}}, "item_features", "required"},
 		{"two_tower", map[string]any{"query_features": []any{"x1", "zz"}, "item_features": []any{"c1"}}, "query_features[1]", `"zz" is not`},
 		{"two_tower", map[string]any{"query_features": []any{"x1"}, "item_features": []any{"c1"}, "temperature": 0}, "temperature", "out of range"},
@@ -157,5 +158,31 @@ func TestBuildIsSeeded(t *testing.T) {
 	wa, wb, wc := nn.StateDict(a)["mlp.layers.0.weight"], nn.StateDict(b)["mlp.layers.0.weight"], nn.StateDict(c)["mlp.layers.0.weight"]
 	if !slices.Equal(wa.Data(), wb.Data()) || slices.Equal(wa.Data(), wc.Data()) {
 		t.Error("weights do not follow the seed")
+	}
+}
+
+func TestMLPDropout(t *testing.T) {
+	plain, err := Build("mlp", nil, schema, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drop, err := Build("mlp", map[string]any{"dropout": 0.5}, schema, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nn.LoadStateDict(drop, nn.StateDict(plain)); err != nil {
+		t.Fatal(err)
+	}
+	forward := func(m Model) []float32 {
+		return slices.Clone(m.Forward(NewInput(nil, batch(), schema)).Data())
+	}
+	want := forward(plain)
+	nn.SetTraining(drop, true)
+	if a, b := forward(drop), forward(drop); slices.Equal(a, b) || slices.Equal(a, want) {
+		t.Errorf("training outputs %v and %v: dropout masks nothing (no-dropout output %v)", a, b, want)
+	}
+	nn.SetTraining(drop, false)
+	if got := forward(drop); !slices.Equal(got, want) {
+		t.Errorf("evaluation output %v, want the network without dropout %v", got, want)
 	}
 }

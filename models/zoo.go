@@ -65,10 +65,15 @@ func (m *Logistic) Parameters() []nn.NamedParam {
 // MLP embeds categorical features, concatenates them with the numeric
 // features and applies a multilayer perceptron. Parameters: hidden (list of
 // layer widths, default [256, 128]), embedding_dim (default 16),
-// activation (default relu).
+// activation (default relu), dropout (probability after each hidden
+// layer's activation while training, default 0). Dropout masks come from
+// the model's seeded generator, whose position a checkpoint does not
+// record: a resumed run with dropout is not bit-identical to an
+// uninterrupted one.
 type MLP struct {
-	in  *features
-	net *nn.MLP
+	in      *features
+	net     *nn.MLP
+	dropout *nn.Dropout // nil without dropout
 }
 
 func buildMLP(cfg Config) (Model, error) { return newMLP(cfg) }
@@ -86,17 +91,40 @@ func newMLP(cfg Config) (*MLP, error) {
 	if err != nil {
 		return nil, err
 	}
+	p, err := cfg.Params.Float("dropout", 0, 0, 0.99)
+	if err != nil {
+		return nil, err
+	}
 	f, err := newFeatures(cfg, dim, nil, "features")
 	if err != nil {
 		return nil, err
 	}
 	sizes := append(append([]int{f.width(dim)}, hidden...), cfg.Outputs)
-	return &MLP{in: f, net: nn.NewMLP(cfg.Rand, act, sizes...)}, nil
+	m := &MLP{in: f, net: nn.NewMLP(cfg.Rand, act, sizes...)}
+	if p > 0 {
+		m.dropout = nn.NewDropout(cfg.Rand, float32(p))
+	}
+	return m, nil
 }
 
 // Forward returns [n, Outputs] logits.
 func (m *MLP) Forward(in *Input) *tensor.Tensor {
-	return m.net.Forward(m.in.concat(in))
+	x := m.in.concat(in)
+	if m.dropout == nil {
+		return m.net.Forward(x)
+	}
+	last := len(m.net.Layers) - 1
+	for _, l := range m.net.Layers[:last] {
+		x = m.dropout.Forward(l.ForwardAct(x, m.net.Act))
+	}
+	return m.net.Layers[last].Forward(x)
+}
+
+// SetTraining turns dropout on (training) or off (evaluation, serving).
+func (m *MLP) SetTraining(training bool) {
+	if m.dropout != nil {
+		m.dropout.SetTraining(training)
+	}
 }
 
 // Parameters returns "mlp.layers.<i>.*" and the embedding tables.
