@@ -1,6 +1,6 @@
 #!/bin/sh
 # ASHA against random search without early stopping, on the synthetic CTR
-# MLP of examples/ctr-mlp-tune.yaml (learning rate, width, embedding size,
+# MLP of examples/ctr-mlp-tune.yaml (learning rate, width, dropout,
 # weight decay). Both studies sample the same points (random sampler, same
 # seed) unless ASHA_SAMPLER says otherwise; the ASHA study stops weak
 # trials at 150 and 450 of 1350 steps. Prints each study's best validation
