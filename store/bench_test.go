@@ -50,6 +50,30 @@ func BenchmarkLogBatch(b *testing.B) {
 
 // BenchmarkGetMetricHistory reads a 100,000-point metric.
 func BenchmarkGetMetricHistory(b *testing.B) {
+	s, id := loggedMetric(b, 100_000)
+	for range b.N {
+		h, _, err := s.GetMetricHistory(context.Background(), store.HistoryRequest{RunID: id, Key: "loss"})
+		if err != nil || len(h) != 100_000 {
+			b.Fatal(len(h), err)
+		}
+	}
+}
+
+// BenchmarkReduceMetricHistory reduces a 1,000,000-point metric to 4,000
+// buckets, as the UI's first view of it does.
+func BenchmarkReduceMetricHistory(b *testing.B) {
+	s, id := loggedMetric(b, 1_000_000)
+	for range b.N {
+		red, err := s.ReduceMetricHistory(context.Background(), store.ReduceRequest{RunID: id, Key: "loss", Buckets: 4000})
+		if err != nil || red.InRange != 1_000_000 {
+			b.Fatal(err)
+		}
+	}
+}
+
+// loggedMetric returns a SQLite store with one run whose metric "loss"
+// has n points, and resets b's timer.
+func loggedMetric(b *testing.B, n int) (*store.SQLStore, string) {
 	s := storetest.SQLite(b)
 	ctx := context.Background()
 	r, err := s.CreateRun(ctx, store.RunCreate{ExperimentID: "0"})
@@ -57,8 +81,8 @@ func BenchmarkGetMetricHistory(b *testing.B) {
 		b.Fatal(err)
 	}
 	ms := make([]store.Metric, 0, 1000)
-	for i := range 100_000 {
-		ms = append(ms, store.Metric{Key: "loss", Value: store.Float(i), Timestamp: int64(i), Step: int64(i)})
+	for i := range n {
+		ms = append(ms, store.Metric{Key: "loss", Value: store.Float(i % 977), Timestamp: int64(i), Step: int64(i)})
 		if len(ms) == cap(ms) {
 			if err := s.LogBatch(ctx, store.Batch{RunID: r.Info.RunID, Metrics: ms}); err != nil {
 				b.Fatal(err)
@@ -67,10 +91,5 @@ func BenchmarkGetMetricHistory(b *testing.B) {
 		}
 	}
 	b.ResetTimer()
-	for range b.N {
-		h, _, err := s.GetMetricHistory(ctx, store.HistoryRequest{RunID: r.Info.RunID, Key: "loss"})
-		if err != nil || len(h) != 100_000 {
-			b.Fatal(len(h), err)
-		}
-	}
+	return s, r.Info.RunID
 }

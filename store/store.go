@@ -48,4 +48,7 @@ type Tracking interface {
 	// timestamp and value, a page at a time.
 	GetMetricHistory(ctx context.Context, r HistoryRequest) ([]Metric, string, error)
 	GetMetricHistoryBulkInterval(ctx context.Context, r IntervalRequest) ([]RunMetric, error)
+	// ReduceMetricHistory reduces one metric to a few points per step
+	// bucket in the database, for charts of long series.
+	ReduceMetricHistory(ctx context.Context, r ReduceRequest) (*Reduced, error)
 }

@@ -25,9 +25,18 @@ type MetricHistory interface {
 	// r.MaxResults steps from r.StartStep on, ordered by step; the UI uses
 	// it to pick up points logged after a cached series was read.
 	GetMetricHistoryBulkInterval(ctx context.Context, r store.IntervalRequest) ([]store.RunMetric, error)
+	// ReduceMetricHistory returns a few points of each step bucket of a
+	// metric, and its counts; the UI uses it for the first view of a
+	// long series, which it then does not read whole.
+	ReduceMetricHistory(ctx context.Context, r store.ReduceRequest) (*store.Reduced, error)
 }
 
 var _ MetricHistory = (*store.SQLStore)(nil)
+
+// LargeSeries is how many points a metric needs for a step-axis view
+// that finds it uncached to be reduced in the database instead of read
+// whole into the cache.
+const LargeSeries = 100_000
 
 // Limits of the max_points parameter of HistoryPath.
 const (
@@ -74,15 +83,60 @@ func (h *historyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.api.WriteError(w, err)
 		return
 	}
-	pts, err := h.load(r.Context(), seriesID{q.runID, q.key})
+	out, err := h.history(r.Context(), q)
 	if err != nil {
 		h.api.WriteError(w, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	if err := json.NewEncoder(w).Encode(downsample(q, pts)); err != nil {
+	if err := json.NewEncoder(w).Encode(out); err != nil {
 		h.log.Warn("write metric history", "run_id", q.runID, "key", q.key, "err", err)
 	}
+}
+
+// history answers q from the cache, from a reduction in the store for
+// a large uncached series on the step axis, or from a full read.
+func (h *historyHandler) history(ctx context.Context, q historyQuery) (History, error) {
+	id := seriesID{q.runID, q.key}
+	if q.axis == "step" && h.cache.get(id) == nil {
+		out, ok, err := h.reduced(ctx, q)
+		if err != nil || ok {
+			return out, err
+		}
+	}
+	pts, err := h.load(ctx, id)
+	if err != nil {
+		return History{}, err
+	}
+	return downsample(q, pts), nil
+}
+
+// reduced answers q from ReduceMetricHistory, with enough buckets for
+// LTTB to pick q.maxPoints from, and reports false when the series has
+// fewer than LargeSeries points, so that reading it whole is cheap.
+func (h *historyHandler) reduced(ctx context.Context, q historyQuery) (History, bool, error) {
+	req := store.ReduceRequest{RunID: q.runID, Key: q.key, Buckets: min(q.maxPoints, store.MaxReduceBuckets),
+		MinStep: stepBound(math.Ceil(q.minX)), MaxStep: stepBound(math.Floor(q.maxX))}
+	red, err := h.metrics.ReduceMetricHistory(ctx, req)
+	if err != nil || red.Total < LargeSeries {
+		return History{}, false, err
+	}
+	pts := make([]sample, len(red.Points))
+	for i, m := range red.Points {
+		pts[i] = sample{m.Step, m.Timestamp, float64(m.Value)}
+	}
+	out := downsample(q, pts)
+	out.Total, out.InRange, out.NonFinite = red.Total, red.InRange, red.NonFinite
+	return out, true, nil
+}
+
+// stepBound returns x as a step bound, or nil when x is beyond every step.
+func stepBound(x float64) *int64 {
+	if x <= math.MinInt64 || x >= math.MaxInt64 {
+		return nil
+	}
+	n := int64(x)
+	return &n
 }
 
 // downsample selects the finite points of ms inside the query's range on

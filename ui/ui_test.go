@@ -58,6 +58,15 @@ func (f *fakeHistory) GetMetricHistoryBulkInterval(_ context.Context, r store.In
 	return out, nil
 }
 
+// ReduceMetricHistory reports only the metric's total: the fakes stay
+// below LargeSeries, so the handler goes on to read them whole.
+func (f *fakeHistory) ReduceMetricHistory(_ context.Context, r store.ReduceRequest) (*store.Reduced, error) {
+	if r.RunID != f.runID {
+		return nil, store.Errorf(store.ResourceDoesNotExist, "run %q not found", r.RunID)
+	}
+	return &store.Reduced{Total: len(f.points[r.Key])}, nil
+}
+
 // log adds points to metric key in order.
 func (f *fakeHistory) log(key string, ms ...store.Metric) {
 	f.points[key] = append(f.points[key], ms...)
