@@ -245,14 +245,18 @@ func writeJobRun(js *launch.Store, id launch.JobID, link jobRun) error {
 }
 
 // serverJobs returns the status of every job recorded in experiment
-// mlenv-jobs, newest first, read from the runs' tags; filter, when not
-// empty, is an MLflow run filter such as tags.`mlenv.job.id` = 'ID'.
+// mlenv-jobs, newest first, read from the runs' tags; none when the
+// experiment does not exist yet. filter, when not empty, is an MLflow run
+// filter such as tags.`mlenv.job.id` = 'ID'.
 func serverJobs(ctx context.Context, c *track.Client, filter string) ([]launch.Status, error) {
 	exp, err := c.GetExperimentByName(ctx, jobsExperiment)
+	out := []launch.Status{} // "[]", not null, in JSON
+	if store.IsNotFound(err) {
+		return out, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("tracking experiment %s: %w", jobsExperiment, err)
 	}
-	var out []launch.Status
 	for token := ""; ; {
 		runs, next, err := c.SearchRuns(ctx, store.RunSearch{ExperimentIDs: []string{exp.ExperimentID},
 			Search: store.Search{Filter: filter, OrderBy: []string{"attributes.start_time DESC"}, PageToken: token}})

@@ -69,7 +69,16 @@ func TestJobsRecordedOnTrackingServer(t *testing.T) {
 	uri, c, artifacts := trackedJobs(t)
 	state := t.TempDir()
 
-	code, out, stderr := runCLI(t, "jobs", "--state-dir", state, "--uri", uri, "submit", "--workers", "2", "--wait", "--json", "--", "version")
+	code, out, stderr := runCLI(t, "jobs", "--state-dir", state, "--uri", uri, "list", "--json")
+	if code != exitOK || strings.TrimSpace(out) != "[]" {
+		t.Errorf("list before any job: exit %d: %q %s", code, out, stderr)
+	}
+	code, _, stderr = runCLI(t, "jobs", "--state-dir", state, "--uri", uri, "status", "no-such-job")
+	if code != exitError || !strings.Contains(stderr, "job not found") {
+		t.Errorf("status of an unknown job: exit %d: %s", code, stderr)
+	}
+
+	code, out, stderr = runCLI(t, "jobs", "--state-dir", state, "--uri", uri, "submit", "--workers", "2", "--wait", "--json", "--", "version")
 	if code != exitOK {
 		t.Fatalf("submit --wait: exit %d: %s", code, stderr)
 	}
