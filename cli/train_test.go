@@ -347,3 +347,20 @@ func TestTrainJobFailure(t *testing.T) {
 		t.Errorf("train of a job without data: code %d, stderr:\n%s", code, stderr)
 	}
 }
+
+func TestTrainBadJobFlags(t *testing.T) {
+	jobSpec(t, "{workers: 1}")
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--executor", "mesos"}, `--executor "mesos"`},
+		{[]string{"--workers", "-1"}, "--workers and --max-restarts must not be negative"},
+		{[]string{"--workers", "2", "--max-restarts", "-1"}, "--workers and --max-restarts must not be negative"},
+	} {
+		code, _, stderr := runCLI(t, append(append([]string{"train"}, tt.args...), "job.yaml")...)
+		if code != exitUsage || !strings.Contains(stderr, tt.want) {
+			t.Errorf("train %v: code %d, stderr %q; want usage error %q", tt.args, code, stderr, tt.want)
+		}
+	}
+}
