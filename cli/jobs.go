@@ -213,7 +213,7 @@ func submitJob(ctx context.Context, e launch.Executor, store *launch.Store, req 
 // waitJob streams job id's rank-prefixed log to logw until the job ends,
 // calls end (when not nil) with the final status and prints the status to
 // w. It returns an error naming the state and exit code unless the job
-// succeeded.
+// succeeded; mlenv then exits with the job's exit code.
 func waitJob(ctx context.Context, w, logw io.Writer, e launch.Executor, id launch.JobID, asJSON bool, end func(launch.Status) error) error {
 	if err := copyLogs(ctx, logw, e, id, true); err != nil {
 		return err
@@ -231,7 +231,7 @@ func waitJob(ctx context.Context, w, logw io.Writer, e launch.Executor, id launc
 		return err
 	}
 	if st.State != launch.Succeeded {
-		return fmt.Errorf("job %s %s (exit code %d): %s", id, st.State, st.ExitCode, st.Message)
+		return withExitCode(fmt.Errorf("job %s %s (exit code %d): %s", id, st.State, st.ExitCode, st.Message), st.ExitCode)
 	}
 	return nil
 }

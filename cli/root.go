@@ -30,6 +30,25 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
+// codedError carries the exit code a command wants mlenv to end with,
+// such as a failed job's own code, which `mlenv train --workers N` passes on.
+type codedError struct {
+	err  error
+	code int // 1 to 255
+}
+
+func (e codedError) Error() string { return e.err.Error() }
+func (e codedError) Unwrap() error { return e.err }
+
+// withExitCode returns err so that mlenv exits with code when code is a
+// valid failure status (1 to 255), and with 1 otherwise.
+func withExitCode(err error, code int) error {
+	if code < 1 || code > 255 {
+		code = exitError
+	}
+	return codedError{err, code}
+}
+
 // usagef returns a usage error; commands use it for invalid flag values.
 func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
@@ -139,9 +158,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	msg := strings.ReplaceAll(err.Error(), "\n", " ")
 	fmt.Fprintf(stderr, "mlenv: %s\n", msg)
-	if isUsage(err) {
+	code := exitCode(err)
+	if code == exitUsage {
 		fmt.Fprintln(stderr, "Run 'mlenv --help' for usage.")
+	}
+	return code
+}
+
+// exitCode returns the process exit code for a command's error.
+func exitCode(err error) int {
+	if isUsage(err) {
 		return exitUsage
+	}
+	if c, ok := errors.AsType[codedError](err); ok {
+		return c.code
 	}
 	return exitError
 }

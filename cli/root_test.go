@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -74,5 +76,25 @@ func TestHelpListsGroups(t *testing.T) {
 	code, out, _ := runCLI(t, "--help")
 	if code != exitOK || !strings.Contains(out, "version") {
 		t.Fatalf("--help: code %d, output %q", code, out)
+	}
+}
+
+func TestExitCodeOfErrors(t *testing.T) {
+	failed := errors.New("job failed")
+	for _, tt := range []struct {
+		err  error
+		want int
+	}{
+		{failed, exitError},
+		{usagef("--workers %d", -1), exitUsage},
+		{withExitCode(failed, 3), 3},
+		{fmt.Errorf("train: %w", withExitCode(failed, 42)), 42},
+		{withExitCode(failed, 0), exitError},   // a job cancelled without a code still fails
+		{withExitCode(failed, -9), exitError},  // killed by a signal
+		{withExitCode(failed, 300), exitError}, // not a valid status
+	} {
+		if got := exitCode(tt.err); got != tt.want {
+			t.Errorf("exitCode(%v) = %d, want %d", tt.err, got, tt.want)
+		}
 	}
 }
