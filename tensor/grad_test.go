@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -182,5 +183,57 @@ func TestConv2dGroupsAgreeWithSingleImages(t *testing.T) {
 	}
 	if !near(w.Grad().Data(), wantW.Data(), 1e-3) || !near(b.Grad().Data(), wantB.Data(), 1e-3) {
 		t.Error("weight or bias gradient of the grouped batch differs from the per-image sum")
+	}
+}
+
+// TestGradConcatIntoViews covers Concat's backward writing straight into
+// the gradient of a view's input (Stack's Unsqueeze), both as the first
+// contribution and after or before other users of the same tensors, and
+// next to views it must not see through (Transpose).
+func TestGradConcatIntoViews(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	checkGrad(t, "stack/shared", func(in []*Tensor) *Tensor {
+		y := Exp(in[0])
+		z := Mul(y, in[1])
+		s := Stack(1, y, z, Transpose(Exp(in[2]), 0, 1), Reshape(Exp(in[2]), 2, 3))
+		return Add(Mul(Sum(s, 1, false), z), y)
+	}, randT(rng, 2, 3), randT(rng, 2, 3), randT(rng, 3, 2))
+	checkGrad(t, "concat/twice", func(in []*Tensor) *Tensor {
+		y := Tanh(in[0])
+		return Concat(0, Unsqueeze(y, 0), Unsqueeze(y, 0), Unsqueeze(in[0], 0))
+	}, randT(rng, 3, 3))
+}
+
+// TestGradReusedArena checks that rules writing fresh gradient storage
+// (GEMM with beta 0, Concat through views) overwrite the stale values a
+// reused arena hands out: gradients after an arena Reset must equal those
+// computed without an arena.
+func TestGradReusedArena(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	x, w, b := randT(rng, 2, 4, 3), randT(rng, 3, 3), randT(rng, 3, 3)
+	for _, p := range []*Tensor{x, w, b} {
+		p.RequiresGrad()
+	}
+	f := func(ar *Arena) *Tensor {
+		xa := ar.FromSlice(x.Data(), 2, 4, 3).RequiresGrad()
+		h := Exp(MatMul(Tanh(xa), w)) // batched a, 2-D b
+		s := Stack(1, Tanh(Linear(Reshape(h, 8, 3), b, nil, ActReLU)), Reshape(h, 8, 3))
+		z := MatMul(s, Transpose(s, 1, 2))
+		return SumAll(Mul(z, z))
+	}
+	grads := func(ar *Arena) [][]float32 {
+		for _, p := range []*Tensor{w, b} {
+			p.ZeroGrad()
+		}
+		f(ar).Backward()
+		return [][]float32{slices.Clone(w.Grad().Data()), slices.Clone(b.Grad().Data())}
+	}
+	want := grads(nil)
+	ar := NewArena()
+	for i := range 3 {
+		ar.Reset()
+		if got := grads(ar); !slices.EqualFunc(got, want, slices.Equal) {
+			t.Fatalf("run %d in a reused arena: gradients %v, want %v", i, got, want)
+		}
 	}
 }

@@ -245,6 +245,40 @@ func gradData(t *Tensor) []float32 {
 	return t.grad.data
 }
 
+// gradDest returns t's gradient storage for a rule that is about to
+// deliver a contribution covering every element. fresh reports that the
+// storage was just taken from t's arena uninitialised, so the rule must
+// write (not add) its contribution; otherwise it must add. Only
+// intermediates get fresh storage: leaf gradients persist across Backward
+// calls and are allocated zeroed by gradData.
+func gradDest(t *Tensor) (g []float32, fresh bool) {
+	if t.grad != nil || t.op == opNone || t.sparseGrad {
+		return gradData(t), false
+	}
+	t.grad = newOut(t.arena, t.shape)
+	return t.grad.data, true
+}
+
+// passView returns the tensor whose gradient equals x's element for
+// element: x's input when x is a view that only renames x's input's
+// elements in the same order (Reshape, Unsqueeze, Squeeze of a
+// contiguous tensor), else x. Rules deliver into it directly, skipping
+// the view's own rule, which still adds any gradient that other users of
+// x deliver later.
+func passView(x *Tensor) *Tensor {
+	for x.op == opView && wantsGrad(x.in[0]) && x.axis == 0 && x.Len() == x.in[0].Len() {
+		want := 1
+		for d := len(x.shape) - 1; d >= 0; d-- {
+			if x.shape[d] != 1 && x.idx[d] != want {
+				return x
+			}
+			want *= x.shape[d]
+		}
+		x = x.in[0]
+	}
+	return x
+}
+
 // gradIfWanted returns t's gradient storage if t wants a gradient, else nil.
 func gradIfWanted(t *Tensor) []float32 {
 	if !wantsGrad(t) {

@@ -105,22 +105,46 @@ func backMatMul(t *Tensor) {
 	g := t.grad.data
 	ra := len(a.shape)
 	m, k, n := a.shape[ra-2], a.shape[ra-1], t.shape[len(t.shape)-1]
-	da, db := gradIfWanted(a), gradIfWanted(b)
+	var da, db []float32
+	betaA, betaB := float32(1), float32(1)
+	if wantsGrad(a) {
+		da, betaA = gradAndBeta(a)
+	}
 	sb := 0
 	if len(b.shape) > 2 {
 		sb = k * n
+	}
+	switch {
+	case !wantsGrad(b):
+	case sb == 0:
+		// A 2-D b sums its gradient over the batches, so only a batched
+		// b may have each batch's product written rather than added.
+		db = gradData(b)
+	default:
+		db, betaB = gradAndBeta(b)
 	}
 	forBatches(a, b, t, func(ao, bo, co int, la, lb matLayout) {
 		i := co / (m * n)
 		if da != nil {
 			// dA = dC · op(B)ᵀ
-			kernel.Sgemm(false, !lb.trans, m, k, n, 1, g[co:], n, b.data[bo:], lb.ld, 1, da[i*m*k:], k)
+			kernel.Sgemm(false, !lb.trans, m, k, n, 1, g[co:], n, b.data[bo:], lb.ld, betaA, da[i*m*k:], k)
 		}
 		if db != nil {
 			// dB = op(A)ᵀ · dC
-			kernel.Sgemm(!la.trans, false, k, n, m, 1, a.data[ao:], la.ld, g[co:], n, 1, db[i*sb:], n)
+			kernel.Sgemm(!la.trans, false, k, n, m, 1, a.data[ao:], la.ld, g[co:], n, betaB, db[i*sb:], n)
 		}
 	})
+}
+
+// gradAndBeta returns x's gradient storage for a GEMM that writes every
+// element, with the GEMM beta to use: 0 (overwrite) for fresh storage, 1
+// (accumulate) otherwise.
+func gradAndBeta(x *Tensor) ([]float32, float32) {
+	g, fresh := gradDest(x)
+	if fresh {
+		return g, 0
+	}
+	return g, 1
 }
 
 // Activation selects the elementwise function fused into Linear.
@@ -223,7 +247,8 @@ func backLinear(t *Tensor) {
 		g = pre
 	}
 	if wantsGrad(x) {
-		kernel.Sgemm(false, false, n, in, out, 1, g, out, w.contiguous(t.arena), in, 1, gradData(x), in)
+		dx, beta := gradAndBeta(x)
+		kernel.Sgemm(false, false, n, in, out, 1, g, out, w.contiguous(t.arena), in, beta, dx, in)
 	}
 	if wantsGrad(w) {
 		kernel.Sgemm(true, false, out, in, n, 1, g, out, x.contiguous(t.arena), in, 1, gradData(w), in)

@@ -203,9 +203,14 @@ func backConcat(t *Tensor) {
 	for _, x := range t.more {
 		w := x.shape[t.axis] * inner
 		if wantsGrad(x) {
-			dst := gradData(x)
+			dst, fresh := gradDest(passView(x))
 			for o := 0; o < outer; o++ {
-				addTo(dst[o*w:o*w+w], t.grad.data[o*n*inner+at*inner:])
+				src := t.grad.data[o*n*inner+at*inner:]
+				if fresh {
+					copy(dst[o*w:o*w+w], src)
+				} else {
+					addTo(dst[o*w:o*w+w], src)
+				}
 			}
 		}
 		at += x.shape[t.axis]
