@@ -62,31 +62,49 @@ func (mk *micro) run(g *gemmCall, threads int) {
 	ws := make([]*workspace, t)
 	for w := range ws {
 		ws[w] = mk.workspace(mk.mr * kb0)
-		defer mk.workspaces.Put(ws[w])
 	}
+	defer func() {
+		for _, w := range ws {
+			mk.workspaces.Put(w)
+		}
+	}()
 	for jc := 0; jc < g.n; jc += mk.nc {
 		nb := min(mk.nc, g.n-jc)
-		panels := (nb + mk.nr - 1) / mk.nr
 		for pc := 0; pc < g.k; pc += mk.kc {
 			kb := min(mk.kc, g.k-pc)
 			beta := g.beta
 			if pc > 0 {
 				beta = 1 // earlier depth blocks already applied beta
 			}
-			parallelDo(min(t, panels), func(w, workers int) {
-				lo, hi := panels*w/workers*mk.nr, min(panels*(w+1)/workers*mk.nr, nb)
-				mk.packB(g, *bp, pc, kb, jc, lo, hi)
-			})
-			gr := mk.grid(g.m, nb, t)
-			var next atomic.Int64
-			parallelDo(min(t, gr.items()), func(w, _ int) {
-				for item := int(next.Add(1) - 1); item < gr.items(); item = int(next.Add(1) - 1) {
-					i0, i1, j0, j1 := gr.bounds(item)
-					mk.piece(g, ws[w], (*bp)[j0*kb:], i0, i1, jc+j0, j1-j0, pc, kb, beta)
-				}
-			})
+			if t == 1 {
+				// No goroutines, so no closures to allocate per block.
+				mk.packB(g, *bp, pc, kb, jc, 0, nb)
+				mk.piece(g, ws[0], *bp, 0, g.m, jc, nb, pc, kb, beta)
+				continue
+			}
+			mk.parallelBlock(g, *bp, ws, jc, nb, pc, kb, beta)
 		}
 	}
+}
+
+// parallelBlock is one step of run on len(ws) workers: it packs the kb×nb
+// block of op(B) at (pc, jc) into bp and multiplies all rows of op(A) by
+// it.
+func (mk *micro) parallelBlock(g *gemmCall, bp []float32, ws []*workspace, jc, nb, pc, kb int, beta float32) {
+	t := len(ws)
+	panels := (nb + mk.nr - 1) / mk.nr
+	parallelDo(min(t, panels), func(w, workers int) {
+		lo, hi := panels*w/workers*mk.nr, min(panels*(w+1)/workers*mk.nr, nb)
+		mk.packB(g, bp, pc, kb, jc, lo, hi)
+	})
+	gr := mk.grid(g.m, nb, t)
+	var next atomic.Int64
+	parallelDo(min(t, gr.items()), func(w, _ int) {
+		for item := int(next.Add(1) - 1); item < gr.items(); item = int(next.Add(1) - 1) {
+			i0, i1, j0, j1 := gr.bounds(item)
+			mk.piece(g, ws[w], bp[j0*kb:], i0, i1, jc+j0, j1-j0, pc, kb, beta)
+		}
+	})
 }
 
 // parallelDo runs fn(w, workers) for w in [0, workers), w 0 on the calling

@@ -3,6 +3,8 @@ package tensor
 import (
 	"fmt"
 	"slices"
+
+	"github.com/mlenv/mlenv/kernel"
 )
 
 // View ops share storage with their input. Their one gradient rule (opView)
@@ -204,14 +206,16 @@ func backConcat(t *Tensor) {
 		w := x.shape[t.axis] * inner
 		if wantsGrad(x) {
 			dst, fresh := gradDest(passView(x))
-			for o := 0; o < outer; o++ {
-				src := t.grad.data[o*n*inner+at*inner:]
-				if fresh {
-					copy(dst[o*w:o*w+w], src)
-				} else {
-					addTo(dst[o*w:o*w+w], src)
+			g := t.grad.data[at*inner:]
+			ParallelFor(outer, max(1, Grain/max(w, 1)), func(lo, hi int) {
+				for o := lo; o < hi; o++ {
+					if fresh {
+						copy(dst[o*w:o*w+w], g[o*n*inner:])
+					} else {
+						kernel.Axpy(1, g[o*n*inner:o*n*inner+w], dst[o*w:o*w+w])
+					}
 				}
-			}
+			})
 		}
 		at += x.shape[t.axis]
 	}
