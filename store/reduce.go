@@ -44,27 +44,31 @@ func (s *SQLStore) ReduceMetricHistory(ctx context.Context, r ReduceRequest) (*R
 		return nil, err
 	}
 	out := &Reduced{Points: []Metric{}}
-	finiteCond := `NOT is_nan AND value > ? AND value < ?`
-	var finite int
-	if err := s.queryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN `+finiteCond+` THEN 1 ELSE 0 END), 0)
-		FROM metrics WHERE run_key = ? AND key = ?`, math.Inf(-1), math.Inf(1), key, r.Key).Scan(&out.Total, &finite); err != nil {
-		return nil, err
-	}
-	where := `run_key = ? AND key = ? AND ` + finiteCond
-	args := []any{key, r.Key, math.Inf(-1), math.Inf(1)}
-	var lo, hi sql.NullInt64
-	out.NonFinite = out.Total - finite
+	finite := `NOT is_nan AND value > ? AND value < ?`
+	finiteArgs := []any{math.Inf(-1), math.Inf(1)}
+	inRange, rangeArgs := finite, finiteArgs
 	if r.MinStep != nil {
-		where += ` AND step >= ?`
-		args = append(args, *r.MinStep)
+		inRange += ` AND step >= ?`
+		rangeArgs = append(rangeArgs, *r.MinStep)
 	}
 	if r.MaxStep != nil {
-		where += ` AND step <= ?`
-		args = append(args, *r.MaxStep)
+		inRange += ` AND step <= ?`
+		rangeArgs = append(rangeArgs, *r.MaxStep)
 	}
-	if err := s.queryRow(ctx, `SELECT COUNT(*), MIN(step), MAX(step) FROM metrics WHERE `+where, args...).Scan(&out.InRange, &lo, &hi); err != nil {
+	// One scan counts every point, the finite ones and those in range.
+	var nFinite int
+	var lo, hi sql.NullInt64
+	countArgs := append(append(append(append(append([]any{}, finiteArgs...), rangeArgs...), rangeArgs...), rangeArgs...), key, r.Key)
+	err = s.queryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN `+finite+` THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN `+inRange+` THEN 1 ELSE 0 END), 0),
+		MIN(CASE WHEN `+inRange+` THEN step END), MAX(CASE WHEN `+inRange+` THEN step END)
+		FROM metrics WHERE run_key = ? AND key = ?`, countArgs...).Scan(&out.Total, &nFinite, &out.InRange, &lo, &hi)
+	if err != nil {
 		return nil, err
 	}
+	out.NonFinite = out.Total - nFinite
+	where := `run_key = ? AND key = ? AND ` + inRange
+	args := append([]any{key, r.Key}, rangeArgs...)
 	if out.InRange == 0 {
 		return out, nil
 	}
