@@ -229,7 +229,10 @@ func MaxPool2d(x *Tensor, k, stride int) *Tensor {
 	ar := arenaOf(x)
 	xs := x.contiguous(ar)
 	out := newOut(ar, []int{g.n, g.c, g.ho, g.wo})
-	arg := ar.ints(len(out.data))
+	var arg []int // argmax offsets, needed only for the gradient
+	if x.requiresGrad && (ar == nil || !ar.noGrad) {
+		arg = ar.ints(len(out.data))
+	}
 	planes := g.n * g.c
 	parallelChunks(planes, workers(planes), func(_, lo, hi int) { g.maxPool(out.data, arg, xs, lo, hi) })
 	if record(out, opMaxPool2d, x) {
@@ -239,13 +242,18 @@ func MaxPool2d(x *Tensor, k, stride int) *Tensor {
 }
 
 // maxPool pools image planes [lo, hi) of xs into out, recording the
-// storage offset of each maximum in arg.
+// storage offset of each maximum in arg unless arg is nil.
 func (g *convGeom) maxPool(out []float32, arg []int, xs []float32, lo, hi int) {
 	k, stride := g.kh, g.stride
 	for p := lo; p < hi; p++ {
 		img := xs[p*g.h*g.w:]
-		if k == 2 && stride == 2 {
-			g.maxPool2x2(out[p*g.ho*g.wo:][:g.ho*g.wo], arg[p*g.ho*g.wo:][:g.ho*g.wo], img, p*g.h*g.w)
+		plane := out[p*g.ho*g.wo:][:g.ho*g.wo]
+		switch {
+		case k == 2 && stride == 2 && arg == nil:
+			g.maxPool2x2Values(plane, img)
+			continue
+		case k == 2 && stride == 2:
+			g.maxPool2x2(plane, arg[p*g.ho*g.wo:][:g.ho*g.wo], img, p*g.h*g.w)
 			continue
 		}
 		for oi := 0; oi < g.ho; oi++ {
@@ -265,7 +273,10 @@ func (g *convGeom) maxPool(out []float32, arg []int, xs []float32, lo, hi int) {
 					}
 				}
 				o := (p*g.ho+oi)*g.wo + oj
-				out[o], arg[o] = bv, p*g.h*g.w+best
+				out[o] = bv
+				if arg != nil {
+					arg[o] = p*g.h*g.w + best
+				}
 			}
 		}
 	}
@@ -293,6 +304,20 @@ func (g *convGeom) maxPool2x2(out []float32, arg []int, img []float32, base int)
 				bi = g.w + j + 1
 			}
 			o[oj], a[oj] = max(bv, r1[j+1]), base+2*oi*g.w+bi
+		}
+	}
+}
+
+// maxPool2x2Values is maxPool2x2 without the argmax, for inference: the
+// same maxima (max is associative, NaN included) in fewer instructions.
+func (g *convGeom) maxPool2x2Values(out []float32, img []float32) {
+	for oi := 0; oi < g.ho; oi++ {
+		r0 := img[2*oi*g.w:][:2*g.wo]
+		r1 := img[(2*oi+1)*g.w:][:2*g.wo]
+		o := out[oi*g.wo:][:g.wo]
+		for oj := range o {
+			j := 2 * oj
+			o[oj] = max(max(r0[j], r0[j+1]), max(r1[j], r1[j+1]))
 		}
 	}
 }

@@ -299,3 +299,26 @@ func TestLargeReductionsInParallel(t *testing.T) {
 		}
 	}
 }
+
+// sameFloat reports whether a and b are both NaN or have the same bits.
+func sameFloat(a, b float32) bool {
+	return a != a && b != b || math.Float32bits(a) == math.Float32bits(b)
+}
+
+// TestMaxPool2dNoGrad checks that pooling without a gradient (no argmax
+// kept) gives the same maxima as pooling with one, NaN included.
+func TestMaxPool2dNoGrad(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	x := Normal(rng, 0, 1, 2, 3, 6, 8)
+	x.Data()[9] = float32(math.NaN())
+	x.RequiresGrad()
+	inf := NewArena()
+	inf.SetGrad(false)
+	for _, kw := range [][2]int{{2, 2}, {3, 1}, {2, 1}} {
+		want := MaxPool2d(x, kw[0], kw[1]).Data()
+		got := MaxPool2d(inf.FromSlice(x.Data(), 2, 3, 6, 8), kw[0], kw[1]).Data()
+		if !slices.EqualFunc(got, want, sameFloat) {
+			t.Errorf("MaxPool2d(k=%d, stride=%d) without gradient = %v, want %v", kw[0], kw[1], got, want)
+		}
+	}
+}
