@@ -137,8 +137,8 @@ func (g *convGeom) lower(col, xs []float32, n0, n1 int) {
 // Conv2d returns the 2-D cross-correlation of x [N, C, H, W] with weight
 // [O, C, KH, KW] plus bias [O] (or nil), with the given stride and zero
 // padding on every side: [N, O, Ho, Wo], as torch.nn.functional.conv2d.
-// Groups of images are lowered to one column matrix and multiplied by the
-// weights in one GEMM.
+// Groups of images are lowered to one column matrix, whose columns for
+// each image are multiplied by the weights straight into the output.
 func Conv2d(x, weight, bias *Tensor, stride, pad int) *Tensor {
 	if weight.Rank() != 4 || x.Rank() != 4 || weight.shape[1] != x.shape[1] ||
 		(bias != nil && (bias.Rank() != 1 || bias.shape[0] != weight.shape[0])) {
@@ -158,15 +158,16 @@ func Conv2d(x, weight, bias *Tensor, stride, pad int) *Tensor {
 		ghw := (n1 - n0) * hw
 		col := ar.floats(g.windowElements * ghw)
 		g.lower(col, xs, n0, n1)
-		prod := ar.floats(g.outC * ghw) // [O, images*HW]
-		kernel.Sgemm(false, false, g.outC, ghw, g.windowElements, 1, ws, g.windowElements, col, ghw, 0, prod, ghw)
 		forImages(n0, n1, func(n int) {
-			for o := 0; o < g.outC; o++ {
-				dst := out.data[(n*g.outC+o)*hw:][:hw]
-				copy(dst, prod[o*ghw+(n-n0)*hw:])
-				if bd != nil {
-					for i := range dst {
-						dst[i] += bd[o]
+			// Image n's columns of col times the weights is its [O, HW]
+			// output, written in place (ldb skips the other images).
+			dst := out.data[n*g.outC*hw:][:g.outC*hw]
+			kernel.Sgemm(false, false, g.outC, hw, g.windowElements, 1, ws, g.windowElements, col[(n-n0)*hw:], ghw, 0, dst, hw)
+			if bd != nil {
+				for o, b := range bd {
+					row := dst[o*hw : (o+1)*hw]
+					for i := range row {
+						row[i] += b
 					}
 				}
 			}
