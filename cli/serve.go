@@ -79,7 +79,7 @@ requests, answers those in flight and exits.`,
 	fl.IntVar(&f.batch.MaxBatchSize, "max-batch-size", 64, "most rows merged into one batch (1: no batching)")
 	fl.DurationVar(&f.batch.MaxQueueDelay, "max-queue-delay", 0, "how long a batch waits for more requests (0: merge only requests already waiting, as Triton does by default)")
 	fl.IntVar(&f.batch.QueueSize, "queue-size", serve.DefaultQueueSize, "requests that may wait per model; more are rejected with 429")
-	fl.IntVar(&f.batch.Instances, "instances", 1, "batches of one model that may run at once")
+	fl.IntVar(&f.batch.Instances, "instances", 1, "batches of one model that may run at once (an artifact is loaded once per instance)")
 	return cmd
 }
 
@@ -182,21 +182,13 @@ func runServe(ctx context.Context, stdout io.Writer, args []string, f serveFlags
 // first version is loaded.
 func loadRef(ctx context.Context, following *sync.WaitGroup, repo *serve.Repository, fetch *artifactFetcher, r modelRef, f serveFlags, log *slog.Logger) (string, error) {
 	if r.dir != "" {
-		m, err := modelfile.Load(r.dir)
+		a, err := serve.LoadArtifact(r.dir, "", "1", f.batch.Instances)
 		if err != nil {
 			return "", err
 		}
-		name := m.Meta.Name
-		if name == "" {
-			name = filepath.Base(filepath.Clean(r.dir))
-		}
-		a, err := serve.NewArtifact(m, name, "1")
-		if err != nil {
-			return "", err
-		}
-		return name, repo.Load(a, f.batch)
+		return a.Metadata().Name, repo.Load(a, f.batch)
 	}
-	src := &registrySource{fetch: fetch, ref: r}
+	src := &registrySource{fetch: fetch, ref: r, copies: f.batch.Instances}
 	if r.alias == "" {
 		m, err := src.Load(ctx, r.version)
 		if err != nil {
@@ -242,8 +234,9 @@ func listenAndServe(ctx context.Context, stdout io.Writer, repo *serve.Repositor
 // registrySource serves a registered model version or follows an alias
 // (it implements serve.Source).
 type registrySource struct {
-	fetch *artifactFetcher
-	ref   modelRef
+	fetch  *artifactFetcher
+	ref    modelRef
+	copies int // model copies to load, one per batcher instance
 }
 
 // Resolve returns the version the alias points to, or the fixed version.
@@ -264,7 +257,7 @@ func (s *registrySource) Load(ctx context.Context, version string) (serve.Model,
 	if err != nil {
 		return nil, err
 	}
-	m, err := serve.LoadArtifact(dir, s.ref.name, version)
+	m, err := serve.LoadArtifact(dir, s.ref.name, version, s.copies)
 	if err != nil {
 		return nil, fmt.Errorf("model %s/%s: %w", s.ref.name, version, err)
 	}

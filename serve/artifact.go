@@ -1,8 +1,10 @@
 package serve
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/mlenv/mlenv/data"
@@ -28,30 +30,46 @@ import (
 // "probability" FP32 [n, 1] for a binary label, "probabilities" FP32
 // [n, classes] for a multiclass one, "value" FP32 [n, k] for regression.
 //
-// An Artifact is safe for concurrent use; its Infer calls are serialised by
-// the underlying modelfile.Model, so more than one instance adds no speed.
+// An Artifact is safe for concurrent use. A modelfile.Model serialises
+// its Predict calls, so an Artifact holds one or more copies of the model
+// and each Infer call takes an idle one: with k copies, k batches (the
+// batcher's Instances) run at once.
 type Artifact struct {
-	model *modelfile.Model
+	idle  chan *modelfile.Model // the copies not running a batch
 	meta  Metadata
 	image []bool   // per input: whether it is an image column
 	split []string // per input: where to split a multi_hot element ourselves, or "" to leave it to Apply
 }
 
-// LoadArtifact loads the artifact directory dir (see modelfile.Load) as
-// model name at version label ver.
-func LoadArtifact(dir, name, ver string) (*Artifact, error) {
-	m, err := modelfile.Load(dir)
-	if err != nil {
-		return nil, err
+// LoadArtifact loads the artifact directory dir (see modelfile.Load) copies
+// times (at least once) and serves it as model name at version label ver;
+// an empty name stands for the artifact's own name, or else the
+// directory's base name.
+func LoadArtifact(dir, name, ver string, copies int) (*Artifact, error) {
+	ms := make([]*modelfile.Model, max(copies, 1))
+	for i := range ms {
+		m, err := modelfile.Load(dir)
+		if err != nil {
+			return nil, err
+		}
+		ms[i] = m
 	}
-	return NewArtifact(m, name, ver)
+	if name == "" {
+		name = cmp.Or(ms[0].Meta.Name, filepath.Base(filepath.Clean(dir)))
+	}
+	return NewArtifact(ms[0], name, ver, ms[1:]...)
 }
 
-// NewArtifact serves the loaded model m as model name at version label
-// ver. It fails when the signature has a column type it cannot take.
-func NewArtifact(m *modelfile.Model, name, ver string) (*Artifact, error) {
+// NewArtifact serves the loaded model m, and its copies (loaded from the
+// same artifact), as model name at version label ver. It fails when the
+// signature has a column type it cannot take.
+func NewArtifact(m *modelfile.Model, name, ver string, copies ...*modelfile.Model) (*Artifact, error) {
 	sig := m.Meta.Signature
-	a := &Artifact{model: m, meta: Metadata{Name: name, Version: ver, Platform: "mlenv"}}
+	a := &Artifact{idle: make(chan *modelfile.Model, 1+len(copies)), meta: Metadata{Name: name, Version: ver, Platform: "mlenv"}}
+	a.idle <- m
+	for _, c := range copies {
+		a.idle <- c
+	}
 	for _, c := range sig.Inputs {
 		spec, err := columnSpec(m.Meta.Transforms, c)
 		if err != nil {
@@ -125,7 +143,9 @@ func (a *Artifact) Infer(_ context.Context, inputs []Tensor) ([]Tensor, error) {
 		out.Data = []float32{}
 		return []Tensor{out}, nil
 	}
-	preds, err := a.model.Predict(a.rows(inputs, n))
+	m := <-a.idle
+	preds, err := m.Predict(a.rows(inputs, n))
+	a.idle <- m
 	if err != nil {
 		return nil, err
 	}

@@ -106,22 +106,30 @@ func TestArtifactMetadata(t *testing.T) {
 	}
 }
 
-// TestArtifactMatchesPredict serves the artifact with dynamic batching,
-// sends its rows in concurrent requests of different sizes, and checks
-// every answer against modelfile's Predict on the same raw rows.
+// TestArtifactMatchesPredict serves the artifact, saved and loaded as
+// three copies, with dynamic batching and three instances, sends its rows
+// in concurrent requests of different sizes, and checks every answer
+// against modelfile's Predict on the same raw rows.
 func TestArtifactMatchesPredict(t *testing.T) {
 	m, rows := artifactFixture(t)
 	want, err := m.Predict(rows)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := NewArtifact(m, "ctr", "1")
+	dir := t.TempDir()
+	if err := m.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	a, err := LoadArtifact(dir, "ctr", "1", 3)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if n := cap(a.idle); n != 3 {
+		t.Fatalf("%d model copies, want 3", n)
+	}
 	repo := NewRepository(nil, nil)
 	defer repo.Close()
-	if err := repo.Load(a, BatchConfig{MaxBatchSize: 64, MaxQueueDelay: time.Millisecond}); err != nil {
+	if err := repo.Load(a, BatchConfig{MaxBatchSize: 16, MaxQueueDelay: time.Millisecond, Instances: 3}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -205,7 +213,8 @@ func TestArtifactImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := NewArtifact(modelfile.New("digits", "mlp", nil, &tr, net), "digits", "1")
+	m := modelfile.New("digits", "mlp", nil, &tr, net)
+	a, err := NewArtifact(m, "digits", "1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +230,7 @@ func TestArtifactImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := a.model.Predict([]map[string]any{{"pixels": pixels[:6]}, {"pixels": pixels[6:]}})
+	want, err := m.Predict([]map[string]any{{"pixels": pixels[:6]}, {"pixels": pixels[6:]}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,34 +1,14 @@
 package serve
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"reflect"
-	"strconv"
 )
 
-// The JSON messages of the protocol's HTTP binding.
+// The JSON messages of the protocol's HTTP binding that serve encodes; the
+// request is decoded by hand (jsonscan.go).
 type (
-	jsonInferRequest struct {
-		ID         string            `json:"id"`
-		Parameters map[string]any    `json:"parameters"`
-		Inputs     []jsonInput       `json:"inputs"`
-		Outputs    []jsonOutputQuery `json:"outputs"`
-	}
-	jsonInput struct {
-		Name       string          `json:"name"`
-		Shape      []int64         `json:"shape"`
-		Datatype   string          `json:"datatype"`
-		Parameters map[string]any  `json:"parameters"`
-		Data       json.RawMessage `json:"data"`
-	}
-	jsonOutputQuery struct {
-		Name       string         `json:"name"`
-		Parameters map[string]any `json:"parameters"`
-	}
 	jsonInferResponse struct {
 		ModelName    string       `json:"model_name"`
 		ModelVersion string       `json:"model_version"`
@@ -44,6 +24,16 @@ type (
 	}
 )
 
+// jsonInput is one input of a JSON infer request, its data still JSON text.
+type jsonInput struct {
+	name     string
+	shape    []int64 // nil when absent
+	datatype string
+	params   map[string]any
+	data     []byte // nil when absent or already decoded
+	decoded  any    // the data, when the datatype came before it
+}
+
 // decodeInferRequest decodes an HTTP inference request body: a JSON header,
 // followed, with the binary tensor data extension, by the binary data of
 // the inputs that carry a binary_data_size parameter, in input order.
@@ -57,59 +47,189 @@ func decodeInferRequest(body []byte, headerLen int64) (*inferRequest, error) {
 		}
 		header, binary = body[:headerLen], body[headerLen:]
 	}
-	var jr jsonInferRequest
-	if err := json.Unmarshal(header, &jr); err != nil {
+	req, inputs, err := parseInferHeader(header)
+	if err != nil {
 		return nil, fmt.Errorf("%w: request JSON: %w", ErrBadRequest, err)
 	}
-	req := &inferRequest{id: jr.ID, params: jr.Parameters}
-	if len(jr.Inputs) == 0 {
+	if len(inputs) == 0 {
 		return nil, fmt.Errorf("%w: inputs: none given", ErrBadRequest)
 	}
-	for i, in := range jr.Inputs {
+	req.inputs = make([]Tensor, len(inputs))
+	for i, in := range inputs {
 		t, rest, err := in.tensor(binary)
 		if err != nil {
-			return nil, fmt.Errorf("%w: inputs[%d] (%q): %w", ErrBadRequest, i, in.Name, err)
+			return nil, fmt.Errorf("%w: inputs[%d] (%q): %w", ErrBadRequest, i, in.name, err)
 		}
 		binary = rest
-		req.inputs = append(req.inputs, t)
+		req.inputs[i] = t
 	}
 	if len(binary) > 0 {
 		return nil, fmt.Errorf("%w: binary data: %d bytes after the last input are not claimed by any binary_data_size", ErrBadRequest, len(binary))
 	}
-	for i, o := range jr.Outputs {
-		b, err := boolParam(o.Parameters, paramBinaryData)
-		if err != nil {
-			return nil, fmt.Errorf("%w: outputs[%d].parameters: %w", ErrBadRequest, i, err)
-		}
-		req.outputs = append(req.outputs, outputRequest{name: o.Name, binary: b})
-	}
 	return req, nil
+}
+
+// parseInferHeader parses the JSON header of an infer request. Unknown
+// keys are checked for syntax and ignored; null stands for an absent value.
+func parseInferHeader(header []byte) (*inferRequest, []jsonInput, error) {
+	s := &jsonScanner{buf: header}
+	req := &inferRequest{}
+	var inputs []jsonInput
+	err := s.object(func(key []byte) error {
+		if s.null() {
+			return nil
+		}
+		switch string(key) {
+		case "id":
+			id, err := s.string()
+			req.id = id
+			return wrapField("id", err)
+		case "parameters":
+			params, err := s.params()
+			req.params = params
+			return wrapField("parameters", err)
+		case "inputs":
+			inputs = inputs[:0]
+			return s.array(func() error {
+				in, err := s.input()
+				if err != nil {
+					return fmt.Errorf("inputs[%d]: %w", len(inputs), err)
+				}
+				inputs = append(inputs, in)
+				return nil
+			})
+		case "outputs":
+			req.outputs = req.outputs[:0]
+			return s.array(func() error {
+				out, err := s.output()
+				if err != nil {
+					return fmt.Errorf("outputs[%d]: %w", len(req.outputs), err)
+				}
+				req.outputs = append(req.outputs, out)
+				return nil
+			})
+		}
+		_, err := s.skip()
+		return wrapField(key, err)
+	})
+	if err == nil {
+		err = s.end()
+	}
+	return req, inputs, err
+}
+
+// wrapField prefixes a non-nil err with the field it is about.
+func wrapField[F string | []byte](field F, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", field, err)
+}
+
+// input parses one element of the request's inputs.
+func (s *jsonScanner) input() (jsonInput, error) {
+	var in jsonInput
+	err := s.object(func(key []byte) error {
+		if s.null() {
+			return nil
+		}
+		var err error
+		switch string(key) {
+		case "name":
+			in.name, err = s.string()
+		case "datatype":
+			in.datatype, err = s.datatype()
+		case "shape":
+			in.shape = make([]int64, 0, 2)
+			err = s.array(func() error {
+				d, err := s.int(64)
+				in.shape = append(in.shape, d)
+				return err
+			})
+		case "parameters":
+			in.params, err = s.params()
+		case "data":
+			if d := Datatype(in.datatype); d.Valid() {
+				n, _ := NumElements(in.shape)
+				in.decoded, err = decodeData(s, d, n)
+			} else {
+				in.data, err = s.skip()
+			}
+		default:
+			_, err = s.skip()
+		}
+		return wrapField(key, err)
+	})
+	return in, err
+}
+
+// output parses one element of the request's outputs.
+func (s *jsonScanner) output() (outputRequest, error) {
+	var out outputRequest
+	var params map[string]any
+	err := s.object(func(key []byte) error {
+		if s.null() {
+			return nil
+		}
+		var err error
+		switch string(key) {
+		case "name":
+			out.name, err = s.string()
+		case "parameters":
+			params, err = s.params()
+		default:
+			_, err = s.skip()
+		}
+		return wrapField(key, err)
+	})
+	if err != nil {
+		return out, err
+	}
+	out.binary, err = boolParam(params, paramBinaryData)
+	return out, wrapField("parameters", err)
+}
+
+// params parses a parameters object. Parameters are few and small, so
+// encoding/json decodes them, as bool, string or float64 values.
+func (s *jsonScanner) params() (map[string]any, error) {
+	if s.peek() != '{' {
+		return nil, s.errorf("%s is not an object", s.describe())
+	}
+	raw, err := s.skip()
+	if err != nil {
+		return nil, err
+	}
+	var params map[string]any
+	if err := json.Unmarshal(raw, &params); err != nil {
+		return nil, err
+	}
+	return params, nil
 }
 
 // tensor converts one JSON input, taking its binary data from the front of
 // binary when it has a binary_data_size parameter; it returns the rest.
 func (in jsonInput) tensor(binary []byte) (Tensor, []byte, error) {
-	if in.Name == "" {
+	if in.name == "" {
 		return Tensor{}, nil, errors.New("name: empty")
 	}
-	d, err := ParseDatatype(in.Datatype)
+	d, err := ParseDatatype(in.datatype)
 	if err != nil {
 		return Tensor{}, nil, fmt.Errorf("datatype: %w", err)
 	}
-	if in.Shape == nil {
+	if in.shape == nil {
 		return Tensor{}, nil, errors.New("shape: missing")
 	}
-	n, err := NumElements(in.Shape)
+	n, err := NumElements(in.shape)
 	if err != nil {
 		return Tensor{}, nil, err
 	}
-	size, isBinary, err := intParam(in.Parameters, paramBinaryDataSize)
+	size, isBinary, err := intParam(in.params, paramBinaryDataSize)
 	if err != nil {
 		return Tensor{}, nil, err
 	}
-	t := Tensor{Name: in.Name, Datatype: d, Shape: in.Shape}
+	t := Tensor{Name: in.name, Datatype: d, Shape: in.shape}
 	if isBinary {
-		if in.Data != nil {
+		if in.data != nil || in.decoded != nil {
 			return Tensor{}, nil, errors.New("data: not allowed with binary_data_size")
 		}
 		if size > int64(len(binary)) {
@@ -120,174 +240,100 @@ func (in jsonInput) tensor(binary []byte) (Tensor, []byte, error) {
 		}
 		return t, binary[size:], nil
 	}
-	if in.Data == nil {
+	switch {
+	case in.decoded != nil:
+		t.Data = in.decoded
+	case in.data != nil:
+		if t.Data, err = decodeJSONData(in.data, d, n); err != nil {
+			return Tensor{}, nil, fmt.Errorf("data: %w", err)
+		}
+	default:
 		return Tensor{}, nil, errors.New("data: missing")
 	}
-	if t.Data, err = decodeJSONData(in.Data, d); err != nil {
-		return Tensor{}, nil, fmt.Errorf("data: %w", err)
-	}
 	if got := t.Len(); got != n {
-		return Tensor{}, nil, fmt.Errorf("data: %d elements, shape %v needs %d", got, in.Shape, n)
+		return Tensor{}, nil, fmt.Errorf("data: %d elements, shape %v needs %d", got, in.shape, n)
 	}
 	return t, binary, nil
 }
 
 // decodeJSONData decodes a JSON data array, flat or nested (row-major), into
-// the Go slice of datatype d.
-func decodeJSONData(raw json.RawMessage, d Datatype) (any, error) {
-	if data, ok := decodeFlat(raw, d); ok {
-		return data, nil
+// the Go slice of datatype d; n is the number of elements expected, a
+// capacity hint only.
+func decodeJSONData(raw []byte, d Datatype, n int) (any, error) {
+	s := &jsonScanner{buf: raw}
+	data, err := decodeData(s, d, n)
+	if err == nil {
+		err = s.end()
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
+	if err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+// decodeData consumes a data array of datatype d with about n elements.
+func decodeData(s *jsonScanner, d Datatype, n int) (any, error) {
+	n = min(n, (len(s.buf)-s.pos)/2+1) // a leaf and its comma take two bytes at least
 	switch d {
 	case Bool:
-		return walkJSON(dec, func(tok json.Token) (bool, error) {
-			b, ok := tok.(bool)
-			if !ok {
-				return false, fmt.Errorf("%v is not a boolean", tok)
-			}
-			return b, nil
-		})
+		return leaves(s, make([]bool, 0, n), (*jsonScanner).bool)
 	case Bytes:
-		return walkJSON(dec, func(tok json.Token) ([]byte, error) {
-			s, ok := tok.(string)
-			if !ok {
-				return nil, fmt.Errorf("%v is not a string", tok)
-			}
-			return []byte(s), nil
-		})
+		return leaves(s, make([][]byte, 0, n), (*jsonScanner).bytes)
 	case Uint8:
-		return walkJSON(dec, parseUint[uint8](8))
+		return leaves(s, make([]uint8, 0, n), uint8Leaf)
 	case Uint16:
-		return walkJSON(dec, parseUint[uint16](16))
+		return leaves(s, make([]uint16, 0, n), uint16Leaf)
 	case Uint32:
-		return walkJSON(dec, parseUint[uint32](32))
+		return leaves(s, make([]uint32, 0, n), uint32Leaf)
 	case Uint64:
-		return walkJSON(dec, parseUint[uint64](64))
+		return leaves(s, make([]uint64, 0, n), uint64Leaf)
 	case Int8:
-		return walkJSON(dec, parseInt[int8](8))
+		return leaves(s, make([]int8, 0, n), int8Leaf)
 	case Int16:
-		return walkJSON(dec, parseInt[int16](16))
+		return leaves(s, make([]int16, 0, n), int16Leaf)
 	case Int32:
-		return walkJSON(dec, parseInt[int32](32))
+		return leaves(s, make([]int32, 0, n), int32Leaf)
 	case Int64:
-		return walkJSON(dec, parseInt[int64](64))
+		return leaves(s, make([]int64, 0, n), int64Leaf)
 	case FP32:
-		return walkJSON(dec, parseFloat[float32](32))
+		return leaves(s, make([]float32, 0, n), fp32Leaf)
 	case FP64:
-		return walkJSON(dec, parseFloat[float64](64))
+		return leaves(s, make([]float64, 0, n), fp64Leaf)
 	}
 	return nil, fmt.Errorf("unsupported datatype %q", d)
 }
 
-// decodeFlat is the fast path of decodeJSONData: a flat array decoded by
-// encoding/json straight into the datatype's slice. It reports false for
-// anything else (nested arrays, bad or null elements), which the token walker then
-// decodes or explains. UINT8 is left to the walker, since encoding/json
-// reads []byte as base64; BYTES is decoded as strings.
-func decodeFlat(raw json.RawMessage, d Datatype) (any, bool) {
-	raw = bytes.TrimSpace(raw)
-	// encoding/json turns a null element into a zero value; the walker
-	// rejects it.
-	if d == Uint8 || len(raw) == 0 || raw[0] != '[' || bytes.Contains(raw, []byte("null")) {
-		return nil, false
-	}
-	if d == Bytes {
-		var strs []string
-		if err := json.Unmarshal(raw, &strs); err != nil || strs == nil {
-			return nil, false
-		}
-		out := make([][]byte, len(strs))
-		for i, s := range strs {
-			out[i] = []byte(s)
-		}
-		return out, true
-	}
-	ptr := reflect.New(sliceTypes[d])
-	if err := json.Unmarshal(raw, ptr.Interface()); err != nil {
-		return nil, false
-	}
-	return ptr.Elem().Interface(), true
-}
+// The element readers of the numeric datatypes.
+var (
+	uint8Leaf  = uintLeaf[uint8](8)
+	uint16Leaf = uintLeaf[uint16](16)
+	uint32Leaf = uintLeaf[uint32](32)
+	uint64Leaf = uintLeaf[uint64](64)
+	int8Leaf   = intLeaf[int8](8)
+	int16Leaf  = intLeaf[int16](16)
+	int32Leaf  = intLeaf[int32](32)
+	int64Leaf  = intLeaf[int64](64)
+	fp32Leaf   = floatLeaf[float32](32)
+	fp64Leaf   = floatLeaf[float64](64)
+)
 
-// walkJSON reads one JSON array of arbitrarily nested arrays and returns
-// its leaves in order, each converted by leaf.
-func walkJSON[T any](dec *json.Decoder, leaf func(json.Token) (T, error)) ([]T, error) {
-	var out []T
-	depth := 0
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		switch tok {
-		case json.Delim('['):
-			depth++
-		case json.Delim(']'):
-			depth--
-		case json.Delim('{'), json.Delim('}'):
-			return nil, errors.New("objects are not tensor data")
-		default:
-			if depth == 0 {
-				return nil, fmt.Errorf("%v is not an array", tok)
-			}
-			v, err := leaf(tok)
-			if err != nil {
-				return nil, fmt.Errorf("element %d: %w", len(out), err)
-			}
-			out = append(out, v)
-		}
-		if depth == 0 {
-			break
-		}
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("trailing data after the array")
-	}
-	if out == nil {
-		out = []T{}
-	}
-	return out, nil
-}
-
-func number(tok json.Token) (string, error) {
-	n, ok := tok.(json.Number)
-	if !ok {
-		return "", fmt.Errorf("%v is not a number", tok)
-	}
-	return string(n), nil
-}
-
-func parseInt[T int8 | int16 | int32 | int64](bits int) func(json.Token) (T, error) {
-	return func(tok json.Token) (T, error) {
-		s, err := number(tok)
-		if err != nil {
-			return 0, err
-		}
-		v, err := strconv.ParseInt(s, 10, bits)
+func intLeaf[T int8 | int16 | int32 | int64](bits int) func(*jsonScanner) (T, error) {
+	return func(s *jsonScanner) (T, error) {
+		v, err := s.int(bits)
 		return T(v), err
 	}
 }
 
-func parseUint[T uint8 | uint16 | uint32 | uint64](bits int) func(json.Token) (T, error) {
-	return func(tok json.Token) (T, error) {
-		s, err := number(tok)
-		if err != nil {
-			return 0, err
-		}
-		v, err := strconv.ParseUint(s, 10, bits)
+func uintLeaf[T uint8 | uint16 | uint32 | uint64](bits int) func(*jsonScanner) (T, error) {
+	return func(s *jsonScanner) (T, error) {
+		v, err := s.uint(bits)
 		return T(v), err
 	}
 }
 
-func parseFloat[T float32 | float64](bits int) func(json.Token) (T, error) {
-	return func(tok json.Token) (T, error) {
-		s, err := number(tok)
-		if err != nil {
-			return 0, err
-		}
-		v, err := strconv.ParseFloat(s, bits)
+func floatLeaf[T float32 | float64](bits int) func(*jsonScanner) (T, error) {
+	return func(s *jsonScanner) (T, error) {
+		v, err := s.float(bits)
 		return T(v), err
 	}
 }

@@ -66,7 +66,7 @@ func TestJSONDataRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := decodeJSONData(js, d)
+		got, err := decodeJSONData(js, d, 3)
 		if err != nil || !reflect.DeepEqual(got, data) {
 			t.Errorf("%s: %s decoded to %v (%v), want %v", d, js, got, err, data)
 		}
@@ -93,11 +93,11 @@ func TestJSONDataErrors(t *testing.T) {
 		{FP32, `[1] [2]`, "trailing"},
 		{FP32, `[[1, 2]`, "EOF"},
 	} {
-		if _, err := decodeJSONData(json.RawMessage(tc.data), tc.d); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := decodeJSONData([]byte(tc.data), tc.d, 1); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s %s: error %v, want one mentioning %q", tc.d, tc.data, err, tc.want)
 		}
 	}
-	if got, err := decodeJSONData(json.RawMessage(`[[[1], [2]], [[3], [4]]]`), Int64); err != nil || !reflect.DeepEqual(got, []int64{1, 2, 3, 4}) {
+	if got, err := decodeJSONData([]byte(`[[[1], [2]], [[3], [4]]]`), Int64, 4); err != nil || !reflect.DeepEqual(got, []int64{1, 2, 3, 4}) {
 		t.Errorf("nested data decoded to %v (%v)", got, err)
 	}
 }

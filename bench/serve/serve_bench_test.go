@@ -27,7 +27,7 @@ func benchModel(tb testing.TB) serve.Model {
 	if *artifactPath == "" {
 		return newMLP()
 	}
-	m, err := serve.LoadArtifact(*artifactPath, "model", "1")
+	m, err := serve.LoadArtifact(*artifactPath, "model", "1", 1)
 	if err != nil {
 		tb.Fatal(err)
 	}
