@@ -355,7 +355,6 @@ func (s *SQLStore) LogBatch(ctx context.Context, b Batch) error {
 	if err := checkBatch(b); err != nil {
 		return err
 	}
-	latest := latestPoints(b.Metrics)
 	return s.write(ctx, func(t *tx) error {
 		key, err := activeRun(t, b.RunID)
 		if err != nil {
@@ -370,7 +369,8 @@ func (s *SQLStore) LogBatch(ctx context.Context, b Batch) error {
 		if err := insertMetrics(t, key, b.Metrics); err != nil {
 			return err
 		}
-		return upsertLatest(t, key, latest)
+		t.noteLatest(key, b.Metrics)
+		return nil
 	})
 }
 
@@ -424,58 +424,6 @@ func storedValue(f Float) (float64, bool) {
 		return 0, true
 	}
 	return float64(f), false
-}
-
-// latestPoints returns, per key, the point that is latest by (step,
-// timestamp, value), which is what latest_metrics keeps.
-func latestPoints(ms []Metric) []Metric {
-	best := make(map[string]int, 8)
-	var out []Metric
-	for _, m := range ms {
-		i, ok := best[m.Key]
-		if !ok {
-			best[m.Key] = len(out)
-			out = append(out, m)
-			continue
-		}
-		if later(m, out[i]) {
-			out[i] = m
-		}
-	}
-	return out
-}
-
-func later(a, b Metric) bool {
-	if a.Step != b.Step {
-		return a.Step > b.Step
-	}
-	if a.Timestamp != b.Timestamp {
-		return a.Timestamp > b.Timestamp
-	}
-	av, _ := storedValue(a.Value)
-	bv, _ := storedValue(b.Value)
-	return av > bv
-}
-
-func upsertLatest(t *tx, key int64, ms []Metric) error {
-	for len(ms) > 0 {
-		n := min(len(ms), metricChunk)
-		q := `INSERT INTO latest_metrics (run_key, key, step, timestamp, value, is_nan) VALUES ` +
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?),", n), ",") +
-			` ON CONFLICT (run_key, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp,
-			value = excluded.value, is_nan = excluded.is_nan
-			WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)`
-		args := make([]any, 0, 6*n)
-		for _, m := range ms[:n] {
-			v, isNaN := storedValue(m.Value)
-			args = append(args, key, m.Key, m.Step, m.Timestamp, v, isNaN)
-		}
-		if _, err := t.exec(q, args...); err != nil {
-			return fmt.Errorf("update latest metrics: %w", err)
-		}
-		ms = ms[n:]
-	}
-	return nil
 }
 
 // LogInputs implements Tracking.

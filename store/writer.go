@@ -19,6 +19,11 @@ type tx struct {
 	tx    *sql.Tx
 	ctx   context.Context
 	stmts map[string]*sql.Stmt
+
+	// latest holds the group's coalesced latest metric values, flushed
+	// before the commit; pending the points noted by the running write.
+	latest  map[runMetric]Metric
+	pending []latestPoint
 }
 
 // stmt returns q prepared in this transaction.
@@ -219,7 +224,7 @@ func (w *writer) attempt(batch []*writeOp, results []error, savepoints bool) (ok
 	if err != nil {
 		return false, unavailable(err)
 	}
-	t := &tx{s: w.s, w: w, tx: sqlTx, ctx: ctx, stmts: map[string]*sql.Stmt{}}
+	t := &tx{s: w.s, w: w, tx: sqlTx, ctx: ctx, stmts: map[string]*sql.Stmt{}, latest: map[runMetric]Metric{}}
 	exec := func(q string) error {
 		_, err := sqlTx.ExecContext(ctx, q)
 		return err
@@ -234,6 +239,7 @@ func (w *writer) attempt(batch []*writeOp, results []error, savepoints bool) (ok
 				sqlTx.Rollback()
 				return false, nil
 			}
+			t.keepLatest()
 			ran++
 			continue
 		}
@@ -242,8 +248,10 @@ func (w *writer) attempt(batch []*writeOp, results []error, savepoints bool) (ok
 			return false, unavailable(err)
 		}
 		if results[i] = op.fn(t); results[i] != nil {
+			t.dropLatest()
 			err = exec("ROLLBACK TO SAVEPOINT w")
 		} else {
+			t.keepLatest()
 			ran++
 		}
 		if err == nil {
@@ -257,6 +265,10 @@ func (w *writer) attempt(batch []*writeOp, results []error, savepoints bool) (ok
 	if ran == 0 {
 		sqlTx.Rollback()
 		return true, nil
+	}
+	if err := t.flushLatest(); err != nil {
+		sqlTx.Rollback()
+		return false, unavailable(err)
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return false, unavailable(fmt.Errorf("commit: %w", err))
