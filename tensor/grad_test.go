@@ -186,10 +186,11 @@ func TestConv2dGroupsAgreeWithSingleImages(t *testing.T) {
 	}
 }
 
-// TestGradConcatIntoViews covers Concat's backward writing straight into
-// the gradient of a view's input (Stack's Unsqueeze), both as the first
-// contribution and after or before other users of the same tensors, and
-// next to views it must not see through (Transpose).
+// TestGradConcatIntoViews covers Concat's and IndexSelect's backward
+// writing straight into the gradient of a view's input (Stack's
+// Unsqueeze, Reshape), both as the first contribution and after or before
+// other users of the same tensors, and next to views it must not see
+// through (Transpose).
 func TestGradConcatIntoViews(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	checkGrad(t, "stack/shared", func(in []*Tensor) *Tensor {
@@ -198,6 +199,11 @@ func TestGradConcatIntoViews(t *testing.T) {
 		s := Stack(1, y, z, Transpose(Exp(in[2]), 0, 1), Reshape(Exp(in[2]), 2, 3))
 		return Add(Mul(Sum(s, 1, false), z), y)
 	}, randT(rng, 2, 3), randT(rng, 2, 3), randT(rng, 3, 2))
+	checkGrad(t, "indexselect/reshaped", func(in []*Tensor) *Tensor {
+		y := Exp(in[0])
+		sel := IndexSelect(Reshape(y, 2, 6), 1, []int{5, 0, 5, 3})
+		return Add(Sum(sel, 1, true), Sum(Reshape(y, 2, 6), 1, true))
+	}, randT(rng, 2, 3, 2))
 	checkGrad(t, "concat/twice", func(in []*Tensor) *Tensor {
 		y := Tanh(in[0])
 		return Concat(0, Unsqueeze(y, 0), Unsqueeze(y, 0), Unsqueeze(in[0], 0))

@@ -261,8 +261,7 @@ func gradDest(t *Tensor) (g []float32, fresh bool) {
 
 // passView returns the tensor whose gradient equals x's element for
 // element: x's input when x is a view that only renames x's input's
-// elements in the same order (Reshape, Unsqueeze, Squeeze of a
-// contiguous tensor), else x. Rules deliver into it directly, skipping
+// elements in the same order (Reshape, Unsqueeze, Squeeze), else x. Rules deliver into it directly, skipping
 // the view's own rule, which still adds any gradient that other users of
 // x deliver later.
 func passView(x *Tensor) *Tensor {

@@ -105,7 +105,7 @@ func backIndexSelect(t *Tensor) {
 		}
 		return
 	}
-	dst := gradData(x)
+	dst := gradData(passView(x))
 	for o := 0; o < outer; o++ {
 		for i, k := range t.idx {
 			d := dst[(o*n+k)*inner : (o*n+k+1)*inner]
