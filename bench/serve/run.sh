@@ -52,12 +52,28 @@ start_mlenv
 /usr/bin/python3 "$repo/bench/serve/torch_server.py" check "$model" http://127.0.0.1:18000 http://127.0.0.1:18002
 
 bench() { "$mlenv" bench serve --model ctr-dlrm --seconds "$secs" "$@"; }
+# cpu_ticks: the mlenv server's user+system CPU time so far, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$mpid/stat"; }
+# bench_cpu ARGS...: bench against mlenv, then its server CPU time per
+# answered request (a figure the shared machine's load disturbs less than
+# wall-clock rates).
+bench_cpu() {
+	before=$(cpu_ticks)
+	out=$(bench --uri http://127.0.0.1:18000 --json "$@")
+	n=$(echo "$out" | sed 's/.*"requests":\([0-9]*\).*/\1/')
+	echo "$out"
+	awk -v t="$(($(cpu_ticks) - before))" -v hz="$(getconf CLK_TCK)" -v n="$n" 'BEGIN { printf "server CPU per request: %.1f us\n", 1e6 * t / hz / n }'
+}
 for c in 1 8 32 128; do
 	echo "== concurrency $c"
 	start_mlenv --max-batch-size 64
-	bench --uri http://127.0.0.1:18000 --concurrency "$c" | sed 's/^/mlenv batch 64: /'
+	bench_cpu --concurrency "$c" | sed 's/^/mlenv batch 64: /'
 	start_mlenv --max-batch-size 1
-	bench --uri http://127.0.0.1:18000 --concurrency "$c" | sed 's/^/mlenv batch 1:  /'
+	bench_cpu --concurrency "$c" | sed 's/^/mlenv batch 1:  /'
+	if [ "$c" = 32 ]; then
+		start_mlenv --max-batch-size 64 --instances 2
+		bench_cpu --concurrency "$c" | sed 's/^/mlenv batch 64, 2 instances: /'
+	fi
 	bench --uri http://127.0.0.1:18002 --concurrency "$c" | sed 's/^/pytorch:        /'
 done
 
