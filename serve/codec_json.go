@@ -126,13 +126,26 @@ func wrapField[F string | []byte](field F, err error) error {
 	return fmt.Errorf("%s: %w", field, err)
 }
 
-// input parses one element of the request's inputs.
-func (s *jsonScanner) input() (jsonInput, error) {
-	var in jsonInput
-	err := s.object(func(key []byte) error {
+// fields consumes an object: read is called with each key whose value is
+// not null and reports whether it consumed the value; the values of other
+// keys are checked and skipped. Errors name the key.
+func (s *jsonScanner) fields(read func(key []byte) (bool, error)) error {
+	return s.object(func(key []byte) error {
 		if s.null() {
 			return nil
 		}
+		ok, err := read(key)
+		if err == nil && !ok {
+			_, err = s.skip()
+		}
+		return wrapField(key, err)
+	})
+}
+
+// input parses one element of the request's inputs.
+func (s *jsonScanner) input() (jsonInput, error) {
+	var in jsonInput
+	err := s.fields(func(key []byte) (bool, error) {
 		var err error
 		switch string(key) {
 		case "name":
@@ -156,9 +169,9 @@ func (s *jsonScanner) input() (jsonInput, error) {
 				in.data, err = s.skip()
 			}
 		default:
-			_, err = s.skip()
+			return false, nil
 		}
-		return wrapField(key, err)
+		return true, err
 	})
 	return in, err
 }
@@ -167,10 +180,7 @@ func (s *jsonScanner) input() (jsonInput, error) {
 func (s *jsonScanner) output() (outputRequest, error) {
 	var out outputRequest
 	var params map[string]any
-	err := s.object(func(key []byte) error {
-		if s.null() {
-			return nil
-		}
+	err := s.fields(func(key []byte) (bool, error) {
 		var err error
 		switch string(key) {
 		case "name":
@@ -178,9 +188,9 @@ func (s *jsonScanner) output() (outputRequest, error) {
 		case "parameters":
 			params, err = s.params()
 		default:
-			_, err = s.skip()
+			return false, nil
 		}
-		return wrapField(key, err)
+		return true, err
 	})
 	if err != nil {
 		return out, err
