@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -144,7 +145,7 @@ func (s *Server) readInferRequest(w http.ResponseWriter, r *http.Request) (*infe
 		}
 		headerLen = n
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes), r.ContentLength, s.cfg.MaxRequestBytes)
 	if err != nil {
 		if mbe, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, fmt.Errorf("%w: body exceeds %d bytes", ErrTooLarge, mbe.Limit)
@@ -152,6 +153,18 @@ func (s *Server) readInferRequest(w http.ResponseWriter, r *http.Request) (*infe
 		return nil, fmt.Errorf("%w: reading body: %w", ErrBadRequest, err)
 	}
 	return decodeInferRequest(body, headerLen)
+}
+
+// readBody reads all of body. When the request's Content-Length size is
+// known and within limit, the buffer is allocated once at that size rather
+// than grown as io.ReadAll grows it.
+func readBody(body io.Reader, size, limit int64) ([]byte, error) {
+	if size < 0 || size > limit {
+		return io.ReadAll(body)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	_, err := buf.ReadFrom(body)
+	return buf.Bytes(), err
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

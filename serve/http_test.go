@@ -210,3 +210,14 @@ func TestHTTPMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestReadBody(t *testing.T) {
+	// Content-Length unknown, exact, too small and above the limit: the
+	// whole body comes back each time.
+	for _, size := range []int64{-1, 5, 3, 100} {
+		got, err := readBody(strings.NewReader("hello"), size, 10)
+		if err != nil || string(got) != "hello" {
+			t.Errorf("size %d: read %q, %v", size, got, err)
+		}
+	}
+}
