@@ -130,7 +130,8 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		scaleRows(c, ldc, m, n, beta)
 		return
 	}
-	g := &gemmCall{
+	g := calls.Get().(*gemmCall)
+	*g = gemmCall{
 		transA: transA, transB: transB,
 		m: m, n: n, k: k,
 		alpha: alpha, beta: beta,
@@ -138,7 +139,14 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		lda: lda, ldb: ldb, ldc: ldc,
 	}
 	active.Load().run(g, Threads())
+	*g = gemmCall{} // keep no caller's matrices alive
+	calls.Put(g)
 }
+
+// calls recycles gemmCall records: an implementation's run may keep its
+// pointer only until it returns, and without the pool every Sgemm call
+// would allocate one (it escapes through impl.run).
+var calls = sync.Pool{New: func() any { return new(gemmCall) }}
 
 // checkMatrix panics unless x, stored row-major with stride ld, holds a
 // matrix whose op (x or its transpose) is rows×cols.
