@@ -1,53 +1,62 @@
 package store
 
 import (
-	"cmp"
 	"fmt"
-	"slices"
 	"strings"
 )
 
 // Latest values are coalesced per group commit: each write notes the
-// points it logged, the writer keeps per (run, metric) the latest of all
-// writes of the group that succeeded, and upserts each pair once before
-// the commit, instead of once per request.
+// latest points it logged, the writer keeps those of the writes of the
+// group that succeeded, and before the commit upserts each (run, metric)
+// once, instead of once per request. Only runs that several writes of the
+// group logged to need merging; the others' points go through as they
+// are.
 
-// runMetric names one metric of one run.
-type runMetric struct {
+// latestBatch holds the latest point per metric that one write logged to
+// a run, in first-logged order.
+type latestBatch struct {
 	run int64
-	key string
+	ms  []Metric
 }
 
-// noteLatest records points logged to run by the current write. They
-// count only if the write succeeds (see keepLatest).
-func (t *tx) noteLatest(run int64, ms []Metric) {
-	for _, m := range ms {
-		t.pending = append(t.pending, latestPoint{runMetric{run, m.Key}, m})
-	}
+// noteLatest records the latest points (one per key, see latestPoints)
+// the current write logged to run. They count only if the write succeeds
+// (see keepLatest).
+func (t *tx) noteLatest(run int64, latest []Metric) {
+	t.pending = append(t.pending, latestBatch{run, latest})
 }
 
-// latestPoint is a point noted by a write, with its run.
-type latestPoint struct {
-	id runMetric
-	m  Metric
-}
-
-// keepLatest folds the current write's noted points into the group's
-// latest values; dropLatest discards them, for a write rolled back.
+// keepLatest adds the current write's noted points to the group's;
+// dropLatest discards them, for a write rolled back.
 func (t *tx) keepLatest() {
-	for _, p := range t.pending {
-		if old, ok := t.latest[p.id]; !ok || later(p.m, old) {
-			t.latest[p.id] = p.m
-		}
-	}
+	t.latest = append(t.latest, t.pending...)
 	t.pending = t.pending[:0]
 }
 
 func (t *tx) dropLatest() { t.pending = t.pending[:0] }
 
+// latestPoints returns, per key, the point of ms that is latest by
+// later, in the order the keys first appear.
+func latestPoints(ms []Metric) []Metric {
+	best := make(map[string]int, 8)
+	var out []Metric
+	for _, m := range ms {
+		i, ok := best[m.Key]
+		if !ok {
+			best[m.Key] = len(out)
+			out = append(out, m)
+			continue
+		}
+		if later(m, out[i]) {
+			out[i] = m
+		}
+	}
+	return out
+}
+
 // later reports whether a supersedes b as a metric's latest value: the
 // greater step, then the greater timestamp, then the greater value (NaN
-// counting as 0), the order latest_metrics' upsert compares in SQL.
+// counting as 0), the order the latest_metrics upsert compares in SQL.
 func later(a, b Metric) bool {
 	if a.Step != b.Step {
 		return a.Step > b.Step
@@ -60,36 +69,66 @@ func later(a, b Metric) bool {
 	return av > bv
 }
 
-// flushLatest upserts the group's latest values, in (run, key) order,
+// coalesced returns the group's latest points with each (run, metric)
+// once: the writes to a run that only one write of the group logged to
+// as they are, those of other runs merged in log order.
+func (t *tx) coalesced() []latestBatch {
+	writes := make(map[int64]int, len(t.latest))
+	for _, b := range t.latest {
+		writes[b.run]++
+	}
+	out := make([]latestBatch, 0, len(writes))
+	for _, b := range t.latest {
+		switch writes[b.run] {
+		case 0: // merged already
+		case 1:
+			out = append(out, b)
+		default:
+			var all []Metric
+			for _, o := range t.latest {
+				if o.run == b.run {
+					all = append(all, o.ms...)
+				}
+			}
+			out = append(out, latestBatch{b.run, latestPoints(all)})
+			writes[b.run] = 0
+		}
+	}
+	return out
+}
+
+// flushLatest upserts the group's latest values in multi-row statements,
 // keeping a stored value that is later still.
 func (t *tx) flushLatest() error {
-	if len(t.latest) == 0 {
+	args := make([]any, 0, 6*metricChunk)
+	n := 0
+	for _, b := range t.coalesced() {
+		for _, m := range b.ms {
+			v, isNaN := storedValue(m.Value)
+			args = append(args, b.run, m.Key, m.Step, m.Timestamp, v, isNaN)
+			if n++; n == metricChunk {
+				if err := upsertLatest(t, n, args); err != nil {
+					return err
+				}
+				args, n = args[:0], 0
+			}
+		}
+	}
+	if n == 0 {
 		return nil
 	}
-	ids := make([]runMetric, 0, len(t.latest))
-	for id := range t.latest {
-		ids = append(ids, id)
-	}
-	slices.SortFunc(ids, func(a, b runMetric) int {
-		return cmp.Or(cmp.Compare(a.run, b.run), strings.Compare(a.key, b.key))
-	})
-	for len(ids) > 0 {
-		n := min(len(ids), metricChunk)
-		q := `INSERT INTO latest_metrics (run_key, key, step, timestamp, value, is_nan) VALUES ` +
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?),", n), ",") +
-			` ON CONFLICT (run_key, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp,
-			value = excluded.value, is_nan = excluded.is_nan
-			WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)`
-		args := make([]any, 0, 6*n)
-		for _, id := range ids[:n] {
-			m := t.latest[id]
-			v, isNaN := storedValue(m.Value)
-			args = append(args, id.run, id.key, m.Step, m.Timestamp, v, isNaN)
-		}
-		if _, err := t.exec(q, args...); err != nil {
-			return fmt.Errorf("update latest metrics: %w", err)
-		}
-		ids = ids[n:]
+	return upsertLatest(t, n, args)
+}
+
+// upsertLatest upserts n latest_metrics rows whose columns args holds.
+func upsertLatest(t *tx, n int, args []any) error {
+	q := `INSERT INTO latest_metrics (run_key, key, step, timestamp, value, is_nan) VALUES ` +
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?),", n), ",") +
+		` ON CONFLICT (run_key, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp,
+		value = excluded.value, is_nan = excluded.is_nan
+		WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)`
+	if _, err := t.exec(q, args...); err != nil {
+		return fmt.Errorf("update latest metrics: %w", err)
 	}
 	return nil
 }

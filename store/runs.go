@@ -355,6 +355,7 @@ func (s *SQLStore) LogBatch(ctx context.Context, b Batch) error {
 	if err := checkBatch(b); err != nil {
 		return err
 	}
+	latest := latestPoints(b.Metrics)
 	return s.write(ctx, func(t *tx) error {
 		key, err := activeRun(t, b.RunID)
 		if err != nil {
@@ -369,7 +370,7 @@ func (s *SQLStore) LogBatch(ctx context.Context, b Batch) error {
 		if err := insertMetrics(t, key, b.Metrics); err != nil {
 			return err
 		}
-		t.noteLatest(key, b.Metrics)
+		t.noteLatest(key, latest)
 		return nil
 	})
 }

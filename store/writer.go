@@ -20,10 +20,10 @@ type tx struct {
 	ctx   context.Context
 	stmts map[string]*sql.Stmt
 
-	// latest holds the group's coalesced latest metric values, flushed
-	// before the commit; pending the points noted by the running write.
-	latest  map[runMetric]Metric
-	pending []latestPoint
+	// latest holds the latest metric values the group's successful
+	// writes logged, flushed before the commit; pending those noted by
+	// the running write.
+	latest, pending []latestBatch
 }
 
 // stmt returns q prepared in this transaction.
@@ -224,7 +224,7 @@ func (w *writer) attempt(batch []*writeOp, results []error, savepoints bool) (ok
 	if err != nil {
 		return false, unavailable(err)
 	}
-	t := &tx{s: w.s, w: w, tx: sqlTx, ctx: ctx, stmts: map[string]*sql.Stmt{}, latest: map[runMetric]Metric{}}
+	t := &tx{s: w.s, w: w, tx: sqlTx, ctx: ctx, stmts: map[string]*sql.Stmt{}}
 	exec := func(q string) error {
 		_, err := sqlTx.ExecContext(ctx, q)
 		return err
