@@ -18,7 +18,7 @@ func registerBench(newCmd func() *cobra.Command) {
 func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Reproduce mlenv's benchmarks (engine, tracking, tuning) from the binary",
+		Short: "Reproduce mlenv's benchmarks (engine, explain, serve, tracking, train, tune) from the binary",
 	}
 	for _, newCmd := range benchCmds {
 		cmd.AddCommand(newCmd())
