@@ -39,13 +39,14 @@ type serveFlags struct {
 func newServeCmd() *cobra.Command {
 	var f serveFlags
 	cmd := &cobra.Command{
-		Use:   "serve NAME@ALIAS | NAME/VERSION | DIR ...",
-		Short: "Serve model artifacts over the Open Inference Protocol (HTTP and gRPC)",
+		Use:   "serve NAME@ALIAS | NAME/VERSION | DIR | FILE.onnx ...",
+		Short: "Serve model artifacts and ONNX models over the Open Inference Protocol (HTTP and gRPC)",
 		Long: `Serve one or more models over the Open Inference Protocol (KServe v2) on
 HTTP/JSON (--http) and gRPC (--grpc), with dynamic batching per model.
 
-A model is a model artifact directory (what mlenv train writes), a
-registered version NAME/VERSION, or an alias NAME@ALIAS, which is followed:
+A model is a model artifact directory (what mlenv train writes), an ONNX
+file (FILE.onnx, or a directory holding model.onnx), a registered version
+NAME/VERSION, or an alias NAME@ALIAS, which is followed:
 every --poll the alias is resolved again and, when it moved, the new
 version is loaded and swapped in without dropping requests. Registered
 models are read from the tracking server at --uri, or from the
@@ -55,9 +56,13 @@ by default, ./.mlenv). Artifacts come through the server's artifact proxy.
 Requests carry the raw feature columns of the model's signature by name
 (numeric FP32 [n], categorical and multi_hot BYTES [n]); the answer is
 "probability" [n,1], "probabilities" [n,classes] or "value" [n,k].
+An ONNX model is served under its file name (or its directory's name), with
+the graph's FP32 inputs and outputs, run by mlenv's engine; a graph with a
+fixed batch dimension is served without batching.
 GET /metrics serves Prometheus metrics. SIGTERM or Ctrl-C stops taking
 requests, answers those in flight and exits.`,
 		Example: `  mlenv serve mlenv-models/ctr-dlrm
+  mlenv serve classifier.onnx
   mlenv serve ctr@production --uri http://127.0.0.1:5000 --max-batch-size 64
   curl -s localhost:8000/v2/models/ctr-dlrm`,
 		Args: cobra.MinimumNArgs(1),
@@ -99,17 +104,31 @@ func (f serveFlags) check() error {
 	return nil
 }
 
-// modelRef is one model argument of mlenv serve: a directory, or a
-// registered model with a version or an alias.
+// modelRef is one model argument of mlenv serve: a model artifact
+// directory, an ONNX file (served as name), or a registered model with a
+// version or an alias.
 type modelRef struct {
 	dir                  string
+	onnx                 string
 	name, version, alias string
 }
 
-// parseModelRef reads a model argument; an existing directory wins over
-// the registry forms.
+// onnxFile is the file a directory holds an ONNX model in, the name
+// Triton's model repositories use.
+const onnxFile = "model.onnx"
+
+// parseModelRef reads a model argument; an existing .onnx file or
+// directory wins over the registry forms. A directory that holds
+// model.onnx and no model.json is an ONNX model named after the directory.
 func parseModelRef(s string) (modelRef, error) {
-	if st, err := os.Stat(s); err == nil && st.IsDir() {
+	st, err := os.Stat(s)
+	switch {
+	case err == nil && !st.IsDir() && strings.HasSuffix(s, ".onnx"):
+		return modelRef{onnx: s}, nil
+	case err == nil && st.IsDir():
+		if fileExists(filepath.Join(s, onnxFile)) && !fileExists(filepath.Join(s, modelfile.MetaFile)) {
+			return modelRef{onnx: filepath.Join(s, onnxFile), name: filepath.Base(filepath.Clean(s))}, nil
+		}
 		return modelRef{dir: s}, nil
 	}
 	if name, alias, ok := strings.Cut(s, "@"); ok && name != "" && alias != "" {
@@ -118,7 +137,13 @@ func parseModelRef(s string) (modelRef, error) {
 	if i := strings.LastIndex(s, "/"); i > 0 && isDigits(s[i+1:]) {
 		return modelRef{name: s[:i], version: s[i+1:]}, nil
 	}
-	return modelRef{}, usagef("model %q: not a model directory, NAME@ALIAS or NAME/VERSION", s)
+	return modelRef{}, usagef("model %q: not a model directory, an .onnx file, NAME@ALIAS or NAME/VERSION", s)
+}
+
+// fileExists reports whether path is an existing regular file.
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
 }
 
 func isDigits(s string) bool {
@@ -135,7 +160,7 @@ func runServe(ctx context.Context, stdout io.Writer, args []string, f serveFlags
 		if err != nil {
 			return err
 		}
-		refs[i], needRegistry = r, needRegistry || r.dir == ""
+		refs[i], needRegistry = r, needRegistry || (r.dir == "" && r.onnx == "")
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -188,6 +213,9 @@ func loadRef(ctx context.Context, following *sync.WaitGroup, repo *serve.Reposit
 		}
 		return a.Metadata().Name, repo.Load(a, f.batch)
 	}
+	if r.onnx != "" {
+		return loadONNX(repo, r, f.batch, log)
+	}
 	src := &registrySource{fetch: fetch, ref: r, copies: f.batch.Instances}
 	if r.alias == "" {
 		m, err := src.Load(ctx, r.version)
@@ -212,6 +240,22 @@ func loadRef(ctx context.Context, following *sync.WaitGroup, repo *serve.Reposit
 	}
 	log.Info("following alias", "model", r.name, "alias", r.alias, "every", f.poll)
 	return r.name, nil
+}
+
+// loadONNX loads an ONNX model into repo as version 1 and returns its name.
+// A graph with a fixed batch dimension is served without batching, since
+// its requests cannot be merged.
+func loadONNX(repo *serve.Repository, r modelRef, cfg serve.BatchConfig, log *slog.Logger) (string, error) {
+	m, err := serve.LoadONNX(r.onnx, r.name, "1")
+	if err != nil {
+		return "", err
+	}
+	meta := m.Metadata()
+	if cfg.MaxBatchSize > 1 && !meta.Batchable() {
+		log.Warn("ONNX graph has a fixed batch dimension; serving it without batching", "model", meta.Name, "file", r.onnx)
+		cfg.MaxBatchSize = 1
+	}
+	return meta.Name, repo.Load(m, cfg)
 }
 
 // listenAndServe opens both listeners, prints their URLs and serves until

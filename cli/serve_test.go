@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,10 +20,12 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/mlenv/mlenv/data"
 	"github.com/mlenv/mlenv/modelfile"
 	pb "github.com/mlenv/mlenv/serve/inferencepb"
+	"github.com/mlenv/mlenv/serve/onnxpb"
 )
 
 // tinySpec is a job spec that trains in a second or two on inCTRDir's data.
@@ -132,25 +136,8 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatalf("models register --path: code %d, out %q, stderr %q", code, out, stderr)
 	}
 
-	var sout, serr lockedBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run([]string{"serve", "ctr@prod", "local/1", summary.Model, "--uri", uri, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0",
-			"--poll", "50ms", "--max-batch-size", "16"}, &sout, &serr)
-	}()
-	addrs := regexp.MustCompile(`HTTP: +(http://\S+)/v2\ngRPC: +(\S+)\n`)
-	var m []string
-	for deadline := time.Now().Add(30 * time.Second); m == nil; m = addrs.FindStringSubmatch(sout.String()) {
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited with %d: %s %s", code, sout.String(), serr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve printed no URLs: %q %q", sout.String(), serr.String())
-		}
-	}
-	base, grpcAddr := m[1], m[2]
+	srv := startServe(t, "ctr@prod", "local/1", summary.Model, "--uri", uri, "--poll", "50ms", "--max-batch-size", "16")
+	base, grpcAddr := srv.base, srv.grpcAddr
 
 	for _, name := range []string{"ctr", "local", "tiny"} {
 		ver, got := inferHTTP(t, base, name, rows)
@@ -172,11 +159,8 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Errorf("unknown input: status %d, error %q", resp.StatusCode, msg.Error)
 	}
 
-	code, out, stderr = runCLI(t, "bench", "serve", "--uri", base, "--model", "tiny", "--concurrency", "2", "--seconds", "0.3", "--rows", "3", "--json")
-	var st struct{ Requests, Failed int }
-	if err := json.Unmarshal([]byte(out), &st); code != exitOK || err != nil || st.Requests == 0 || st.Failed != 0 {
-		t.Errorf("bench serve: code %d, out %q, stderr %q", code, out, stderr)
-	}
+	benchServe(t, "--uri", base, "--model", "tiny", "--rows", "3")
+	benchServe(t, "--protocol", "grpc", "--uri", grpcAddr, "--model", "ctr")
 
 	register("2") // moves prod to version 2; serve follows it
 	for deadline := time.Now().Add(20 * time.Second); ; {
@@ -184,18 +168,54 @@ func TestServeEndToEnd(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("alias moved but ctr still serves version 1: %s", serr.String())
+			t.Fatalf("alias moved but ctr still serves version 1: %s", srv.stderr.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	srv.stop(t)
+}
 
+// servedCmd is an mlenv serve command running in the test process.
+type servedCmd struct {
+	base, grpcAddr string // http://host:port and host:port
+	done           chan int
+	stdout, stderr *lockedBuffer
+}
+
+// startServe runs mlenv serve with args on loopback ports chosen by the
+// system and returns once it has printed its URLs.
+func startServe(t *testing.T, args ...string) *servedCmd {
+	t.Helper()
+	s := &servedCmd{done: make(chan int, 1), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	args = append([]string{"serve", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0"}, args...)
+	go func() { s.done <- run(args, s.stdout, s.stderr) }()
+	addrs := regexp.MustCompile(`HTTP: +(http://\S+)/v2\ngRPC: +(\S+)\n`)
+	var m []string
+	for deadline := time.Now().Add(30 * time.Second); m == nil; m = addrs.FindStringSubmatch(s.stdout.String()) {
+		select {
+		case code := <-s.done:
+			t.Fatalf("serve exited with %d: %s %s", code, s.stdout.String(), s.stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve printed no URLs: %q %q", s.stdout.String(), s.stderr.String())
+		}
+	}
+	s.base, s.grpcAddr = m[1], m[2]
+	return s
+}
+
+// stop sends SIGTERM, which the command catches, and checks that it exits
+// cleanly.
+func (s *servedCmd) stop(t *testing.T) {
+	t.Helper()
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case code := <-done:
+	case code := <-s.done:
 		if code != exitOK {
-			t.Errorf("serve after SIGTERM: code %d, stderr %s", code, serr.String())
+			t.Errorf("serve after SIGTERM: code %d, stderr %s", code, s.stderr.String())
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop after SIGTERM")
@@ -308,6 +328,8 @@ func TestServeBadArguments(t *testing.T) {
 		{"serve", "ctr/1", "--poll", "0s"},
 		{"bench", "serve", "--concurrency", "4"},
 		{"bench", "serve", "--model", "m", "--seconds", "-1"},
+		{"bench", "serve", "--model", "m", "--protocol", "websocket"},
+		{"bench", "serve", "--model", "m", "--protocol", "grpc", "--binary"},
 		{"models", "register", "ctr"},
 		{"models", "register", "ctr", "--run", "r", "--path", "."},
 	} {
@@ -315,4 +337,197 @@ func TestServeBadArguments(t *testing.T) {
 			t.Errorf("%v: code %d, stderr %q; want a usage error", args, code, stderr)
 		}
 	}
+}
+
+// onnxTensor and onnxCase are serve/testdata/onnx_cases.json's layout:
+// per model, inputs and PyTorch's outputs by tensor name.
+type (
+	onnxTensor struct {
+		Shape []int64
+		Data  []float32
+	}
+	onnxCase struct{ Inputs, Outputs map[string]onnxTensor }
+)
+
+// TestServeONNX serves serve/testdata's ONNX exports with mlenv serve: a
+// .onnx file, a directory holding model.onnx, and a copy of the file with
+// a fixed batch dimension (served without batching). It checks the
+// answers over HTTP against PyTorch's, a gRPC call, the metadata, a load
+// run through the batcher and the metrics.
+func TestServeONNX(t *testing.T) {
+	testdata, err := filepath.Abs(filepath.Join("..", "serve", "testdata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(testdata, "onnx_cases.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases map[string]onnxCase
+	if err := json.Unmarshal(b, &cases); err != nil {
+		t.Fatal(err)
+	}
+	mlp := filepath.Join(testdata, "mlp.onnx")
+	scorer := filepath.Join(t.TempDir(), "scorer")
+	if err := os.Mkdir(scorer, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, filepath.Join(testdata, "logistic.onnx"), filepath.Join(scorer, "model.onnx"))
+	fixed := fixedBatchONNX(t, mlp, 5)
+
+	srv := startServe(t, mlp, scorer, fixed, "--max-batch-size", "8")
+	for name, c := range map[string]onnxCase{"mlp": cases["mlp"], "scorer": cases["logistic"], "mlp5": cases["mlp"]} {
+		got, status := inferTensors(t, srv.base, name, c.Inputs)
+		if status != http.StatusOK || len(got) != len(c.Outputs) {
+			t.Fatalf("%s: status %d, outputs %v, want %d outputs", name, status, got, len(c.Outputs))
+		}
+		for out, want := range c.Outputs {
+			if fmt.Sprint(got[out].Shape) != fmt.Sprint(want.Shape) {
+				t.Fatalf("%s: output %q shape %v, PyTorch gave %v", name, out, got[out].Shape, want.Shape)
+			}
+			for i := range want.Data {
+				if math.Abs(float64(got[out].Data[i]-want.Data[i])) > 1e-5 {
+					t.Fatalf("%s: %s[%d] = %v, PyTorch gave %v", name, out, i, got[out].Data[i], want.Data[i])
+				}
+			}
+		}
+	}
+	if !strings.Contains(srv.stderr.String(), "fixed batch dimension") {
+		t.Errorf("no warning that mlp5 is served without batching: %s", srv.stderr.String())
+	}
+	x := cases["mlp"].Inputs["features"]
+	short := map[string]onnxTensor{"features": {Shape: []int64{3, 8}, Data: x.Data[:24]}}
+	if _, status := inferTensors(t, srv.base, "mlp5", short); status != http.StatusBadRequest {
+		t.Errorf("3 rows for a graph fixed at 5: status %d, want 400", status)
+	}
+
+	var meta struct {
+		Platform string
+		Inputs   []struct{ Shape []int64 }
+	}
+	getJSON(t, srv.base+"/v2/models/mlp", &meta)
+	if meta.Platform != "onnx" || len(meta.Inputs) != 1 || fmt.Sprint(meta.Inputs[0].Shape) != "[-1 8]" {
+		t.Errorf("mlp metadata: %+v", meta)
+	}
+
+	conn, err := grpc.NewClient(srv.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := pb.NewGRPCInferenceServiceClient(conn).ModelInfer(ctx, &pb.ModelInferRequest{ModelName: "mlp", Inputs: []*pb.ModelInferRequest_InferInputTensor{
+		{Name: "features", Datatype: "FP32", Shape: x.Shape, Contents: &pb.InferTensorContents{Fp32Contents: x.Data}},
+	}})
+	if err != nil || len(resp.Outputs) != 1 || len(resp.Outputs[0].GetContents().GetFp32Contents()) != 20 {
+		t.Fatalf("gRPC ModelInfer: %v %v", resp, err)
+	}
+
+	benchServe(t, "--uri", srv.base, "--model", "mlp", "--binary")
+	r, err := http.Get(srv.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if !regexp.MustCompile(`mlenv_serve_requests_total\{model="mlp",version="1"\} [1-9]`).Match(metrics) {
+		t.Errorf("no request count for mlp in /metrics")
+	}
+	srv.stop(t)
+}
+
+// benchServe runs mlenv bench serve with args for 0.3 s at concurrency 4
+// and checks that requests succeeded and none failed.
+func benchServe(t *testing.T, args ...string) {
+	t.Helper()
+	args = append([]string{"bench", "serve", "--concurrency", "4", "--seconds", "0.3", "--json"}, args...)
+	code, out, stderr := runCLI(t, args...)
+	var st struct{ Requests, Failed int }
+	if err := json.Unmarshal([]byte(out), &st); code != exitOK || err != nil || st.Requests == 0 || st.Failed != 0 {
+		t.Errorf("%v: code %d, out %q, stderr %q", args, code, out, stderr)
+	}
+}
+
+// inferTensors sends FP32 inputs to model name over HTTP/JSON and returns
+// the outputs by name and the status.
+func inferTensors(t *testing.T, base, name string, inputs map[string]onnxTensor) (map[string]onnxTensor, int) {
+	t.Helper()
+	var req []map[string]any
+	for n, x := range inputs {
+		req = append(req, map[string]any{"name": n, "datatype": "FP32", "shape": x.Shape, "data": x.Data})
+	}
+	body, _ := json.Marshal(map[string]any{"inputs": req})
+	resp, err := http.Post(base+"/v2/models/"+name+"/infer", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Outputs []struct {
+			Name string
+			onnxTensor
+		}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, resp.StatusCode
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("infer %s: %v", name, err)
+	}
+	got := map[string]onnxTensor{}
+	for _, o := range out.Outputs {
+		got[o.Name] = o.onnxTensor
+	}
+	return got, resp.StatusCode
+}
+
+// getJSON decodes the JSON answer to GET url into v.
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: status %d, %v", url, resp.StatusCode, err)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fixedBatchONNX writes a copy of the ONNX model at path whose inputs and
+// outputs have batch as their fixed first dimension, and returns its path
+// (named after the model with the batch appended, as mlp5.onnx).
+func fixedBatchONNX(t *testing.T, path string, batch int64) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m onnxpb.ModelProto
+	if err := proto.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range slices.Concat(m.Graph.Input, m.Graph.Output) {
+		v.GetType().GetTensorType().GetShape().Dim[0].Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: batch}
+	}
+	if b, err = proto.Marshal(&m); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), fmt.Sprintf("%s%d.onnx", strings.TrimSuffix(filepath.Base(path), ".onnx"), batch))
+	if err := os.WriteFile(out, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -86,13 +86,28 @@ func (m Metadata) validate(batched bool) error {
 					return fmt.Errorf("model %q: %s %q: dimension %d is %d", m.Name, kind, s.Name, i, d)
 				}
 			}
-			if batched && (len(s.Shape) == 0 || s.Shape[0] != -1) {
+			if batched && !s.batchable() {
 				return fmt.Errorf("model %q: %s %q: batching needs a variable first dimension, shape is %v", m.Name, kind, s.Name, s.Shape)
 			}
 		}
 	}
 	return nil
 }
+
+// Batchable reports whether the model can be served with dynamic batching:
+// every input and output has a variable first dimension. A model exported
+// with a fixed batch size is not batchable.
+func (m Metadata) Batchable() bool {
+	for _, s := range slices.Concat(m.Inputs, m.Outputs) {
+		if !s.batchable() {
+			return false
+		}
+	}
+	return true
+}
+
+// batchable reports whether the tensor's first dimension is variable.
+func (s TensorSpec) batchable() bool { return len(s.Shape) > 0 && s.Shape[0] == -1 }
 
 // shapeMatches reports whether shape fits spec, where -1 in spec matches any
 // size.
