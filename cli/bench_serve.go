@@ -20,17 +20,22 @@ func newBenchServeCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Load-test an Open Inference Protocol (KServe v2) HTTP server",
-		Long: `Send infer requests to --model on any Open Inference Protocol HTTP server
+		Short: "Load-test an Open Inference Protocol (KServe v2) server over HTTP or gRPC",
+		Long: `Send infer requests to --model on any Open Inference Protocol server
 (mlenv serve, Triton, KServe) for --seconds and print throughput and
 latency percentiles. The request is built from the model's metadata with
-random inputs (--rows rows each). Closed loop by default: --concurrency
+random inputs (--rows rows each). --protocol http (the default) sends JSON,
+or with --binary the binary tensor data extension (inputs and outputs as
+raw bytes after a JSON header); --protocol grpc calls
+inference.GRPCInferenceService/ModelInfer at the address --uri with the
+inputs in raw_input_contents, as Triton's clients do. Closed loop by default: --concurrency
 callers, each sending its next request when the last is answered. With
 --rate, open loop: requests start at that rate whatever the server's
 speed, at most --concurrency in flight (the rest are counted as dropped),
-and 429 answers are counted as rejected.`,
+and 429 (gRPC RESOURCE_EXHAUSTED) answers are counted as rejected.`,
 		Example: `  mlenv serve mlenv-models/ctr-dlrm &
-  mlenv bench serve --uri http://127.0.0.1:8000 --model ctr-dlrm --concurrency 32 --seconds 10`,
+  mlenv bench serve --uri http://127.0.0.1:8000 --model ctr-dlrm --concurrency 32 --seconds 10
+  mlenv bench serve --protocol grpc --uri 127.0.0.1:8001 --model ctr-dlrm --concurrency 32`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch {
@@ -44,6 +49,10 @@ and 429 answers are counted as rejected.`,
 				return usagef("--rate %g: want 0 (closed loop) or more", cfg.Rate)
 			case cfg.Rows < 1:
 				return usagef("--rows %d: want at least 1", cfg.Rows)
+			case cfg.Protocol != servebench.HTTP && cfg.Protocol != servebench.GRPC:
+				return usagef("--protocol %q: want http or grpc", cfg.Protocol)
+			case cfg.Binary && cfg.Protocol == servebench.GRPC:
+				return usagef("--binary is for --protocol http; gRPC requests always carry raw bytes")
 			}
 			cfg.Duration = time.Duration(secs * float64(time.Second))
 			st, err := servebench.Run(cmd.Context(), cfg)
@@ -64,7 +73,9 @@ and 429 answers are counted as rejected.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.URL, "uri", "http://127.0.0.1:8000", "server base URL")
+	f.StringVar(&cfg.URL, "uri", "http://127.0.0.1:8000", "server base URL (HTTP), or host:port (gRPC)")
+	f.StringVar(&cfg.Protocol, "protocol", servebench.HTTP, "http or grpc")
+	f.BoolVar(&cfg.Binary, "binary", false, "HTTP: send inputs and ask for outputs in the binary tensor data extension")
 	f.StringVar(&cfg.Model, "model", "", "model name")
 	f.IntVar(&cfg.Concurrency, "concurrency", 8, "concurrent callers, or the cap on requests in flight with --rate")
 	f.Float64Var(&secs, "seconds", 10, "how long to send requests")

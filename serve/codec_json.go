@@ -358,7 +358,7 @@ func encodeInferResponse(res Result, id string, outputs []selectedOutput) ([]byt
 		jo := jsonOutput{Name: o.Name, Datatype: o.Datatype, Shape: o.Shape}
 		if o.binary {
 			start := len(binary)
-			binary = encodeRaw(binary, o.Tensor)
+			binary = o.Tensor.AppendRaw(binary)
 			jo.Parameters = map[string]any{paramBinaryDataSize: len(binary) - start}
 		} else {
 			data, err := jsonData(o.Tensor)

@@ -285,7 +285,7 @@ func encodeGRPCResponse(res Result, id string, outputs []selectedOutput) *pb.Mod
 	for _, o := range outputs {
 		out := &pb.ModelInferResponse_InferOutputTensor{Name: o.Name, Datatype: string(o.Datatype), Shape: o.Shape}
 		if raw {
-			resp.RawOutputContents = append(resp.RawOutputContents, encodeRaw(nil, o.Tensor))
+			resp.RawOutputContents = append(resp.RawOutputContents, o.Tensor.AppendRaw(nil))
 		} else {
 			out.Contents = toContents(o.Tensor)
 		}

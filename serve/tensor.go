@@ -149,10 +149,13 @@ func elementSize(d Datatype) int {
 	return int(sliceTypes[d].Elem().Size())
 }
 
-// encodeRaw appends t's data to buf in the protocol's raw binary layout:
-// little-endian row-major elements, BOOL as one byte, and each BYTES element
-// as a 4-byte little-endian length followed by its bytes. t must be valid.
-func encodeRaw(buf []byte, t Tensor) []byte {
+// AppendRaw appends t's data to buf in the protocol's raw binary layout, the
+// one of the HTTP binary tensor data extension and of gRPC's
+// raw_input_contents and raw_output_contents: little-endian row-major
+// elements, BOOL as one byte, and each BYTES element as a 4-byte
+// little-endian length followed by its bytes. It panics when t.Data is not
+// the Go slice of a supported datatype (see Validate).
+func (t Tensor) AppendRaw(buf []byte) []byte {
 	if strs, ok := t.Data.([][]byte); ok {
 		for _, s := range strs {
 			buf = binary.LittleEndian.AppendUint32(buf, uint32(len(s)))
@@ -162,7 +165,7 @@ func encodeRaw(buf []byte, t Tensor) []byte {
 	}
 	buf, err := binary.Append(buf, binary.LittleEndian, t.Data)
 	if err != nil {
-		panic(fmt.Sprintf("serve: encoding tensor %q: %v", t.Name, err)) // Validate guarantees a fixed-size slice
+		panic(fmt.Sprintf("serve: encoding tensor %q: %v", t.Name, err))
 	}
 	return buf
 }
@@ -170,7 +173,7 @@ func encodeRaw(buf []byte, t Tensor) []byte {
 // errRawSize reports raw tensor data whose size does not fit its shape.
 var errRawSize = errors.New("raw data size does not match shape and datatype")
 
-// decodeRaw decodes raw binary data (the layout of encodeRaw) into the Go
+// decodeRaw decodes raw binary data (the layout of AppendRaw) into the Go
 // slice of datatype d. It checks that raw holds exactly n elements.
 func decodeRaw(raw []byte, d Datatype, n int) (any, error) {
 	if d == Bytes {

@@ -39,7 +39,7 @@ func TestRawRoundTrip(t *testing.T) {
 		if err := tensor.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		raw := encodeRaw(nil, tensor)
+		raw := tensor.AppendRaw(nil)
 		if size := elementSize(d); size > 0 && len(raw) != 3*size {
 			t.Errorf("%s: %d raw bytes, want %d", d, len(raw), 3*size)
 		}

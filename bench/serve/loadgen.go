@@ -1,8 +1,9 @@
 // Package servebench is a load generator for any Open Inference Protocol
-// (KServe v2) HTTP server, and the benchmark of mlenv's serve package built
-// on it. Run measures throughput and latency percentiles either closed loop
-// (a fixed number of concurrent callers, each sending its next request when
-// the previous one is answered) or open loop (requests started at a fixed
+// (KServe v2) server, over HTTP (JSON, or the binary tensor data extension)
+// or gRPC, and the benchmark of mlenv's serve package built on it. Run
+// measures throughput and latency percentiles either closed loop (a fixed
+// number of concurrent callers, each sending its next request when the
+// previous one is answered) or open loop (requests started at a fixed
 // rate, whatever the server's speed).
 package servebench
 
@@ -18,25 +19,48 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/mlenv/mlenv/serve"
+	pb "github.com/mlenv/mlenv/serve/inferencepb"
+)
+
+// The protocols Run speaks.
+const (
+	HTTP = "http" // HTTP/JSON, or the binary tensor data extension with Config.Binary
+	GRPC = "grpc" // inference.GRPCInferenceService, inputs in raw_input_contents
 )
 
 // Config describes one load run.
 type Config struct {
-	URL         string        // server base URL, for example http://127.0.0.1:8000
-	Model       string        // model name
+	// URL is the server's base URL for HTTP (http://127.0.0.1:8000) and its
+	// address for gRPC (127.0.0.1:8001).
+	URL   string
+	Model string // model name
+	// Protocol is HTTP (the default when empty) or GRPC. Over gRPC the
+	// inputs go in raw_input_contents, as Triton's clients send them.
+	Protocol string
+	// Binary sends HTTP inputs with the binary tensor data extension and
+	// asks for binary outputs, instead of JSON arrays.
+	Binary      bool
 	Concurrency int           // concurrent callers (closed loop), or the cap on requests in flight (open loop)
 	Duration    time.Duration // how long to send requests
 	Rate        float64       // requests per second for an open loop; 0 means closed loop
 	Rows        int           // rows per request for inputs with a variable first dimension; 0 means 1
-	Client      *http.Client  // nil means a keep-alive client sized for Concurrency
+	Client      *http.Client  // HTTP only: nil means a keep-alive client sized for Concurrency
 }
 
 // Stats summarises a run. Latencies are of successful requests.
 type Stats struct {
 	Offered   int           `json:"offered"`    // open loop: requests due by the rate
-	Requests  int           `json:"requests"`   // answered with 200
-	Rejected  int           `json:"rejected"`   // answered with 429 (queue full)
+	Requests  int           `json:"requests"`   // answered with success
+	Rejected  int           `json:"rejected"`   // answered with HTTP 429 or gRPC RESOURCE_EXHAUSTED (queue full)
 	Dropped   int           `json:"dropped"`    // open loop: not sent because Concurrency requests were in flight
 	Failed    int           `json:"failed"`     // any other answer or transport error
 	Seconds   float64       `json:"seconds"`    // wall time of the run
@@ -48,33 +72,53 @@ type Stats struct {
 	FirstErr  string        `json:"first_error,omitempty"`
 }
 
+// answerGrace is how long after cfg.Duration the requests still in flight
+// may take to be answered before they count as failed.
+const answerGrace = 30 * time.Second
+
 // Run builds a request from the model's metadata (random values, Rows rows)
-// and sends it repeatedly for cfg.Duration.
+// and sends it repeatedly for cfg.Duration. Requests in flight at the end
+// are waited for and counted, so that the slowest ones are not cut from
+// the latencies; the rate is over the time until the last answer.
 func Run(ctx context.Context, cfg Config) (Stats, error) {
 	if cfg.Concurrency < 1 || cfg.Duration <= 0 || cfg.Rate < 0 {
 		return Stats{}, fmt.Errorf("servebench: concurrency %d, duration %v, rate %v: need concurrency >= 1, duration > 0, rate >= 0", cfg.Concurrency, cfg.Duration, cfg.Rate)
 	}
-	client := cfg.Client
-	if client == nil {
-		client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency, MaxConnsPerHost: cfg.Concurrency}}
+	var (
+		call caller
+		stop func()
+		err  error
+	)
+	switch cfg.Protocol {
+	case "", HTTP:
+		call, err = newHTTPCaller(ctx, cfg)
+		stop = func() {}
+	case GRPC:
+		if cfg.Binary {
+			return Stats{}, errors.New("servebench: Binary is for HTTP; gRPC requests always carry raw_input_contents")
+		}
+		call, stop, err = newGRPCCaller(ctx, cfg)
+	default:
+		return Stats{}, fmt.Errorf("servebench: protocol %q: want %q or %q", cfg.Protocol, HTTP, GRPC)
 	}
-	body, err := buildRequest(ctx, client, cfg)
 	if err != nil {
 		return Stats{}, err
 	}
-	url := fmt.Sprintf("%s/v2/models/%s/infer", cfg.URL, cfg.Model)
+	defer stop()
 	r := &recorder{}
-	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	sending, stopSending := context.WithTimeout(ctx, cfg.Duration)
+	defer stopSending()
+	reqCtx, cancel := context.WithTimeout(ctx, cfg.Duration+answerGrace)
 	defer cancel()
 	start := time.Now()
 	if cfg.Rate > 0 {
-		openLoop(ctx, cfg, func() { r.record(send(ctx, client, url, body)) }, r)
+		openLoop(sending, cfg, func() { r.record(call(reqCtx)) }, r)
 	} else {
 		var wg sync.WaitGroup
 		for range cfg.Concurrency {
 			wg.Go(func() {
-				for ctx.Err() == nil {
-					r.record(send(ctx, client, url, body))
+				for sending.Err() == nil {
+					r.record(call(reqCtx))
 				}
 			})
 		}
@@ -117,30 +161,112 @@ func openLoop(ctx context.Context, cfg Config, fire func(), r *recorder) {
 
 // outcome is the result of one request.
 type outcome struct {
-	latency time.Duration
-	status  int // 0 for a transport error
-	err     error
+	latency  time.Duration
+	rejected bool // the server turned it away as overloaded
+	err      error
 }
 
-// send posts body and reads the whole answer.
-func send(ctx context.Context, client *http.Client, url string, body []byte) outcome {
-	start := time.Now()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+// caller sends the prepared request once and reports how it went.
+type caller func(ctx context.Context) outcome
+
+// newHTTPCaller reads the model's metadata and returns a caller that posts
+// one infer request, JSON or binary, and reads the whole answer.
+func newHTTPCaller(ctx context.Context, cfg Config) (caller, error) {
+	client := cfg.Client
+	if client == nil {
+		client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency, MaxConnsPerHost: cfg.Concurrency}}
+	}
+	specs, err := httpMetadata(ctx, client, cfg)
 	if err != nil {
-		return outcome{err: err}
+		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
+	inputs, err := randomInputs(specs, cfg.Rows)
 	if err != nil {
-		return outcome{err: err}
+		return nil, err
 	}
-	msg, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	o := outcome{latency: time.Since(start), status: resp.StatusCode, err: err}
-	if err == nil && resp.StatusCode != http.StatusOK {
-		o.err = fmt.Errorf("status %d: %s", resp.StatusCode, bytes.TrimSpace(msg))
+	body, headerLen := jsonBody(inputs)
+	if cfg.Binary {
+		body, headerLen = binaryBody(inputs)
 	}
-	return o
+	url := fmt.Sprintf("%s/v2/models/%s/infer", cfg.URL, cfg.Model)
+	return func(ctx context.Context) outcome {
+		start := time.Now()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			return outcome{err: err}
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if headerLen >= 0 {
+			req.Header.Set("Content-Type", "application/octet-stream")
+			req.Header.Set("Inference-Header-Content-Length", strconv.Itoa(headerLen))
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return outcome{err: err}
+		}
+		msg, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		o := outcome{latency: time.Since(start), rejected: resp.StatusCode == http.StatusTooManyRequests, err: err}
+		if err == nil && resp.StatusCode != http.StatusOK {
+			o.err = fmt.Errorf("status %d: %s", resp.StatusCode, bytes.TrimSpace(msg))
+		}
+		return o
+	}, nil
+}
+
+// grpcConns is how many connections the gRPC callers share (each carries
+// many concurrent calls), so that one connection's reader and writer do
+// not bound the rate.
+const grpcConns = 4
+
+// newGRPCCaller connects to the server, reads the model's metadata and
+// returns a caller that sends one ModelInfer request with its inputs in
+// raw_input_contents, and a function that closes the connections.
+func newGRPCCaller(ctx context.Context, cfg Config) (caller, func(), error) {
+	clients := make([]pb.GRPCInferenceServiceClient, min(cfg.Concurrency, grpcConns))
+	var conns []*grpc.ClientConn
+	closeAll := func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	for i := range clients {
+		conn, err := grpc.NewClient(cfg.URL, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("servebench: %w", err)
+		}
+		conns = append(conns, conn)
+		clients[i] = pb.NewGRPCInferenceServiceClient(conn)
+	}
+	meta, err := clients[0].ModelMetadata(ctx, &pb.ModelMetadataRequest{Name: cfg.Model})
+	if err != nil {
+		closeAll()
+		return nil, nil, fmt.Errorf("servebench: model metadata of %q: %w", cfg.Model, err)
+	}
+	var specs []tensorMeta
+	for _, in := range meta.GetInputs() {
+		specs = append(specs, tensorMeta{Name: in.GetName(), Datatype: in.GetDatatype(), Shape: in.GetShape()})
+	}
+	inputs, err := randomInputs(specs, cfg.Rows)
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	req := &pb.ModelInferRequest{ModelName: cfg.Model}
+	for _, t := range inputs {
+		req.Inputs = append(req.Inputs, &pb.ModelInferRequest_InferInputTensor{Name: t.Name, Datatype: string(t.Datatype), Shape: t.Shape})
+		req.RawInputContents = append(req.RawInputContents, t.AppendRaw(nil))
+	}
+	var next atomic.Uint64
+	return func(ctx context.Context) outcome {
+		client := clients[next.Add(1)%uint64(len(clients))]
+		start := time.Now()
+		if _, err := client.ModelInfer(ctx, req); err != nil {
+			return outcome{err: err, rejected: status.Code(err) == codes.ResourceExhausted}
+		}
+		return outcome{latency: time.Since(start)}
+	}, closeAll, nil
 }
 
 // recorder collects outcomes from concurrent callers.
@@ -156,10 +282,8 @@ func (r *recorder) record(o outcome) {
 	switch {
 	case o.err == nil:
 		r.latencies = append(r.latencies, o.latency)
-	case o.status == http.StatusTooManyRequests:
+	case o.rejected:
 		r.stat.Rejected++
-	case errors.Is(o.err, context.DeadlineExceeded) || errors.Is(o.err, context.Canceled):
-		// cut off by the end of the run: neither a success nor a failure
 	default:
 		r.stat.Failed++
 		if r.stat.FirstErr == "" {
@@ -202,10 +326,8 @@ type tensorMeta struct {
 	Shape    []int64 `json:"shape"`
 }
 
-// buildRequest reads the model's metadata and returns a JSON infer request
-// with random data for every input: the first variable dimension becomes
-// cfg.Rows, other variable dimensions 1.
-func buildRequest(ctx context.Context, client *http.Client, cfg Config) ([]byte, error) {
+// httpMetadata reads the model's inputs from its metadata endpoint.
+func httpMetadata(ctx context.Context, client *http.Client, cfg Config) ([]tensorMeta, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v2/models/%s", cfg.URL, cfg.Model), nil)
 	if err != nil {
 		return nil, err
@@ -223,57 +345,128 @@ func buildRequest(ctx context.Context, client *http.Client, cfg Config) ([]byte,
 	if err := json.NewDecoder(resp.Body).Decode(&meta); err != nil {
 		return nil, fmt.Errorf("servebench: model metadata of %q: %w", cfg.Model, err)
 	}
-	rows := int64(max(cfg.Rows, 1))
-	var inputs []map[string]any
-	for _, in := range meta.Inputs {
+	return meta.Inputs, nil
+}
+
+// randomInputs returns a tensor of random values for every input: the first
+// variable dimension becomes rows (at least 1), other variable dimensions 1.
+func randomInputs(specs []tensorMeta, rows int) ([]serve.Tensor, error) {
+	var inputs []serve.Tensor
+	for _, in := range specs {
 		shape := slices.Clone(in.Shape)
 		n := int64(1)
 		for i, d := range shape {
 			if d < 0 {
 				shape[i] = 1
 				if i == 0 {
-					shape[i] = rows
+					shape[i] = int64(max(rows, 1))
 				}
 			}
 			n *= shape[i]
 		}
-		data, err := randomData(in.Datatype, int(n))
+		t, err := randomTensor(in.Name, serve.Datatype(in.Datatype), shape, int(n))
 		if err != nil {
 			return nil, fmt.Errorf("servebench: input %q: %w", in.Name, err)
 		}
-		inputs = append(inputs, map[string]any{"name": in.Name, "datatype": in.Datatype, "shape": shape, "data": data})
+		inputs = append(inputs, t)
 	}
-	return json.Marshal(map[string]any{"inputs": inputs})
+	return inputs, nil
 }
 
-// randomData returns n random values valid for the datatype; BYTES
-// elements are small decimal numbers, which categorical inputs take as ids.
-func randomData(datatype string, n int) (any, error) {
-	switch datatype {
-	case "FP32", "FP64":
-		xs := make([]float64, n)
-		for i := range xs {
-			xs[i] = rand.NormFloat64()
-		}
-		return xs, nil
-	case "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64":
-		xs := make([]int, n)
-		for i := range xs {
-			xs[i] = rand.IntN(100)
-		}
-		return xs, nil
-	case "BYTES":
-		xs := make([]string, n)
-		for i := range xs {
-			xs[i] = strconv.Itoa(rand.IntN(100))
-		}
-		return xs, nil
-	case "BOOL":
-		xs := make([]bool, n)
-		for i := range xs {
-			xs[i] = rand.IntN(2) == 1
-		}
-		return xs, nil
+// randomTensor returns a tensor of n random values valid for the datatype:
+// normal floats, integers in [0, 100), and BYTES elements that are small
+// decimal numbers, which categorical inputs take as ids.
+func randomTensor(name string, d serve.Datatype, shape []int64, n int) (serve.Tensor, error) {
+	t := serve.Tensor{Name: name, Datatype: d, Shape: shape}
+	switch d {
+	case serve.FP32:
+		t.Data = randomSlice(n, func() float32 { return float32(rand.NormFloat64()) })
+	case serve.FP64:
+		t.Data = randomSlice(n, rand.NormFloat64)
+	case serve.Int8:
+		t.Data = randomSlice(n, func() int8 { return int8(rand.IntN(100)) })
+	case serve.Int16:
+		t.Data = randomSlice(n, func() int16 { return int16(rand.IntN(100)) })
+	case serve.Int32:
+		t.Data = randomSlice(n, func() int32 { return int32(rand.IntN(100)) })
+	case serve.Int64:
+		t.Data = randomSlice(n, func() int64 { return int64(rand.IntN(100)) })
+	case serve.Uint8:
+		t.Data = randomSlice(n, func() uint8 { return uint8(rand.IntN(100)) })
+	case serve.Uint16:
+		t.Data = randomSlice(n, func() uint16 { return uint16(rand.IntN(100)) })
+	case serve.Uint32:
+		t.Data = randomSlice(n, func() uint32 { return uint32(rand.IntN(100)) })
+	case serve.Uint64:
+		t.Data = randomSlice(n, func() uint64 { return uint64(rand.IntN(100)) })
+	case serve.Bool:
+		t.Data = randomSlice(n, func() bool { return rand.IntN(2) == 1 })
+	case serve.Bytes:
+		t.Data = randomSlice(n, func() []byte { return strconv.AppendInt(nil, int64(rand.IntN(100)), 10) })
+	default:
+		return serve.Tensor{}, fmt.Errorf("datatype %s not supported by the load generator", d)
 	}
-	return nil, fmt.Errorf("datatype %s not supported by the load generator", datatype)
+	return t, nil
+}
+
+func randomSlice[T any](n int, draw func() T) []T {
+	s := make([]T, n)
+	for i := range s {
+		s[i] = draw()
+	}
+	return s
+}
+
+// jsonBody encodes an infer request with the inputs' data as JSON arrays;
+// the header length is -1, since the whole body is JSON.
+func jsonBody(inputs []serve.Tensor) ([]byte, int) {
+	var in []map[string]any
+	for _, t := range inputs {
+		in = append(in, map[string]any{"name": t.Name, "datatype": t.Datatype, "shape": t.Shape, "data": jsonData(t.Data)})
+	}
+	body, err := json.Marshal(map[string]any{"inputs": in})
+	if err != nil {
+		panic(err) // slices of numbers, booleans and strings always encode
+	}
+	return body, -1
+}
+
+// jsonData is a tensor's data as encoding/json should write it: BYTES as
+// strings and UINT8 as numbers, where it would write base64.
+func jsonData(data any) any {
+	switch d := data.(type) {
+	case [][]byte:
+		strs := make([]string, len(d))
+		for i, s := range d {
+			strs[i] = string(s)
+		}
+		return strs
+	case []uint8:
+		nums := make([]int, len(d))
+		for i, v := range d {
+			nums[i] = int(v)
+		}
+		return nums
+	}
+	return data
+}
+
+// binaryBody encodes an infer request with the binary tensor data
+// extension: a JSON header naming each input's binary_data_size and asking
+// for binary outputs, then the inputs' raw data. It returns the body and
+// the header's length.
+func binaryBody(inputs []serve.Tensor) ([]byte, int) {
+	var in []map[string]any
+	var raw []byte
+	for _, t := range inputs {
+		n := len(raw)
+		raw = t.AppendRaw(raw)
+		in = append(in, map[string]any{"name": t.Name, "datatype": t.Datatype, "shape": t.Shape,
+			"parameters": map[string]any{"binary_data_size": len(raw) - n}})
+	}
+	header, err := json.Marshal(map[string]any{"inputs": in, "parameters": map[string]any{"binary_data_output": true}})
+	if err != nil {
+		panic(err)
+	}
+	return append(header, raw...), len(header)
 }

@@ -9,14 +9,34 @@ import (
 	"github.com/mlenv/mlenv/serve"
 )
 
-func TestRunClosedLoop(t *testing.T) {
-	url := startServer(t, newMLP(), serve.BatchConfig{MaxBatchSize: 8, MaxQueueDelay: time.Millisecond}, nil)
-	s, err := Run(context.Background(), Config{URL: url, Model: "mlp", Concurrency: 4, Duration: 200 * time.Millisecond, Rows: 2})
-	if err != nil {
-		t.Fatal(err)
+// protocols are the ways Run can send requests, as Config fields.
+var protocols = []struct {
+	name     string
+	protocol string
+	binary   bool
+}{{"http-json", HTTP, false}, {"http-binary", HTTP, true}, {"grpc", GRPC, false}}
+
+// config returns a Config for p against srv.
+func config(srv server, p string, binary bool, model string) Config {
+	cfg := Config{URL: srv.url, Model: model, Protocol: p, Binary: binary}
+	if p == GRPC {
+		cfg.URL = srv.grpc
 	}
-	if s.Requests == 0 || s.Failed != 0 || s.P50 <= 0 || s.P50 > s.P99 || s.P99 > s.Max || s.PerSecond <= 0 {
-		t.Errorf("stats %+v: want successful requests with ordered percentiles", s)
+	return cfg
+}
+
+func TestRunClosedLoop(t *testing.T) {
+	srv := startServer(t, newMLP(), serve.BatchConfig{MaxBatchSize: 8, MaxQueueDelay: time.Millisecond}, nil)
+	for _, p := range protocols {
+		cfg := config(srv, p.protocol, p.binary, "mlp")
+		cfg.Concurrency, cfg.Duration, cfg.Rows = 4, 200*time.Millisecond, 2
+		s, err := Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", p.name, err)
+		}
+		if s.Requests == 0 || s.Failed != 0 || s.P50 <= 0 || s.P50 > s.P99 || s.P99 > s.Max || s.PerSecond <= 0 {
+			t.Errorf("%s: stats %+v: want successful requests with ordered percentiles", p.name, s)
+		}
 	}
 }
 
@@ -29,22 +49,37 @@ func (m slow) Infer(ctx context.Context, in []serve.Tensor) ([]serve.Tensor, err
 }
 
 func TestRunOpenLoopCountsRejections(t *testing.T) {
-	url := startServer(t, slow{newMLP()}, serve.BatchConfig{QueueSize: 1}, nil)
-	s, err := Run(context.Background(), Config{URL: url, Model: "mlp", Concurrency: 16, Rate: 500, Duration: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.Requests == 0 || s.Rejected == 0 || s.Failed != 0 {
-		t.Errorf("stats %+v: a 1-deep queue at 10x overload should reject some requests and serve others", s)
+	srv := startServer(t, slow{newMLP()}, serve.BatchConfig{QueueSize: 1}, nil)
+	for _, p := range []string{HTTP, GRPC} {
+		cfg := config(srv, p, false, "mlp")
+		cfg.Concurrency, cfg.Rate, cfg.Duration = 16, 500, 300*time.Millisecond
+		s, err := Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Requests == 0 || s.Rejected == 0 || s.Failed != 0 {
+			t.Errorf("%s: stats %+v: a 1-deep queue at 10x overload should reject some requests and serve others", p, s)
+		}
 	}
 }
 
 func TestRunErrors(t *testing.T) {
-	url := startServer(t, newMLP(), serve.BatchConfig{}, nil)
-	if _, err := Run(context.Background(), Config{URL: url, Model: "nope", Concurrency: 1, Duration: time.Millisecond}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
-		t.Errorf("unknown model: %v", err)
+	srv := startServer(t, newMLP(), serve.BatchConfig{}, nil)
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{config(srv, HTTP, false, "nope"), `"nope"`},
+		{config(srv, GRPC, false, "nope"), `"nope"`},
+		{config(srv, GRPC, true, "mlp"), "Binary is for HTTP"},
+		{config(srv, "websocket", false, "mlp"), `protocol "websocket"`},
+	} {
+		tc.cfg.Concurrency, tc.cfg.Duration = 1, time.Millisecond
+		if _, err := Run(context.Background(), tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want one mentioning %s", tc.cfg, err, tc.want)
+		}
 	}
-	if _, err := Run(context.Background(), Config{URL: url, Model: "mlp", Concurrency: 0, Duration: time.Second}); err == nil {
+	if _, err := Run(context.Background(), Config{URL: srv.url, Model: "mlp", Concurrency: 0, Duration: time.Second}); err == nil {
 		t.Error("concurrency 0 accepted")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 var (
 	loadSeconds  = flag.Duration("serve.duration", 3*time.Second, "length of each load run of BenchmarkServe")
 	artifactPath = flag.String("serve.artifact", "", "model artifact directory (mlenv train's output) to benchmark instead of the plain Go MLP")
+	protocol     = flag.String("serve.protocol", HTTP, "protocol of the load: http or grpc")
+	binaryData   = flag.Bool("serve.binary", false, "HTTP load with the binary tensor data extension instead of JSON")
 )
 
 // benchModel returns the model the benchmarks serve: the -serve.artifact
@@ -88,10 +91,24 @@ func (m *mlp) Infer(_ context.Context, inputs []serve.Tensor) ([]serve.Tensor, e
 	return []serve.Tensor{{Name: "y", Datatype: serve.FP32, Shape: []int64{int64(rows), 1}, Data: y}}, nil
 }
 
-// startServer serves the model over HTTP on a loopback port until the test
-// or benchmark ends, and returns its base URL. The serving metrics go to
-// reg, unless it is nil.
-func startServer(tb testing.TB, m serve.Model, cfg serve.BatchConfig, reg *prometheus.Registry) string {
+// server is where startServer serves: the HTTP base URL and the gRPC
+// address.
+type server struct{ url, grpc string }
+
+// load returns the Config of a closed-loop run against s with the
+// protocol and encoding of the -serve.protocol and -serve.binary flags.
+func (s server) load(model string, concurrency int) Config {
+	cfg := Config{URL: s.url, Model: model, Concurrency: concurrency, Duration: *loadSeconds, Protocol: *protocol, Binary: *binaryData}
+	if *protocol == GRPC {
+		cfg.URL = s.grpc
+	}
+	return cfg
+}
+
+// startServer serves the model over HTTP and gRPC on loopback ports until
+// the test or benchmark ends. The serving metrics go to reg, unless it is
+// nil.
+func startServer(tb testing.TB, m serve.Model, cfg serve.BatchConfig, reg *prometheus.Registry) server {
 	tb.Helper()
 	var metrics *serve.Metrics
 	if reg != nil {
@@ -105,23 +122,28 @@ func startServer(tb testing.TB, m serve.Model, cfg serve.BatchConfig, reg *prome
 	if err != nil {
 		tb.Fatal(err)
 	}
+	grpcLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve.NewServer(repo, serve.Config{}).Serve(ctx, ln, nil) }()
+	go func() { done <- serve.NewServer(repo, serve.Config{}).Serve(ctx, ln, grpcLn) }()
 	tb.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			tb.Error(err)
 		}
 	})
-	return "http://" + ln.Addr().String()
+	return server{url: "http://" + ln.Addr().String(), grpc: grpcLn.Addr().String()}
 }
 
 // BenchmarkServe runs closed-loop HTTP load on the MLP model with dynamic
 // batching off (each request its own Infer call) and on (up to 64 rows,
 // merging only waiting requests, or waiting up to 1 ms for more), at several
-// concurrencies. Each iteration is one load
-// run of -serve.duration; it reports requests/s and p50/p99 latency.
+// concurrencies, over the protocol of -serve.protocol and -serve.binary.
+// Each iteration is one load run of -serve.duration; it reports
+// requests/s and p50/p99 latency.
 func BenchmarkServe(b *testing.B) {
 	for _, mode := range []struct {
 		name string
@@ -133,9 +155,9 @@ func BenchmarkServe(b *testing.B) {
 	} {
 		for _, conc := range []int{1, 8, 32, 128} {
 			b.Run(fmt.Sprintf("%s/concurrency=%d", mode.name, conc), func(b *testing.B) {
-				url := startServer(b, benchModel(b), mode.cfg, nil)
+				srv := startServer(b, benchModel(b), mode.cfg, nil)
 				for b.Loop() {
-					s, err := Run(context.Background(), Config{URL: url, Model: benchModel(b).Metadata().Name, Concurrency: conc, Duration: *loadSeconds})
+					s, err := Run(context.Background(), srv.load(benchModel(b).Metadata().Name, conc))
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -163,13 +185,14 @@ func BenchmarkServeOverload(b *testing.B) {
 	cfg := serve.BatchConfig{MaxBatchSize: 64, QueueSize: 128}
 	name := benchModel(b).Metadata().Name
 	for b.Loop() {
-		capacity, err := Run(context.Background(), Config{URL: startServer(b, benchModel(b), cfg, nil), Model: name, Concurrency: 32, Duration: *loadSeconds})
+		capacity, err := Run(context.Background(), startServer(b, benchModel(b), cfg, nil).load(name, 32))
 		if err != nil {
 			b.Fatal(err)
 		}
 		reg := prometheus.NewRegistry()
-		url := startServer(b, benchModel(b), cfg, reg)
-		s, err := Run(context.Background(), Config{URL: url, Model: name, Concurrency: 256, Rate: 2 * capacity.PerSecond, Duration: *loadSeconds})
+		over := startServer(b, benchModel(b), cfg, reg).load(name, 256)
+		over.Rate = 2 * capacity.PerSecond
+		s, err := Run(context.Background(), over)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -188,55 +211,46 @@ func BenchmarkServeOverload(b *testing.B) {
 
 // BenchmarkRawInfer calls the model's Infer directly, without a server, on
 // batches of random inputs (as the load generator sends them), and reports
-// rows/s: the ceiling that served throughput is compared with.
+// rows/s, the ceiling that served throughput is compared with, and the
+// process's CPU time per row (all threads, the garbage collector's
+// included), to set against the server's.
 func BenchmarkRawInfer(b *testing.B) {
 	m := benchModel(b)
 	for _, rows := range []int{1, 32, 64} {
 		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
 			inputs := randomTensors(b, m.Metadata(), rows)
+			cpu := cpuTime(b)
 			for b.Loop() {
 				if _, err := m.Infer(context.Background(), inputs); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64((cpuTime(b)-cpu).Nanoseconds())/1e3/float64(rows*b.N), "cpu-us/row")
 		})
 	}
+}
+
+// cpuTime returns the user and system CPU time the process has used.
+func cpuTime(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // randomTensors returns inputs for meta with rows rows, drawn as the load
 // generator draws a request's values.
 func randomTensors(tb testing.TB, meta serve.Metadata, rows int) []serve.Tensor {
 	tb.Helper()
-	var ts []serve.Tensor
-	for _, spec := range meta.Inputs {
-		shape := append([]int64{int64(rows)}, spec.Shape[1:]...)
-		n, err := serve.NumElements(shape)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		v, err := randomData(string(spec.Datatype), n)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		t := serve.Tensor{Name: spec.Name, Datatype: spec.Datatype, Shape: shape}
-		switch v := v.(type) {
-		case []float64:
-			x := make([]float32, n)
-			for i := range v {
-				x[i] = float32(v[i])
-			}
-			t.Data = x
-		case []string:
-			x := make([][]byte, n)
-			for i := range v {
-				x[i] = []byte(v[i])
-			}
-			t.Data = x
-		default:
-			tb.Fatalf("input %q: datatype %s not drawn here", spec.Name, spec.Datatype)
-		}
-		ts = append(ts, t)
+	var specs []tensorMeta
+	for _, s := range meta.Inputs {
+		specs = append(specs, tensorMeta{Name: s.Name, Datatype: string(s.Datatype), Shape: s.Shape})
+	}
+	ts, err := randomInputs(specs, rows)
+	if err != nil {
+		tb.Fatal(err)
 	}
 	return ts
 }
