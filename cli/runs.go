@@ -127,7 +127,7 @@ func newRunsShowCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "show RUN_ID",
-		Short: "Show one run: attributes, latest metrics, params and tags",
+		Short: "Show one run: attributes, latest metrics, params, logged models and tags",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newTrackingClient(uri)
@@ -153,6 +153,11 @@ func newRunsShowCmd() *cobra.Command {
 			section(w, "params", len(r.Params), func(tw io.Writer) {
 				for _, p := range r.Params {
 					fmt.Fprintf(tw, "  %s\t%s\n", p.Key, p.Value)
+				}
+			})
+			section(w, "logged models", len(r.ModelOutputs), func(tw io.Writer) {
+				for _, o := range r.ModelOutputs {
+					fmt.Fprintf(tw, "  %s\tstep %d\n", o.ModelID, o.Step)
 				}
 			})
 			section(w, "tags", len(r.Tags), func(tw io.Writer) {

@@ -14,8 +14,9 @@ import (
 	"github.com/mlenv/mlenv/store/storetest"
 )
 
-// trackingServer starts an in-process server with one finished run and a
-// registered model with an alias, and returns its URI and the run id.
+// trackingServer starts an in-process server with one finished run that
+// logged a model, and a registered model with an alias, and returns its
+// URI and the run id.
 func trackingServer(t *testing.T) (string, string) {
 	s := storetest.SQLite(t)
 	files, err := artifact.NewLocal(t.TempDir())
@@ -36,6 +37,13 @@ func trackingServer(t *testing.T) (string, string) {
 	err = s.LogBatch(ctx, store.Batch{RunID: run.Info.RunID, Metrics: []store.Metric{{Key: "auc", Value: 0.81, Step: 4}},
 		Params: []store.Param{{Key: "lr", Value: "0.01"}}})
 	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.CreateLoggedModel(ctx, store.LoggedModelCreate{ExperimentID: exp, Name: "clf", SourceRunID: run.Info.RunID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.LogOutputs(ctx, run.Info.RunID, []store.ModelOutput{{ModelID: m.ModelID, Step: 7}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.CreateRegisteredModel(ctx, "ctr-model", "", nil); err != nil {
@@ -59,7 +67,7 @@ func TestRunsAndModelsCommands(t *testing.T) {
 		want []string
 	}{
 		{[]string{"runs", "list", "--uri", uri, "--experiment", "ctr", "--filter", "metrics.auc > 0.8"}, []string{runID, "baseline", "auc=0.81"}},
-		{[]string{"runs", "show", "--uri", uri, runID}, []string{"baseline", "lr", "0.01", "step 4"}},
+		{[]string{"runs", "show", "--uri", uri, runID}, []string{"baseline", "lr", "0.01", "step 4", "logged models:", "m-", "step 7"}},
 		{[]string{"models", "list", "--uri", uri}, []string{"ctr-model", "champion=v2"}},
 		{[]string{"models", "show", "--uri", uri, "ctr-model"}, []string{"champion", "runs:/" + runID}},
 		{[]string{"models", "show", "--uri", uri, "ctr-model@champion"}, []string{"version: 2"}},

@@ -40,6 +40,7 @@ type ModelVersion struct {
 	Tags                 []store.Tag `json:"tags,omitempty"`
 	RunLink              string      `json:"run_link,omitempty"`
 	Aliases              []string    `json:"aliases,omitempty"`
+	ModelID              string      `json:"model_id,omitempty"`
 }
 
 func wireModel(m *store.RegisteredModel) RegisteredModel {
@@ -51,7 +52,7 @@ func wireModel(m *store.RegisteredModel) RegisteredModel {
 func wireVersion(v *store.ModelVersion) ModelVersion {
 	return ModelVersion{Name: v.Name, Version: v.Version, CreationTimestamp: v.CreationTimestamp, LastUpdatedTimestamp: v.LastUpdatedTimestamp,
 		UserID: v.UserID, CurrentStage: v.CurrentStage, Description: v.Description, Source: v.Source, RunID: v.RunID,
-		Status: v.Status, StatusMessage: v.StatusMessage, Tags: v.Tags, RunLink: v.RunLink, Aliases: v.Aliases}
+		Status: v.Status, StatusMessage: v.StatusMessage, Tags: v.Tags, RunLink: v.RunLink, Aliases: v.Aliases, ModelID: v.ModelID}
 }
 
 // API serves the model registry endpoints.
@@ -281,12 +282,13 @@ func (a *API) createVersion(r *http.Request) (any, error) {
 		Source  string `json:"source"`
 		RunID   string `json:"run_id"`
 		RunLink string `json:"run_link"`
+		ModelID string `json:"model_id"`
 	}
 	if err := decode(r, &q, q.name, func() (string, string) { return "source", q.Source }); err != nil {
 		return nil, err
 	}
 	return versionResult(a.reg.CreateModelVersion(r.Context(), store.ModelVersionCreate{Name: q.Name, Source: q.Source,
-		RunID: q.RunID, RunLink: q.RunLink, Description: q.Description, Tags: q.Tags}))
+		RunID: q.RunID, RunLink: q.RunLink, Description: q.Description, Tags: q.Tags, ModelID: q.ModelID}))
 }
 
 func (a *API) getVersion(r *http.Request) (any, error) {
@@ -370,8 +372,16 @@ func (a *API) downloadURI(r *http.Request) (any, error) {
 }
 
 // resolveSource turns runs:/<run_id>/<path> into the run's artifact URI
-// joined with path; other sources are returned as they are.
+// joined with path and models:/<model id> into the logged model's
+// artifact location; other sources are returned as they are.
 func (a *API) resolveSource(r *http.Request, source string) (string, error) {
+	if id := store.LoggedModelIDOf(source); id != "" {
+		m, err := a.runs.GetLoggedModel(r.Context(), id)
+		if err != nil {
+			return "", err
+		}
+		return m.ArtifactLocation, nil
+	}
 	rest, ok := strings.CutPrefix(source, "runs:/")
 	if !ok {
 		return source, nil

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -59,6 +58,19 @@ func (a *api) call(method, path, body string) (int, map[string]any) {
 	return resp.StatusCode, out
 }
 
+// put uploads body to the artifact proxy path (under the server) and
+// returns the status.
+func (a *api) put(path, body string) int {
+	a.t.Helper()
+	req, _ := http.NewRequest("PUT", a.url+path, strings.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // ok calls and fails the test unless the status is 200.
 func (a *api) ok(method, path, body string) map[string]any {
 	a.t.Helper()
@@ -69,13 +81,16 @@ func (a *api) ok(method, path, body string) map[string]any {
 	return out
 }
 
-// fails calls and checks the MLflow error code and HTTP status.
-func (a *api) fails(method, path, body, code string, status int) {
+// fails calls and checks the MLflow error code and HTTP status; it
+// returns the error message.
+func (a *api) fails(method, path, body, code string, status int) string {
 	a.t.Helper()
 	got, out := a.call(method, path, body)
-	if got != status || out["error_code"] != code || out["message"] == "" {
+	msg, _ := out["message"].(string)
+	if got != status || out["error_code"] != code || msg == "" {
 		a.t.Fatalf("%s %s %s: status %d %v, want %d %s", method, path, body, got, out, status, code)
 	}
+	return msg
 }
 
 // get walks a decoded response along keys and list indexes.
@@ -218,19 +233,10 @@ func TestArtifactsAndRegistry(t *testing.T) {
 		a := newAPI(t, s)
 		run := get(a.ok("POST", p+"runs/create", `{"experiment_id": "0"}`), "run", "info", "run_id").(string)
 		base := "/api/2.0/mlflow-artifacts/artifacts/0/" + run + "/artifacts/"
-		put := func(path, body string) int {
-			req, _ := http.NewRequest("PUT", a.url+base+path, bytes.NewBufferString(body))
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			return resp.StatusCode
-		}
-		if put("model/MLmodel", "flavors: {}") != 200 || put("model/model.safetensors", "0123456789") != 200 {
+		if a.put(base+"model/MLmodel", "flavors: {}") != 200 || a.put(base+"model/model.safetensors", "0123456789") != 200 {
 			t.Fatal("artifact upload failed")
 		}
-		if code := put("..%2F..%2F..%2Fescape", "x"); code != 400 {
+		if code := a.put(base+"..%2F..%2F..%2Fescape", "x"); code != 400 {
 			t.Fatalf("traversal upload: status %d, want 400", code)
 		}
 		resp, err := http.Get(a.url + base + "model/MLmodel")

@@ -112,15 +112,19 @@ func (m *Metric) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	var w struct {
-		Key       string `json:"key"`
-		Value     Float  `json:"value"`
-		Timestamp Int    `json:"timestamp"`
-		Step      Int    `json:"step"`
+		Key           string `json:"key"`
+		Value         Float  `json:"value"`
+		Timestamp     Int    `json:"timestamp"`
+		Step          Int    `json:"step"`
+		ModelID       string `json:"model_id"`
+		DatasetName   string `json:"dataset_name"`
+		DatasetDigest string `json:"dataset_digest"`
 	}
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	*m = Metric{Key: w.Key, Value: w.Value, Timestamp: int64(w.Timestamp), Step: int64(w.Step)}
+	*m = Metric{Key: w.Key, Value: w.Value, Timestamp: int64(w.Timestamp), Step: int64(w.Step),
+		ModelID: w.ModelID, DatasetName: w.DatasetName, DatasetDigest: w.DatasetDigest}
 	return nil
 }
 
@@ -168,11 +172,12 @@ func parseFlatMetric(b []byte) (m Metric, ok bool) {
 		}
 		var err error
 		switch name {
-		case "key":
-			if !quoted {
+		case "key", "model_id", "dataset_name", "dataset_digest":
+			if quoted {
+				*metricText(&m, name) = tok
+			} else if tok != "null" {
 				return m, false
 			}
-			m.Key = tok
 		case "value":
 			m.Value, err = parseFloat(tok)
 		case "timestamp":
@@ -196,6 +201,19 @@ func parseFlatMetric(b []byte) (m Metric, ok bool) {
 		i = skipSpace(b, i+1)
 	}
 	return m, false
+}
+
+// metricText returns the string field of m that the JSON name names.
+func metricText(m *Metric, name string) *string {
+	switch name {
+	case "model_id":
+		return &m.ModelID
+	case "dataset_name":
+		return &m.DatasetName
+	case "dataset_digest":
+		return &m.DatasetDigest
+	}
+	return &m.Key
 }
 
 func skipSpace(b []byte, i int) int {

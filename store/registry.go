@@ -37,9 +37,14 @@ type ModelVersion struct {
 	StatusMessage        string
 	Tags                 []Tag
 	Aliases              []string
+	// ModelID is the MLflow 3 logged model the version was registered
+	// from, or "".
+	ModelID string
 }
 
-// ModelVersionCreate holds the fields of a new model version.
+// ModelVersionCreate holds the fields of a new model version. ModelID
+// names the logged model it comes from, which must exist; when it is
+// empty and Source is models:/<model id>, that id is taken.
 type ModelVersionCreate struct {
 	Name        string
 	Source      string
@@ -47,6 +52,7 @@ type ModelVersionCreate struct {
 	RunLink     string
 	Description string
 	Tags        []Tag
+	ModelID     string
 }
 
 // Registry stores registered models, their versions, tags and aliases.

@@ -83,16 +83,9 @@ func (s *SQLStore) CreateRun(ctx context.Context, r RunCreate) (*Run, error) {
 	}
 	sortTags(run.Tags)
 	err = s.write(ctx, func(t *tx) error {
-		var stage, location string
-		err := t.queryRow(`SELECT lifecycle_stage, artifact_location FROM experiments WHERE experiment_id = ?`, exp).Scan(&stage, &location)
-		if errors.Is(err, sql.ErrNoRows) {
-			return experimentNotFound(r.ExperimentID)
-		}
+		location, err := activeExperiment(t, exp, "a run")
 		if err != nil {
 			return err
-		}
-		if stage != LifecycleActive {
-			return Errorf(InvalidParameterValue, "cannot create a run in experiment %d: it is deleted", exp)
 		}
 		i := &run.Info
 		i.ArtifactURI = s.experimentLocation(i.ExperimentID, location) + "/" + id + "/artifacts"
@@ -114,6 +107,23 @@ func (s *SQLStore) CreateRun(ctx context.Context, r RunCreate) (*Run, error) {
 		return nil, err
 	}
 	return run, nil
+}
+
+// activeExperiment returns the stored artifact location of experiment
+// exp, which must exist and be active for creating what in it.
+func activeExperiment(t *tx, exp int64, what string) (string, error) {
+	var stage, location string
+	err := t.queryRow(`SELECT lifecycle_stage, artifact_location FROM experiments WHERE experiment_id = ?`, exp).Scan(&stage, &location)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", experimentNotFound(strconv.FormatInt(exp, 10))
+	}
+	if err != nil {
+		return "", err
+	}
+	if stage != LifecycleActive {
+		return "", Errorf(InvalidParameterValue, "cannot create %s in experiment %d: it is deleted", what, exp)
+	}
+	return location, nil
 }
 
 func upsertTags(t *tx, key int64, tags []Tag) error {
@@ -257,7 +267,37 @@ func (s *SQLStore) loadRunData(ctx context.Context, runs []Run, keys []int64) er
 			return err
 		}
 	}
+	if err := s.loadModelIO(ctx, idx, in, args); err != nil {
+		return err
+	}
 	return s.loadInputs(ctx, idx, in, args)
+}
+
+// loadModelIO fills the model inputs and outputs of the runs in idx.
+func (s *SQLStore) loadModelIO(ctx context.Context, idx map[int64]*Run, in string, args []any) error {
+	err := s.each(ctx, `SELECT run_key, model_id FROM run_model_inputs WHERE run_key IN `+in+` ORDER BY model_id`, args,
+		func(rows *sql.Rows) error {
+			var k int64
+			var m ModelInput
+			if err := rows.Scan(&k, &m.ModelID); err != nil {
+				return err
+			}
+			idx[k].ModelInputs = append(idx[k].ModelInputs, m)
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	return s.each(ctx, `SELECT run_key, model_id, step FROM run_model_outputs WHERE run_key IN `+in+` ORDER BY step, model_id`, args,
+		func(rows *sql.Rows) error {
+			var k int64
+			var m ModelOutput
+			if err := rows.Scan(&k, &m.ModelID, &m.Step); err != nil {
+				return err
+			}
+			idx[k].ModelOutputs = append(idx[k].ModelOutputs, m)
+			return nil
+		})
 }
 
 // each runs a read query and calls fn for every row.
@@ -355,7 +395,7 @@ func (s *SQLStore) LogBatch(ctx context.Context, b Batch) error {
 	if err := checkBatch(b); err != nil {
 		return err
 	}
-	latest := latestPoints(b.Metrics)
+	latest, linked := latestPoints(b.Metrics), hasModelMetrics(b.Metrics)
 	return s.write(ctx, func(t *tx) error {
 		key, err := activeRun(t, b.RunID)
 		if err != nil {
@@ -369,6 +409,11 @@ func (s *SQLStore) LogBatch(ctx context.Context, b Batch) error {
 		}
 		if err := insertMetrics(t, key, b.Metrics); err != nil {
 			return err
+		}
+		if linked {
+			if err := logModelMetrics(t, key, b.Metrics); err != nil {
+				return err
+			}
 		}
 		t.noteLatest(key, latest)
 		return nil
@@ -428,10 +473,15 @@ func storedValue(f Float) (float64, bool) {
 }
 
 // LogInputs implements Tracking.
-func (s *SQLStore) LogInputs(ctx context.Context, id string, inputs []DatasetInput) error {
-	for _, in := range inputs {
+func (s *SQLStore) LogInputs(ctx context.Context, id string, datasets []DatasetInput, models []ModelInput) error {
+	for _, in := range datasets {
 		if in.Dataset.Name == "" || in.Dataset.Digest == "" {
-			return Errorf(InvalidParameterValue, "dataset name and digest must not be empty")
+			return Errorf(InvalidParameterValue, "datasets: dataset name and digest must not be empty")
+		}
+	}
+	for _, m := range models {
+		if m.ModelID == "" {
+			return Errorf(InvalidParameterValue, "models: model_id must not be empty")
 		}
 	}
 	return s.write(ctx, func(t *tx) error {
@@ -439,31 +489,48 @@ func (s *SQLStore) LogInputs(ctx context.Context, id string, inputs []DatasetInp
 		if err != nil {
 			return err
 		}
+		for _, m := range models {
+			if _, err := t.exec(`INSERT INTO run_model_inputs (run_key, model_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, key, m.ModelID); err != nil {
+				return err
+			}
+		}
+		if len(datasets) == 0 {
+			return nil
+		}
 		var exp int64
 		if err := t.queryRow(`SELECT experiment_id FROM runs WHERE run_key = ?`, key).Scan(&exp); err != nil {
 			return err
 		}
-		for _, in := range inputs {
-			d := in.Dataset
-			var dk int64
-			err := t.queryRow(`INSERT INTO datasets (experiment_id, name, digest, source_type, source, schema, profile)
-				VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (experiment_id, name, digest) DO UPDATE SET source = excluded.source
-				RETURNING dataset_key`, exp, d.Name, d.Digest, d.SourceType, d.Source, d.Schema, d.Profile).Scan(&dk)
-			if err != nil {
+		for _, in := range datasets {
+			if err := logDatasetInput(t, key, exp, in); err != nil {
 				return err
-			}
-			if _, err := t.exec(`INSERT INTO inputs (run_key, dataset_key) VALUES (?, ?) ON CONFLICT DO NOTHING`, key, dk); err != nil {
-				return err
-			}
-			for _, tag := range in.Tags {
-				if _, err := t.exec(`INSERT INTO input_tags (run_key, dataset_key, key, value) VALUES (?, ?, ?, ?)
-					ON CONFLICT (run_key, dataset_key, key) DO UPDATE SET value = excluded.value`, key, dk, tag.Key, tag.Value); err != nil {
-					return err
-				}
 			}
 		}
 		return nil
 	})
+}
+
+// logDatasetInput records one data set input of the run with key run in
+// experiment exp.
+func logDatasetInput(t *tx, run, exp int64, in DatasetInput) error {
+	d := in.Dataset
+	var dk int64
+	err := t.queryRow(`INSERT INTO datasets (experiment_id, name, digest, source_type, source, schema, profile)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (experiment_id, name, digest) DO UPDATE SET source = excluded.source
+		RETURNING dataset_key`, exp, d.Name, d.Digest, d.SourceType, d.Source, d.Schema, d.Profile).Scan(&dk)
+	if err != nil {
+		return err
+	}
+	if _, err := t.exec(`INSERT INTO inputs (run_key, dataset_key) VALUES (?, ?) ON CONFLICT DO NOTHING`, run, dk); err != nil {
+		return err
+	}
+	for _, tag := range in.Tags {
+		if _, err := t.exec(`INSERT INTO input_tags (run_key, dataset_key, key, value) VALUES (?, ?, ?, ?)
+			ON CONFLICT (run_key, dataset_key, key) DO UPDATE SET value = excluded.value`, run, dk, tag.Key, tag.Value); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *SQLStore) loadInputs(ctx context.Context, idx map[int64]*Run, in string, args []any) error {

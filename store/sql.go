@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -84,6 +85,11 @@ func (d dialect) rebind(q string) string {
 // "postgresql://..." (pgx syntax; a search_path parameter selects a
 // schema).
 func Open(ctx context.Context, dsn string, opts Options) (*SQLStore, error) {
+	return open(ctx, dsn, opts, math.MaxInt)
+}
+
+// open is Open applying the migrations up to version upTo only.
+func open(ctx context.Context, dsn string, opts Options, upTo int) (*SQLStore, error) {
 	s := &SQLStore{
 		artifactRoot: strings.TrimRight(opts.ArtifactRoot, "/"),
 		log:          opts.Logger,
@@ -104,7 +110,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*SQLStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, upTo); err != nil {
 		s.wdb.Close()
 		s.rdb.Close()
 		return nil, err
@@ -200,9 +206,10 @@ func (s *SQLStore) Close() error {
 	return err
 }
 
-// migrate applies the embedded migrations of the dialect that the
-// schema_migrations table does not list yet, each in its own transaction.
-func (s *SQLStore) migrate(ctx context.Context) error {
+// migrate applies the embedded migrations of the dialect up to version
+// upTo that the schema_migrations table does not list yet, each in its
+// own transaction.
+func (s *SQLStore) migrate(ctx context.Context, upTo int) error {
 	if _, err := s.wdb.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
@@ -221,6 +228,9 @@ func (s *SQLStore) migrate(ctx context.Context) error {
 		version, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
 		if err != nil {
 			return fmt.Errorf("migration %s: name must start with a number", name)
+		}
+		if version > upTo {
+			break
 		}
 		var n int
 		row := s.wdb.QueryRowContext(ctx, s.d.rebind(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), version)

@@ -301,7 +301,7 @@ func (s *SQLStore) GetModelVersionByAlias(ctx context.Context, name, alias strin
 }
 
 const versionCols = `mv.name, mv.version, mv.creation_time, mv.last_updated_time, mv.description, mv.user_id, mv.current_stage,
-	mv.source, mv.run_id, mv.run_link, mv.status, mv.status_message`
+	mv.source, mv.run_id, mv.run_link, mv.status, mv.status_message, mv.model_id`
 
 func (s *SQLStore) scanVersions(ctx context.Context, q string, args ...any) ([]ModelVersion, error) {
 	var out []ModelVersion
@@ -309,7 +309,7 @@ func (s *SQLStore) scanVersions(ctx context.Context, q string, args ...any) ([]M
 		var v ModelVersion
 		var n int64
 		if err := rows.Scan(&v.Name, &n, &v.CreationTimestamp, &v.LastUpdatedTimestamp, &v.Description, &v.UserID,
-			&v.CurrentStage, &v.Source, &v.RunID, &v.RunLink, &v.Status, &v.StatusMessage); err != nil {
+			&v.CurrentStage, &v.Source, &v.RunID, &v.RunLink, &v.Status, &v.StatusMessage, &v.ModelID); err != nil {
 			return err
 		}
 		v.Version = strconv.FormatInt(n, 10)
@@ -366,6 +366,16 @@ func (s *SQLStore) GetLatestVersions(ctx context.Context, name string, want []st
 	return out, nil
 }
 
+// LoggedModelIDOf returns the logged model id of a models:/<model id>
+// URI, or "" for any other URI (models:/<name>/<version> included).
+func LoggedModelIDOf(uri string) string {
+	id, ok := strings.CutPrefix(uri, "models:/")
+	if !ok || !strings.HasPrefix(id, "m-") || strings.Contains(id, "/") {
+		return ""
+	}
+	return id
+}
+
 // CreateModelVersion implements Registry.
 func (s *SQLStore) CreateModelVersion(ctx context.Context, c ModelVersionCreate) (*ModelVersion, error) {
 	if c.Source == "" {
@@ -376,18 +386,26 @@ func (s *SQLStore) CreateModelVersion(ctx context.Context, c ModelVersionCreate)
 			return nil, err
 		}
 	}
+	if c.ModelID == "" {
+		c.ModelID = LoggedModelIDOf(c.Source)
+	}
 	var version int64
 	err := s.write(ctx, func(t *tx) error {
 		if err := touchModel(t, c.Name); err != nil {
 			return err
+		}
+		if c.ModelID != "" {
+			if _, err := activeModel(t, c.ModelID); err != nil {
+				return err
+			}
 		}
 		if err := t.queryRow(`SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name = ?`, c.Name).Scan(&version); err != nil {
 			return err
 		}
 		now := nowMillis()
 		if _, err := t.exec(`INSERT INTO model_versions (name, version, creation_time, last_updated_time, description, user_id,
-			current_stage, source, run_id, run_link, status, status_message) VALUES (?, ?, ?, ?, ?, '', 'None', ?, ?, ?, 'READY', '')`,
-			c.Name, version, now, now, c.Description, c.Source, c.RunID, c.RunLink); err != nil {
+			current_stage, source, run_id, run_link, status, status_message, model_id) VALUES (?, ?, ?, ?, ?, '', 'None', ?, ?, ?, 'READY', '', ?)`,
+			c.Name, version, now, now, c.Description, c.Source, c.RunID, c.RunLink, c.ModelID); err != nil {
 			return err
 		}
 		for _, tag := range c.Tags {

@@ -13,8 +13,11 @@ type Store interface {
 	Close() error
 }
 
-// Tracking stores experiments, runs, params, tags and metrics.
+// Tracking stores experiments, runs, params, tags, metrics and logged
+// models.
 type Tracking interface {
+	LoggedModels
+
 	// CreateExperiment creates an experiment and returns its id. An empty
 	// artifactLocation means the default location for the new id.
 	CreateExperiment(ctx context.Context, name, artifactLocation string, tags []Tag) (string, error)
@@ -38,10 +41,12 @@ type Tracking interface {
 	RestoreRun(ctx context.Context, runID string) error
 	// LogBatch logs metrics, params and tags to an active run atomically.
 	// Params are immutable: logging a param again with another value fails
-	// with InvalidParameterValue.
+	// with InvalidParameterValue. Metrics naming a model_id are linked to
+	// that logged model too, which must exist.
 	LogBatch(ctx context.Context, b Batch) error
 	DeleteTag(ctx context.Context, runID, key string) error
-	LogInputs(ctx context.Context, runID string, inputs []DatasetInput) error
+	// LogInputs records the data sets and models a run used.
+	LogInputs(ctx context.Context, runID string, datasets []DatasetInput, models []ModelInput) error
 	// SearchRuns returns one page of runs and the token of the next page.
 	SearchRuns(ctx context.Context, s RunSearch) ([]Run, string, error)
 	// GetMetricHistory returns the points of one metric ordered by step,

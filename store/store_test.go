@@ -90,11 +90,16 @@ func TestExperiments(t *testing.T) {
 }
 
 func expNames(es []store.Experiment) string {
-	var names []string
-	for _, e := range es {
-		names = append(names, e.Name)
+	return joined(es, func(e store.Experiment) string { return e.Name })
+}
+
+// joined returns f of each element of xs, joined by commas.
+func joined[T any](xs []T, f func(T) string) string {
+	var out []string
+	for _, x := range xs {
+		out = append(out, f(x))
 	}
-	return strings.Join(names, ",")
+	return strings.Join(out, ",")
 }
 
 func TestRunsLogAndSearch(t *testing.T) {
@@ -112,9 +117,10 @@ func TestRunsLogAndSearch(t *testing.T) {
 			ids = append(ids, r.Info.RunID)
 			lr := fmt.Sprintf("0.0%d", i%2+1)
 			mustNoErr(t, s.LogBatch(ctx, store.Batch{RunID: r.Info.RunID,
-				Metrics: []store.Metric{{"auc", store.Float(0.5 + 0.1*float64(i)), 10, 1}, {"auc", 0.1, 5, 2}, {"loss", store.Float(math.NaN()), 1, 0}},
-				Params:  []store.Param{{"lr", lr}},
-				Tags:    []store.Tag{{"fold", fmt.Sprint(i)}}}))
+				Metrics: []store.Metric{{Key: "auc", Value: store.Float(0.5 + 0.1*float64(i)), Timestamp: 10, Step: 1}, {Key: "auc", Value: 0.1, Timestamp: 5, Step: 2},
+					{Key: "loss", Value: store.Float(math.NaN()), Timestamp: 1}},
+				Params: []store.Param{{"lr", lr}},
+				Tags:   []store.Tag{{"fold", fmt.Sprint(i)}}}))
 		}
 		// Params are immutable; the same value again is fine.
 		wantCode(t, s.LogBatch(ctx, store.Batch{RunID: ids[0], Params: []store.Param{{"lr", "0.5"}}}), store.InvalidParameterValue)
@@ -135,7 +141,7 @@ func TestRunsLogAndSearch(t *testing.T) {
 
 		// Make auc distinct again at a later step.
 		for i, id := range ids {
-			mustNoErr(t, s.LogBatch(ctx, store.Batch{RunID: id, Metrics: []store.Metric{{"auc", store.Float(0.6 + 0.1*float64(i)), 20, 3}}}))
+			mustNoErr(t, s.LogBatch(ctx, store.Batch{RunID: id, Metrics: []store.Metric{{Key: "auc", Value: store.Float(0.6 + 0.1*float64(i)), Timestamp: 20, Step: 3}}}))
 		}
 		search := func(filter string, order ...string) []string {
 			t.Helper()
@@ -192,7 +198,7 @@ func TestRunsLogAndSearch(t *testing.T) {
 		wantCode(t, s.DeleteTag(ctx, ids[0], "fold"), store.ResourceDoesNotExist)
 
 		mustNoErr(t, s.LogInputs(ctx, ids[1], []store.DatasetInput{{Tags: []store.Tag{{"mlflow.data.context", "training"}},
-			Dataset: store.Dataset{Name: "clicks", Digest: "abc", SourceType: "local", Source: "{}"}}}))
+			Dataset: store.Dataset{Name: "clicks", Digest: "abc", SourceType: "local", Source: "{}"}}}, nil))
 		r, err = s.GetRun(ctx, ids[1])
 		mustNoErr(t, err)
 		if len(r.Inputs) != 1 || r.Inputs[0].Dataset.Name != "clicks" || r.Inputs[0].Tags[0].Value != "training" {
@@ -213,7 +219,7 @@ func TestMetricHistory(t *testing.T) {
 		mustNoErr(t, err)
 		var ms []store.Metric
 		for i := range 1000 {
-			ms = append(ms, store.Metric{"loss", store.Float(1 / float64(i+1)), int64(i), int64(i)})
+			ms = append(ms, store.Metric{Key: "loss", Value: store.Float(1 / float64(i+1)), Timestamp: int64(i), Step: int64(i)})
 		}
 		mustNoErr(t, s.LogBatch(ctx, store.Batch{RunID: r.Info.RunID, Metrics: ms}))
 		mustNoErr(t, s.LogBatch(ctx, store.Batch{RunID: r.Info.RunID, Metrics: ms[:10]})) // a retried request
@@ -317,7 +323,7 @@ func TestGroupCommit(t *testing.T) {
 		errs := make(chan error, 200)
 		for i := range 200 {
 			go func() {
-				b := store.Batch{RunID: r.Info.RunID, Metrics: []store.Metric{{"m", store.Float(i), 0, int64(i)}}}
+				b := store.Batch{RunID: r.Info.RunID, Metrics: []store.Metric{{Key: "m", Value: store.Float(i), Step: int64(i)}}}
 				if i%10 == 0 {
 					b.Params = []store.Param{{"p", "2"}} // conflicts: must fail alone
 				}
@@ -350,8 +356,8 @@ func TestMigrationsAreIdempotent(t *testing.T) {
 		var n int
 		mustNoErr(t, db.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&n))
 		db.Close()
-		if n != 1 {
-			t.Fatalf("schema_migrations has %d rows, want 1", n)
+		if n != 2 {
+			t.Fatalf("schema_migrations has %d rows, want 2 (0001 and 0002)", n)
 		}
 	}
 }

@@ -53,12 +53,18 @@ type Param struct {
 }
 
 // Metric is one point of a metric series. Timestamp is in milliseconds
-// since the Unix epoch. Value may be NaN or ±Inf.
+// since the Unix epoch. Value may be NaN or ±Inf. ModelID, when set on a
+// logged point, links it to a logged model as well as to its run, on the
+// data set DatasetName and DatasetDigest name (both optional); points read
+// back from a run's history leave the three empty.
 type Metric struct {
-	Key       string `json:"key"`
-	Value     Float  `json:"value"`
-	Timestamp int64  `json:"timestamp"`
-	Step      int64  `json:"step"`
+	Key           string `json:"key"`
+	Value         Float  `json:"value"`
+	Timestamp     int64  `json:"timestamp"`
+	Step          int64  `json:"step"`
+	ModelID       string `json:"model_id,omitempty"`
+	DatasetName   string `json:"dataset_name,omitempty"`
+	DatasetDigest string `json:"dataset_digest,omitempty"`
 }
 
 // RunMetric is a metric point together with the run it belongs to, as
@@ -109,14 +115,29 @@ type DatasetInput struct {
 	Dataset Dataset `json:"dataset"`
 }
 
-// Run is a run with its data: latest metric values, params, tags and
-// dataset inputs.
+// ModelInput names a logged model (or model version) a run used as an
+// input.
+type ModelInput struct {
+	ModelID string `json:"model_id"`
+}
+
+// ModelOutput names a logged model a run produced, and the step at which
+// it did.
+type ModelOutput struct {
+	ModelID string `json:"model_id"`
+	Step    int64  `json:"step"`
+}
+
+// Run is a run with its data: latest metric values, params, tags, dataset
+// and model inputs, and model outputs.
 type Run struct {
-	Info    RunInfo
-	Metrics []Metric
-	Params  []Param
-	Tags    []Tag
-	Inputs  []DatasetInput
+	Info         RunInfo
+	Metrics      []Metric
+	Params       []Param
+	Tags         []Tag
+	Inputs       []DatasetInput
+	ModelInputs  []ModelInput
+	ModelOutputs []ModelOutput
 }
 
 // RunCreate holds the fields of a new run.

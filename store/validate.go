@@ -77,23 +77,13 @@ func checkBatch(b Batch) error {
 	if n := len(b.Metrics) + len(b.Params) + len(b.Tags); n > MaxEntitiesPerBatch {
 		return Errorf(InvalidParameterValue, "a batch logged %d metrics, params and tags, over the limit of %d", n, MaxEntitiesPerBatch)
 	}
-	seen := make(map[string]string, len(b.Params))
 	for _, m := range b.Metrics {
 		if err := checkKey("metric", m.Key); err != nil {
 			return err
 		}
 	}
-	for _, p := range b.Params {
-		if err := checkKey("param", p.Key); err != nil {
-			return err
-		}
-		if err := checkValue("param", p.Key, p.Value, MaxParamValueLength); err != nil {
-			return err
-		}
-		if v, ok := seen[p.Key]; ok && v != p.Value {
-			return Errorf(InvalidParameterValue, "param %q is logged twice in one batch with different values %q and %q", p.Key, v, p.Value)
-		}
-		seen[p.Key] = p.Value
+	if err := checkParams(b.Params); err != nil {
+		return err
 	}
 	for _, t := range b.Tags {
 		if err := checkTag(t, MaxTagValueLength); err != nil {

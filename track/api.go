@@ -8,8 +8,8 @@ import (
 	"github.com/mlenv/mlenv/store"
 )
 
-// API serves MLflow's tracking REST API (experiments, runs, metrics) over
-// a store.Tracking.
+// API serves MLflow's tracking REST API (experiments, runs, metrics and
+// MLflow 3's logged models) over a store.Tracking.
 type API struct {
 	store store.Tracking
 }
@@ -45,6 +45,7 @@ func (a *API) Register(m *Mux) {
 	m.Handle("GET", "runs/search", a.searchRuns)
 	m.Handle("GET", "metrics/get-history", a.getHistory)
 	m.Handle("GET", "metrics/get-history-bulk-interval", a.getHistoryBulk)
+	a.registerLoggedModels(m)
 }
 
 // empty is the response of endpoints that return no fields.
@@ -406,6 +407,7 @@ func (a *API) logInputs(r *http.Request) (any, error) {
 	var req struct {
 		RunID    string               `json:"run_id"`
 		Datasets []store.DatasetInput `json:"datasets"`
+		Models   []store.ModelInput   `json:"models"`
 	}
 	if err := Decode(r, &req); err != nil {
 		return nil, err
@@ -413,7 +415,7 @@ func (a *API) logInputs(r *http.Request) (any, error) {
 	if err := required("run_id", req.RunID); err != nil {
 		return nil, err
 	}
-	return empty{}, a.store.LogInputs(r.Context(), req.RunID, req.Datasets)
+	return empty{}, a.store.LogInputs(r.Context(), req.RunID, req.Datasets, req.Models)
 }
 
 func (a *API) searchRuns(r *http.Request) (any, error) {

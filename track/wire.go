@@ -42,13 +42,20 @@ type RunData struct {
 // RunInputs is MLflow's RunInputs message.
 type RunInputs struct {
 	DatasetInputs []store.DatasetInput `json:"dataset_inputs,omitempty"`
+	ModelInputs   []store.ModelInput   `json:"model_inputs,omitempty"`
+}
+
+// RunOutputs is MLflow's RunOutputs message.
+type RunOutputs struct {
+	ModelOutputs []store.ModelOutput `json:"model_outputs,omitempty"`
 }
 
 // Run is MLflow's Run message.
 type Run struct {
-	Info   RunInfo   `json:"info"`
-	Data   RunData   `json:"data"`
-	Inputs RunInputs `json:"inputs"`
+	Info    RunInfo    `json:"info"`
+	Data    RunData    `json:"data"`
+	Inputs  RunInputs  `json:"inputs"`
+	Outputs RunOutputs `json:"outputs"`
 }
 
 // RunMetric is a metric point with its run, as get-history-bulk-interval
@@ -88,9 +95,10 @@ func wireRunInfo(i *store.RunInfo) RunInfo {
 // WireRun converts a store run to its wire message.
 func WireRun(r *store.Run) Run {
 	return Run{
-		Info:   wireRunInfo(&r.Info),
-		Data:   RunData{Metrics: r.Metrics, Params: r.Params, Tags: r.Tags},
-		Inputs: RunInputs{DatasetInputs: r.Inputs},
+		Info:    wireRunInfo(&r.Info),
+		Data:    RunData{Metrics: r.Metrics, Params: r.Params, Tags: r.Tags},
+		Inputs:  RunInputs{DatasetInputs: r.Inputs, ModelInputs: r.ModelInputs},
+		Outputs: RunOutputs{ModelOutputs: r.ModelOutputs},
 	}
 }
 
@@ -105,5 +113,6 @@ func (r *Run) toStore() store.Run {
 		Info: store.RunInfo{RunID: id, ExperimentID: i.ExperimentID, RunName: i.RunName, UserID: i.UserID, Status: i.Status,
 			StartTime: i.StartTime, EndTime: i.EndTime, ArtifactURI: i.ArtifactURI, LifecycleStage: i.LifecycleStage},
 		Metrics: r.Data.Metrics, Params: r.Data.Params, Tags: r.Data.Tags, Inputs: r.Inputs.DatasetInputs,
+		ModelInputs: r.Inputs.ModelInputs, ModelOutputs: r.Outputs.ModelOutputs,
 	}
 }

@@ -44,10 +44,34 @@ func Each(t *testing.T, fn func(t *testing.T, s *store.SQLStore)) {
 	}
 }
 
+// DSNs returns the DSN of a fresh, empty database per available back
+// end, keyed "sqlite" and "postgres", for tests that open stores
+// themselves; the databases are removed when the test ends.
+func DSNs(t testing.TB) map[string]string {
+	t.Helper()
+	out := map[string]string{"sqlite": SQLiteDSN(t)}
+	if dsn := os.Getenv(EnvPostgres); dsn != "" {
+		out["postgres"] = PostgresDSN(t, dsn)
+	}
+	return out
+}
+
+// SQLiteDSN returns the DSN of a fresh SQLite file in a temporary
+// directory.
+func SQLiteDSN(t testing.TB) string {
+	return "sqlite:///" + filepath.Join(t.TempDir(), "mlenv.db")
+}
+
 // SQLite opens a store on a fresh SQLite file in a temporary directory.
 func SQLite(t testing.TB) *store.SQLStore {
 	t.Helper()
-	s, err := store.Open(context.Background(), "sqlite:///"+filepath.Join(t.TempDir(), "mlenv.db"), store.Options{Logger: quiet})
+	return open(t, SQLiteDSN(t))
+}
+
+// open opens a store on dsn, closed when the test ends.
+func open(t testing.TB, dsn string) *store.SQLStore {
+	t.Helper()
+	s, err := store.Open(context.Background(), dsn, store.Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,9 +81,10 @@ func SQLite(t testing.TB) *store.SQLStore {
 
 var schemaSeq atomic.Int64
 
-// Postgres opens a store on a fresh schema of the database at dsn and
-// drops the schema when the test ends.
-func Postgres(t testing.TB, dsn string) *store.SQLStore {
+// PostgresDSN creates a fresh schema in the database at dsn and returns a
+// DSN whose search_path selects it; the schema is dropped when the test
+// ends.
+func PostgresDSN(t testing.TB, dsn string) string {
 	t.Helper()
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
@@ -69,18 +94,20 @@ func Postgres(t testing.TB, dsn string) *store.SQLStore {
 	if _, err := db.Exec(`CREATE SCHEMA ` + schema); err != nil {
 		t.Fatalf("create schema in %s=%s: %v", EnvPostgres, dsn, err)
 	}
+	t.Cleanup(func() {
+		db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
+		db.Close()
+	})
 	sep := "?"
 	if strings.Contains(dsn, "?") {
 		sep = "&"
 	}
-	s, err := store.Open(context.Background(), dsn+sep+"search_path="+schema, store.Options{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.Close()
-		db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-		db.Close()
-	})
-	return s
+	return dsn + sep + "search_path=" + schema
+}
+
+// Postgres opens a store on a fresh schema of the database at dsn and
+// drops the schema when the test ends.
+func Postgres(t testing.TB, dsn string) *store.SQLStore {
+	t.Helper()
+	return open(t, PostgresDSN(t, dsn))
 }
