@@ -79,26 +79,51 @@ func intVector(rng *rand.Rand, n int) []float32 {
 func TestAllReduceSumMatchesSerialSum(t *testing.T) {
 	for _, n := range []int{1, 2, 3, 4, 5} {
 		groups := joinAll(t, n, 10*time.Second)
-		for _, length := range []int{0, 1, n - 1, n, n + 1, 7, 1000, 3*ioChunk/4 + 13, 2*ringChunk + 1} {
+		for _, length := range []int{0, 1, n - 1, n, n + 1, 7, 1000, 3*ioChunk/4 + 13, 2*ioChunk/4 + 1} {
 			t.Run(fmt.Sprintf("workers=%d/len=%d", n, length), func(t *testing.T) {
-				rng := rand.New(rand.NewPCG(uint64(n), uint64(length)))
-				bufs := make([][]float32, n)
-				want := make([]float32, length)
-				for r := range bufs {
-					bufs[r] = intVector(rng, length)
-					for i, v := range bufs[r] {
-						want[i] += v
-					}
-				}
-				noErrors(t, onAll(groups, func(g *Group) error {
-					return g.AllReduceSum(context.Background(), bufs[g.Rank()])
-				}))
-				for r, b := range bufs {
-					if !slices.Equal(b, want) {
-						t.Fatalf("rank %d: sum differs from the serial sum (first values %v, want %v)", r, b[:min(5, len(b))], want[:min(5, len(want))])
-					}
-				}
+				checkAllReduceSum(t, groups, length)
 			})
+		}
+	}
+}
+
+// TestAllReduceSumPipelinesManyChunks cuts segments into chunks of 7
+// floats, so that every step travels in many chunks and the pipelined steps
+// overlap in every way the ring allows.
+func TestAllReduceSumPipelinesManyChunks(t *testing.T) {
+	for _, n := range []int{2, 3, 4, 5} {
+		groups := joinAll(t, n, 10*time.Second)
+		for _, g := range groups {
+			g.chunk = 7
+		}
+		for _, length := range []int{n - 1, 7 * n, 7*n + 1, 1000, 4099} {
+			t.Run(fmt.Sprintf("workers=%d/len=%d", n, length), func(t *testing.T) {
+				checkAllReduceSum(t, groups, length)
+			})
+		}
+	}
+}
+
+// checkAllReduceSum all-reduces random integer vectors of length floats
+// over groups and checks every rank's result against the serial sum.
+func checkAllReduceSum(t *testing.T, groups []*Group, length int) {
+	t.Helper()
+	n := len(groups)
+	rng := rand.New(rand.NewPCG(uint64(n), uint64(length)))
+	bufs := make([][]float32, n)
+	want := make([]float32, length)
+	for r := range bufs {
+		bufs[r] = intVector(rng, length)
+		for i, v := range bufs[r] {
+			want[i] += v
+		}
+	}
+	noErrors(t, onAll(groups, func(g *Group) error {
+		return g.AllReduceSum(context.Background(), bufs[g.Rank()])
+	}))
+	for r, b := range bufs {
+		if !slices.Equal(b, want) {
+			t.Fatalf("rank %d: sum differs from the serial sum (first values %v, want %v)", r, b[:min(5, len(b))], want[:min(5, len(want))])
 		}
 	}
 }

@@ -75,6 +75,7 @@ type Group struct {
 	timeout    time.Duration
 	next, prev *peer     // ring neighbours; nil when size is 1
 	scratch    []float32 // receive buffer of the op loop
+	chunk      int       // floats per pipelined all-reduce chunk: ioChunk/4; tests make it small
 
 	ops  chan *Handle
 	done chan struct{} // closed when the op loop exits
@@ -97,7 +98,7 @@ func Join(ctx context.Context, cfg Config) (*Group, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	g := &Group{rank: cfg.Rank, size: cfg.Size, timeout: cfg.Timeout,
+	g := &Group{rank: cfg.Rank, size: cfg.Size, timeout: cfg.Timeout, chunk: ioChunk / 4,
 		ops: make(chan *Handle, 64), done: make(chan struct{})}
 	if cfg.Size > 1 {
 		ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+
+	"github.com/mlenv/mlenv/kernel"
 )
 
 // AllReduceSum replaces buf on every rank with the element-wise sum of buf
@@ -50,16 +52,20 @@ func (g *Group) AllReduceMeanAsync(ctx context.Context, buf []float32) *Handle {
 // full sum of segment r+1; Size-1 all-gather steps then circulate the summed
 // segments. Each rank sends and receives 2*(Size-1)/Size of buf in all.
 //
-// The steps are pipelined by chunks of ioChunk bytes: what a rank sends in
-// step t+1 is the segment it received in step t, so a sending goroutine
-// forwards each chunk as soon as it has arrived (and been added), and the
-// 2(Size-1) steps flow as one stream instead of waiting for each other.
+// Each step is one message, one header and its segment, written and read
+// in chunks of g.chunk floats (ioChunk bytes). The steps are pipelined by
+// those chunks: what a rank sends in step t+1 is the segment it received
+// in step t, so a sending goroutine forwards each chunk as soon as it has
+// arrived (and been added), and the 2(Size-1) steps flow as one stream
+// instead of waiting for each other. Added chunks are read in pieces that
+// stay in cache (see recvFloats) while the kernel keeps receiving the rest
+// into the socket buffer, so the additions overlap the transfer.
 func (g *Group) ringAllReduce(seq uint32, buf []float32) error {
 	n, r := g.size, g.rank
 	if n == 1 {
 		return nil
 	}
-	p := newRingPlan(n, r, len(buf))
+	p := newRingPlan(n, r, len(buf), g.chunk)
 	seg := func(i int) []float32 { return buf[i*len(buf)/n : (i+1)*len(buf)/n] }
 
 	// received carries one token per chunk received, in order; the sender
@@ -73,7 +79,8 @@ func (g *Group) ringAllReduce(seq uint32, buf []float32) error {
 	go func() {
 		for t := range p.steps {
 			s := seg(p.out(t))
-			for c := range p.chunks(p.out(t)) {
+			err := g.next.sendHeader(opAllReduce, seq, 4*len(s))
+			for c := 0; err == nil && c < p.chunks(p.out(t)); c++ {
 				if t > 0 {
 					select {
 					case <-received:
@@ -82,12 +89,14 @@ func (g *Group) ringAllReduce(seq uint32, buf []float32) error {
 						return
 					}
 				}
-				if err := g.next.send(opAllReduce, seq, floatBytes(chunkOf(s, c))); err != nil {
-					g.closeConns() // unblock the receiver at once
-					sent <- fmt.Errorf("step %d of %d: %w", t+1, p.steps, err)
-					return
+				if err = g.next.write(floatBytes(p.chunkOf(s, c))); err == nil {
+					sentc <- struct{}{}
 				}
-				sentc <- struct{}{}
+			}
+			if err != nil {
+				g.closeConns() // unblock the receiver at once
+				sent <- fmt.Errorf("step %d of %d: %w", t+1, p.steps, err)
+				return
 			}
 		}
 		sent <- nil
@@ -110,6 +119,9 @@ func (g *Group) receiveRing(seq uint32, p ringPlan, seg func(int) []float32, rec
 	senderDone := sent // nil once the sender has finished: all its tokens are in sentc
 	for t := range p.steps {
 		s := seg(p.in(t))
+		if err := g.prev.recvExact(opAllReduce, seq, 4*len(s)); err != nil {
+			return fmt.Errorf("step %d of %d: %w", t+1, p.steps, err)
+		}
 		for c := range p.chunks(p.in(t)) {
 			for nsent < p.mustHaveSent(t, c) {
 				select {
@@ -123,7 +135,7 @@ func (g *Group) receiveRing(seq uint32, p ringPlan, seg func(int) []float32, rec
 					senderDone = nil
 				}
 			}
-			if err := g.recvFloats(opAllReduce, seq, chunkOf(s, c), t < p.n-1); err != nil {
+			if err := g.recvFloats(p.chunkOf(s, c), t < p.n-1); err != nil {
 				return fmt.Errorf("step %d of %d: %w", t+1, p.steps, err)
 			}
 			received <- struct{}{}
@@ -136,15 +148,13 @@ func (g *Group) receiveRing(seq uint32, p ringPlan, seg func(int) []float32, rec
 // the ring all-reduce and how the steps are cut into chunks.
 type ringPlan struct {
 	n, r, length, steps int
+	chunk               int   // floats per chunk
 	sent, received      int   // chunks sent and received in all
 	sentBefore          []int // chunks sent before step t
 }
 
-// ringChunk is the chunk size in floats.
-const ringChunk = ioChunk / 4
-
-func newRingPlan(n, r, length int) ringPlan {
-	p := ringPlan{n: n, r: r, length: length, steps: 2 * (n - 1)}
+func newRingPlan(n, r, length, chunk int) ringPlan {
+	p := ringPlan{n: n, r: r, length: length, steps: 2 * (n - 1), chunk: chunk}
 	p.sentBefore = make([]int, p.steps+1)
 	for t := range p.steps {
 		p.sentBefore[t+1] = p.sentBefore[t] + p.chunks(p.out(t))
@@ -168,7 +178,7 @@ func (p ringPlan) in(t int) int { return p.out(t + 1) }
 // still sends one empty message, so every step is checked.
 func (p ringPlan) chunks(i int) int {
 	size := (i+1)*p.length/p.n - i*p.length/p.n
-	return max(1, (size+ringChunk-1)/ringChunk)
+	return max(1, (size+p.chunk-1)/p.chunk)
 }
 
 // mustHaveSent returns how many chunk sends must be complete before chunk
@@ -184,30 +194,27 @@ func (p ringPlan) mustHaveSent(t, c int) int {
 }
 
 // chunkOf returns chunk c of s.
-func chunkOf(s []float32, c int) []float32 {
-	return s[min(c*ringChunk, len(s)):min((c+1)*ringChunk, len(s))]
+func (p ringPlan) chunkOf(s []float32, c int) []float32 {
+	return s[min(c*p.chunk, len(s)):min((c+1)*p.chunk, len(s))]
 }
 
-// recvFloats reads one message of len(dst) floats from the previous rank
-// into dst, or adds it into dst, in pieces of at most ioChunk bytes.
-func (g *Group) recvFloats(op byte, seq uint32, dst []float32, add bool) error {
-	if err := g.prev.recvExact(op, seq, 4*len(dst)); err != nil {
-		return err
-	}
+// recvFloats reads len(dst) floats from the previous rank into dst, or adds
+// them into dst. Added data arrives in pieces of addChunk bytes through
+// scratch, small enough to stay in the core's cache between the read and
+// the addition.
+func (g *Group) recvFloats(dst []float32, add bool) error {
 	if !add {
 		return g.prev.read(floatBytes(dst))
 	}
 	if g.scratch == nil {
-		g.scratch = make([]float32, ioChunk/4)
+		g.scratch = make([]float32, addChunk/4)
 	}
 	for len(dst) > 0 {
 		chunk := g.scratch[:min(len(dst), len(g.scratch))]
 		if err := g.prev.read(floatBytes(chunk)); err != nil {
 			return err
 		}
-		for i, v := range chunk {
-			dst[i] += v
-		}
+		kernel.Axpy(1, chunk, dst[:len(chunk)])
 		dst = dst[len(chunk):]
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,8 +35,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// worker runs iters timed repetitions (after one warm-up) of mode and has
-// the reporting rank print "seconds=S", the mean time of one repetition.
+// worker runs iters timed repetitions (after one warm-up) of mode. Rank 0
+// prints "seconds=S", the mean time of one repetition, and every rank
+// "cpu=C", the mean CPU time (user and system) its process spent on one.
 func worker(mode string) error {
 	cfg, err := collective.ConfigFromEnv(os.Getenv)
 	if err != nil {
@@ -54,16 +56,28 @@ func worker(mode string) error {
 		buf := make([]float32, size/4)
 		once = func() error { return g.AllReduceSum(context.Background(), buf) }
 	case "stream":
-		if once, err = streamer(cfg, size); err != nil {
+		conns, err := pair(cfg, 1)
+		if err != nil {
 			return err
 		}
+		defer conns[0].Close()
+		once = streamer(conns[0], cfg.Rank, size)
+	case "bistream":
+		conns, err := pair(cfg, 2)
+		if err != nil {
+			return err
+		}
+		defer conns[0].Close()
+		defer conns[1].Close()
+		// Rank 0 writes on the first connection, rank 1 on the second.
+		once = bistreamer(conns[cfg.Rank], conns[1-cfg.Rank], size)
 	default:
 		return fmt.Errorf("unknown mode %q", mode)
 	}
 	if err := once(); err != nil {
 		return err
 	}
-	start := time.Now()
+	start, cpu := time.Now(), cpuTime()
 	for range iters {
 		if err := once(); err != nil {
 			return err
@@ -72,43 +86,66 @@ func worker(mode string) error {
 	if cfg.Rank == 0 {
 		fmt.Printf("seconds=%g\n", time.Since(start).Seconds()/float64(iters))
 	}
+	fmt.Printf("cpu=%g\n", (cpuTime()-cpu)/float64(iters))
 	return nil
 }
 
-// streamer connects rank 0 and rank 1 over TCP at the rendezvous address
-// and returns a function that copies size bytes from rank 1 to rank 0 and
-// waits for rank 0's one-byte acknowledgement: the plain-stream baseline.
-func streamer(cfg collective.Config, size int) (func() error, error) {
+// cpuTime returns the user and system CPU seconds this process has used.
+// Work the kernel does for loopback TCP (copies, and the receive processing
+// run on the sending CPU) counts towards the process that caused it.
+func cpuTime() float64 {
+	var u syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
+		panic(err) // RUSAGE_SELF with a valid pointer cannot fail
+	}
+	return time.Duration(u.Utime.Nano() + u.Stime.Nano()).Seconds()
+}
+
+// pair connects rank 0 and rank 1 with n TCP connections at the rendezvous
+// address; both ranks get them in the same order.
+func pair(cfg collective.Config, n int) ([]net.Conn, error) {
+	conns := make([]net.Conn, 0, n)
+	if cfg.Rank == 0 {
+		l, err := net.Listen("tcp", cfg.Rendezvous)
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		for range n {
+			c, err := l.Accept()
+			if err != nil {
+				return nil, err
+			}
+			conns = append(conns, c)
+		}
+		return conns, nil
+	}
+	for deadline := time.Now().Add(30 * time.Second); len(conns) < n; time.Sleep(20 * time.Millisecond) {
+		c, err := net.Dial("tcp", cfg.Rendezvous)
+		if err != nil && time.Now().After(deadline) {
+			return nil, err
+		}
+		if err == nil {
+			conns = append(conns, c)
+		}
+	}
+	return conns, nil
+}
+
+// streamer returns a function that copies size bytes from rank 1 to rank 0
+// over c and waits for rank 0's one-byte acknowledgement: the one-way
+// plain-stream baseline.
+func streamer(c net.Conn, rank, size int) func() error {
 	buf := make([]byte, size)
 	ack := make([]byte, 1)
-	if cfg.Rank == 0 {
-		_, port, _ := net.SplitHostPort(cfg.Rendezvous)
-		l, err := net.Listen("tcp", "127.0.0.1:"+port)
-		if err != nil {
-			return nil, err
-		}
-		c, err := l.Accept()
-		l.Close()
-		if err != nil {
-			return nil, err
-		}
+	if rank == 0 {
 		return func() error {
 			if _, err := io.ReadFull(c, buf); err != nil {
 				return err
 			}
 			_, err := c.Write(ack)
 			return err
-		}, nil
-	}
-	var c net.Conn
-	var err error
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err = net.Dial("tcp", cfg.Rendezvous); err == nil || time.Now().After(deadline) {
-			break
 		}
-	}
-	if err != nil {
-		return nil, err
 	}
 	return func() error {
 		if _, err := c.Write(buf); err != nil {
@@ -116,14 +153,41 @@ func streamer(cfg collective.Config, size int) (func() error, error) {
 		}
 		_, err := io.ReadFull(c, ack)
 		return err
-	}, nil
+	}
 }
 
-var secondsRE = regexp.MustCompile(`\[rank 0\] seconds=(\S+)`)
+// bistreamer returns a function that writes size bytes on out while it
+// reads size bytes from in, the other rank doing the same with the two
+// connections swapped: the bidirectional baseline, moving the bytes a
+// 2-worker all-reduce moves (each rank sends and receives the whole buffer,
+// one connection per direction as on the ring) with no reduction.
+func bistreamer(out, in net.Conn, size int) func() error {
+	obuf, ibuf := make([]byte, size), make([]byte, size)
+	return func() error {
+		sent := make(chan error, 1)
+		go func() {
+			_, err := out.Write(obuf)
+			sent <- err
+		}()
+		_, err := io.ReadFull(in, ibuf)
+		if werr := <-sent; err == nil {
+			err = werr
+		}
+		return err
+	}
+}
 
-// measure runs mode on workers processes through the local executor and
-// returns rank 0's mean seconds per repetition.
-func measure(b *testing.B, mode string, workers, size, iters int) float64 {
+var (
+	secondsRE = regexp.MustCompile(`\[rank 0\] seconds=(\S+)`)
+	cpuRE     = regexp.MustCompile(`\[rank \d+\] cpu=(\S+)`)
+)
+
+// result is one measurement: the time of one repetition on rank 0 and the
+// CPU time of one repetition summed over all ranks' processes.
+type result struct{ seconds, cpu float64 }
+
+// measure runs mode on workers processes through the local executor.
+func measure(b *testing.B, mode string, workers, size, iters int) result {
 	store := &launch.Store{Root: b.TempDir()}
 	l := launch.NewLocal(store, workers, nil)
 	id, err := l.Submit(context.Background(), launch.JobRequest{Binary: os.Args[0], Workers: workers,
@@ -137,34 +201,62 @@ func measure(b *testing.B, mode string, workers, size, iters int) float64 {
 		b.Fatalf("%s on %d workers: %v %+v\n%s", mode, workers, err, st, log)
 	}
 	m := secondsRE.FindSubmatch(log)
-	if m == nil {
-		b.Fatalf("no timing in the log:\n%s", log)
+	cpus := cpuRE.FindAllSubmatch(log, -1)
+	if m == nil || len(cpus) != workers {
+		b.Fatalf("no timing of rank 0 or not %d CPU times in the log:\n%s", workers, log)
 	}
-	s, _ := strconv.ParseFloat(string(m[1]), 64)
-	return s
+	var r result
+	r.seconds, _ = strconv.ParseFloat(string(m[1]), 64)
+	for _, c := range cpus {
+		v, _ := strconv.ParseFloat(string(c[1]), 64)
+		r.cpu += v
+	}
+	return r
 }
 
-// BenchmarkLoopback reports, per buffer size, the stream copy bandwidth
-// between two processes and the all-reduce algorithm bandwidth (size over
-// time) and bus bandwidth (algorithm bandwidth x 2(N-1)/N, the bytes each
-// rank actually sends) of 2 and 4 worker processes, and the ratio of bus
-// bandwidth to stream bandwidth.
+// BenchmarkLoopback reports, per buffer size S:
+//
+//   - stream: S / time of the one-way copy of S bytes between two processes;
+//   - bistream: S / time of two processes each sending S bytes to the other
+//     at once;
+//   - allreduce-workers=N: the all-reduce algorithm bandwidth (S / time) and
+//     bus bandwidth (algorithm bandwidth x 2(N-1)/N: the bytes each rank
+//     sends, and receives, per second) of N worker processes, and the bus
+//     bandwidth as a ratio of both baselines.
+//
+// Each also reports cpu-ns/B, the CPU time of all its processes per byte
+// of S, which depends far less than the bandwidths on what else the
+// machine is running; the all-reduce reports it as a ratio of both
+// baselines too (cpu/stream, cpu/bistream). The four are measured one
+// after the other for each size, so the ratios see roughly the same load.
 func BenchmarkLoopback(b *testing.B) {
 	const mb = 1 << 20
 	for _, size := range []int{1 * mb, 16 * mb, 64 * mb, 256 * mb} {
 		iters := max(2, 256*mb/size/4)
 		for range b.N {
-			stream := float64(size) / measure(b, "stream", 2, size, iters) / 1e6
-			b.Run(fmt.Sprintf("bytes=%dMB/stream", size/mb), func(b *testing.B) {
-				b.ReportMetric(stream, "MB/s")
-			})
+			run := func(mode string, workers int) (mbps, cpu float64) {
+				r := measure(b, mode, workers, size, iters)
+				return float64(size) / r.seconds / 1e6, r.cpu / float64(size) * 1e9
+			}
+			stream, streamCPU := run("stream", 2)
+			bistream, bistreamCPU := run("bistream", 2)
+			for mode, m := range map[string][2]float64{"stream": {stream, streamCPU}, "bistream": {bistream, bistreamCPU}} {
+				b.Run(fmt.Sprintf("bytes=%dMB/%s", size/mb, mode), func(b *testing.B) {
+					b.ReportMetric(m[0], "MB/s")
+					b.ReportMetric(m[1], "cpu-ns/B")
+				})
+			}
 			for _, n := range []int{2, 4} {
-				alg := float64(size) / measure(b, "allreduce", n, size, iters) / 1e6
+				alg, cpu := run("allreduce", n)
 				bus := alg * 2 * float64(n-1) / float64(n)
 				b.Run(fmt.Sprintf("bytes=%dMB/allreduce-workers=%d", size/mb, n), func(b *testing.B) {
 					b.ReportMetric(alg, "alg-MB/s")
 					b.ReportMetric(bus, "bus-MB/s")
 					b.ReportMetric(bus/stream, "bus/stream")
+					b.ReportMetric(bus/bistream, "bus/bistream")
+					b.ReportMetric(cpu, "cpu-ns/B")
+					b.ReportMetric(cpu/streamCPU, "cpu/stream")
+					b.ReportMetric(cpu/bistreamCPU, "cpu/bistream")
 				})
 			}
 		}
