@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/mlenv/mlenv/kernel"
 )
@@ -38,107 +39,135 @@ func newGeom(op string, x *Tensor, kh, kw, stride, pad int) convGeom {
 	return g
 }
 
-// colRows calls fn for each output row oi of each kernel tap (c, ki, kj)
-// of one image: seg is that row's part of the image's columns in the
-// column matrix [c*kh*kw, ld] (col starts at the image's first column) and
-// img the offset of the image row it reads, or -1 when that row is padding.
-func (g *convGeom) colRows(col []float32, ld int, fn func(seg []float32, img, kj int)) {
+// span returns, for output row oi of kernel tap (ki, kj), the image row
+// it reads (-1 when that row is padding) and the output columns [lo, hi)
+// whose image column oj*stride - pad + kj lies inside the image.
+func (g *convGeom) span(oi, ki, kj int) (row, lo, hi int) {
+	row = oi*g.stride - g.pad + ki
+	if row < 0 || row >= g.h {
+		return -1, 0, 0
+	}
+	if d := g.pad - kj; d > 0 {
+		lo = min((d+g.stride-1)/g.stride, g.wo)
+	}
+	if last := g.w - 1 + g.pad - kj; last >= 0 {
+		hi = min(last/g.stride+1, g.wo)
+	}
+	return row, lo, max(hi, lo)
+}
+
+// sameSize reports whether the output rows are as wide as the image rows
+// at stride 1 ("same" padding, 1x1 kernels): then each kernel tap's
+// columns are the image plane shifted by one offset, and im2col and
+// col2im move each tap's block with one copy or one Axpy.
+func (g *convGeom) sameSize() bool { return g.stride == 1 && g.wo == g.w }
+
+// block returns, for kernel tap (ki, kj) of a sameSize convolution: the
+// range [first, last) of a column row from its first to its last element
+// that reads inside the image, the shift from a column row offset to the
+// image plane offset it reads, and the columns [lo, hi) of each output
+// row that read inside the image (the elements of [first, last) outside
+// them read padding).
+func (g *convGeom) block(ki, kj int) (first, last, shift, lo, hi int) {
+	r0 := max(g.pad-ki, 0)        // first output row inside the image
+	r1 := min(g.ho, g.h+g.pad-ki) // past the last one
+	_, lo, hi = g.span(r0, ki, kj)
+	if r0 >= r1 || lo >= hi {
+		return 0, 0, 0, lo, hi
+	}
+	return r0*g.wo + lo, (r1-1)*g.wo + hi, (ki-g.pad)*g.w + kj - g.pad, lo, hi
+}
+
+// im2col writes one image's columns into the column matrix col [c*kh*kw,
+// ld]: row (c, ki, kj) holds, for each output position, the image value
+// under that kernel tap, 0 in the padding.
+func (g *convGeom) im2col(col []float32, ld int, img []float32) {
 	hw := g.ho * g.wo
-	for c := 0; c < g.c; c++ {
-		for ki := 0; ki < g.kh; ki++ {
-			for kj := 0; kj < g.kw; kj++ {
-				row := col[((c*g.kh+ki)*g.kw+kj)*ld:][:hw]
-				for oi := 0; oi < g.ho; oi++ {
-					img := -1
-					if i := oi*g.stride - g.pad + ki; i >= 0 && i < g.h {
-						img = (c*g.h + i) * g.w
-					}
-					fn(row[oi*g.wo:(oi+1)*g.wo], img, kj)
+	for c := range g.c {
+		plane := img[c*g.h*g.w:][:g.h*g.w]
+		for t := range g.kh * g.kw {
+			ki, kj := t/g.kw, t%g.kw
+			dst := col[(c*g.kh*g.kw+t)*ld:][:hw]
+			if g.sameSize() {
+				first, last, shift, lo, hi := g.block(ki, kj)
+				clear(dst[:first])
+				copy(dst[first:last], plane[first+shift:])
+				clear(dst[last:])
+				g.clearEdges(dst[first:last], first, lo, hi)
+				continue
+			}
+			for oi := range g.ho {
+				out := dst[oi*g.wo:][:g.wo]
+				r, lo, hi := g.span(oi, ki, kj)
+				if r < 0 {
+					clear(out)
+					continue
+				}
+				clear(out[:lo])
+				clear(out[hi:])
+				src := plane[r*g.w:][:g.w]
+				for oj := lo; oj < hi; oj++ {
+					out[oj] = src[oj*g.stride-g.pad+kj]
 				}
 			}
 		}
 	}
 }
 
-// im2col writes one image's columns of the column matrix (see colRows).
-func (g *convGeom) im2col(col []float32, ld int, img []float32) {
-	g.colRows(col, ld, func(dst []float32, r, kj int) {
-		if r < 0 {
-			clear(dst)
-			return
+// clearEdges zeroes the columns outside [lo, hi) of the output rows that
+// seg, a column row's range starting at offset first, covers. The edges
+// are a few columns wide (at most the padding), so it zeroes them one by
+// one rather than calling clear for each.
+func (g *convGeom) clearEdges(seg []float32, first, lo, hi int) {
+	if lo == 0 && hi == g.wo {
+		return
+	}
+	for r := first / g.wo * g.wo; r < first+len(seg); r += g.wo {
+		for j := max(r-first, 0); j < r+lo-first; j++ {
+			seg[j] = 0
 		}
-		src := img[r:][:g.w]
-		if g.stride == 1 {
-			// Output columns [lo, hi) read src contiguously; the rest
-			// fall in the padding.
-			lo := min(max(g.pad-kj, 0), g.wo)
-			hi := max(min(g.w+g.pad-kj, g.wo), lo)
-			clear(dst[:lo])
-			copy(dst[lo:hi], src[lo-g.pad+kj:])
-			clear(dst[hi:])
-			return
+		for j := max(r+hi-first, 0); j < min(r+g.wo-first, len(seg)); j++ {
+			seg[j] = 0
 		}
-		for oj := range dst {
-			if j := oj*g.stride - g.pad + kj; j >= 0 && j < g.w {
-				dst[oj] = src[j]
-			} else {
-				dst[oj] = 0
-			}
-		}
-	})
-}
-
-// col2im adds one image's columns of a column matrix back into the image's
-// gradient.
-func (g *convGeom) col2im(img, col []float32, ld int) {
-	g.colRows(col, ld, func(seg []float32, r, kj int) {
-		if r < 0 {
-			return
-		}
-		dst := img[r:][:g.w]
-		for oj, v := range seg {
-			if j := oj*g.stride - g.pad + kj; j >= 0 && j < g.w {
-				dst[j] += v
-			}
-		}
-	})
-}
-
-// forImages runs fn for every image index in [n0, n1), split across
-// goroutines.
-func forImages(n0, n1 int, fn func(n int)) {
-	parallelChunks(n1-n0, workers(n1-n0), func(_, lo, hi int) {
-		for n := n0 + lo; n < n0+hi; n++ {
-			fn(n)
-		}
-	})
-}
-
-// colBudget bounds the column matrix of one GEMM (in floats, 32 MiB), so
-// that large batches are lowered in groups of images.
-const colBudget = 1 << 23
-
-// groups calls fn for consecutive ranges [n0, n1) of images whose column
-// matrix fits colBudget (at least one image each).
-func (g *convGeom) groups(fn func(n0, n1 int)) {
-	size := max(1, colBudget/(g.windowElements*g.ho*g.wo))
-	for n0 := 0; n0 < g.n; n0 += size {
-		fn(n0, min(n0+size, g.n))
 	}
 }
 
-// lower writes the column matrix [c*kh*kw, (n1-n0)*ho*wo] of images
-// [n0, n1) of xs, so that their convolution is one GEMM.
-func (g *convGeom) lower(col, xs []float32, n0, n1 int) {
-	hw, chw := g.ho*g.wo, g.c*g.h*g.w
-	forImages(n0, n1, func(n int) { g.im2col(col[(n-n0)*hw:], (n1-n0)*hw, xs[n*chw:]) })
+// col2im adds one image's columns of a column matrix (the layout of
+// im2col) into the image's gradient img. It zeroes the entries of col
+// that fall in the padding.
+func (g *convGeom) col2im(img, col []float32, ld int) {
+	hw := g.ho * g.wo
+	for c := range g.c {
+		plane := img[c*g.h*g.w:][:g.h*g.w]
+		for t := range g.kh * g.kw {
+			ki, kj := t/g.kw, t%g.kw
+			seg := col[(c*g.kh*g.kw+t)*ld:][:hw]
+			if g.sameSize() {
+				first, last, shift, lo, hi := g.block(ki, kj)
+				g.clearEdges(seg[first:last], first, lo, hi)
+				kernel.Axpy(1, seg[first:last], plane[first+shift:last+shift])
+				continue
+			}
+			for oi := range g.ho {
+				r, lo, hi := g.span(oi, ki, kj)
+				if r < 0 {
+					continue
+				}
+				dst := plane[r*g.w:][:g.w]
+				for oj, v := range seg[oi*g.wo+lo : oi*g.wo+hi] {
+					dst[(oj+lo)*g.stride-g.pad+kj] += v
+				}
+			}
+		}
+	}
 }
 
 // Conv2d returns the 2-D cross-correlation of x [N, C, H, W] with weight
 // [O, C, KH, KW] plus bias [O] (or nil), with the given stride and zero
 // padding on every side: [N, O, Ho, Wo], as torch.nn.functional.conv2d.
-// Groups of images are lowered to one column matrix, whose columns for
-// each image are multiplied by the weights straight into the output.
+// Each image is lowered to a column matrix [C*KH*KW, Ho*Wo] (small enough
+// to stay in cache) and multiplied by the weights straight into the
+// output; goroutines take contiguous ranges of images.
 func Conv2d(x, weight, bias *Tensor, stride, pad int) *Tensor {
 	if weight.Rank() != 4 || x.Rank() != 4 || weight.shape[1] != x.shape[1] ||
 		(bias != nil && (bias.Rank() != 1 || bias.shape[0] != weight.shape[0])) {
@@ -153,25 +182,22 @@ func Conv2d(x, weight, bias *Tensor, stride, pad int) *Tensor {
 	if bias != nil {
 		bd = bias.contiguous(ar)
 	}
-	hw := g.ho * g.wo
-	g.groups(func(n0, n1 int) {
-		ghw := (n1 - n0) * hw
-		col := ar.floats(g.windowElements * ghw)
-		g.lower(col, xs, n0, n1)
-		forImages(n0, n1, func(n int) {
-			// Image n's columns of col times the weights is its [O, HW]
-			// output, written in place (ldb skips the other images).
+	hw, chw, k := g.ho*g.wo, g.c*g.h*g.w, g.windowElements
+	parts := workers(g.n)
+	cols := ar.floats(parts * k * hw)
+	parallelChunks(g.n, parts, func(p, lo, hi int) {
+		col := cols[p*k*hw:][:k*hw]
+		for n := lo; n < hi; n++ {
+			g.im2col(col, hw, xs[n*chw:])
 			dst := out.data[n*g.outC*hw:][:g.outC*hw]
-			kernel.Sgemm(false, false, g.outC, hw, g.windowElements, 1, ws, g.windowElements, col[(n-n0)*hw:], ghw, 0, dst, hw)
-			if bd != nil {
-				for o, b := range bd {
-					row := dst[o*hw : (o+1)*hw]
-					for i := range row {
-						row[i] += b
-					}
+			kernel.Sgemm(false, false, g.outC, hw, k, 1, ws, k, col, hw, 0, dst, hw)
+			for o, b := range bd {
+				row := dst[o*hw : (o+1)*hw]
+				for i := range row {
+					row[i] += b
 				}
 			}
-		})
+		}
 	})
 	if record(out, opConv2d, x, weight, bias) {
 		out.idx = ar.ints(2)
@@ -187,131 +213,120 @@ func shapeOf(t *Tensor) []int {
 	return t.shape
 }
 
+// backConv2d works image by image, as Conv2d does: with the image's
+// columns col [K, HW] (K = C*KH*KW) and output gradient Gₙ [O, HW], the
+// weight gradient collects col·Gₙᵀ as its transpose [K, O] (so that the
+// GEMM packs the narrow Gₙ, not the columns) and the input gradient is
+// col2im(Wᵀ·Gₙ). A row of ones below the columns makes the same GEMM sum
+// the bias gradient (row K of the product). Each range of images sums
+// its gradients apart; they are added up in range order at the end, so
+// the result depends on the number of goroutines only through rounding.
 func backConv2d(t *Tensor) {
 	x, weight, bias := t.in[0], t.in[1], t.in[2]
 	g := newGeom("Conv2d", x, weight.shape[2], weight.shape[3], t.idx[0], t.idx[1])
 	g.outC = weight.shape[0]
 	ar := t.arena
-	hw, chw := g.ho*g.wo, g.c*g.h*g.w
-	dx, dw, db := gradIfWanted(x), gradIfWanted(weight), gradIfWanted(bias)
+	hw, chw, k, oc := g.ho*g.wo, g.c*g.h*g.w, g.windowElements, g.outC
+	var dx []float32
+	fresh := false
+	if wantsGrad(x) {
+		dx, fresh = gradDest(x)
+	}
+	dw, db := gradIfWanted(weight), gradIfWanted(bias)
+	rows := k // of the weight-gradient GEMM: the columns, then the ones
+	if db != nil {
+		rows++
+	}
 	xs, ws := x.contiguous(ar), weight.contiguous(ar)
-	g.groups(func(n0, n1 int) {
-		ghw := (n1 - n0) * hw
-		// The output gradient as [O, images*HW], the forward GEMM's layout.
-		gt := ar.floats(g.outC * ghw)
-		forImages(n0, n1, func(n int) {
-			for o := 0; o < g.outC; o++ {
-				copy(gt[o*ghw+(n-n0)*hw:][:hw], t.grad.data[(n*g.outC+o)*hw:])
-			}
-		})
-		for o := 0; o < len(db); o++ {
-			var s float32
-			for _, v := range gt[o*ghw : (o+1)*ghw] {
-				s += v
-			}
-			db[o] += s
+	parts := workers(g.n)
+	cols := ar.floats(parts * rows * hw)
+	sums := ar.zeros(parts * rows * oc) // per range: [dWᵀ; dbᵀ]
+	parallelChunks(g.n, parts, func(p, lo, hi int) {
+		col := cols[p*rows*hw:][:rows*hw]
+		for i := k * hw; i < len(col); i++ {
+			col[i] = 1
 		}
-		col := ar.floats(g.windowElements * ghw)
-		if dw != nil {
-			g.lower(col, xs, n0, n1)
-			kernel.Sgemm(false, true, g.outC, g.windowElements, ghw, 1, gt, ghw, col, ghw, 1, dw, g.windowElements)
-		}
-		if dx != nil {
-			kernel.Sgemm(true, false, g.windowElements, ghw, g.outC, 1, ws, g.windowElements, gt, ghw, 0, col, ghw)
-			forImages(n0, n1, func(n int) { g.col2im(dx[n*chw:], col[(n-n0)*hw:], ghw) })
+		sum := sums[p*rows*oc:][:rows*oc]
+		for n := lo; n < hi; n++ {
+			gn := t.grad.data[n*oc*hw:][:oc*hw]
+			if dw != nil || db != nil {
+				g.im2col(col, hw, xs[n*chw:])
+				kernel.Sgemm(false, true, rows, oc, hw, 1, col, hw, gn, hw, 1, sum, oc)
+			}
+			if dx != nil {
+				kernel.Sgemm(true, false, k, hw, oc, 1, ws, k, gn, hw, 0, col, hw)
+				img := dx[n*chw:][:chw]
+				if fresh {
+					clear(img)
+				}
+				g.col2im(img, col, hw)
+			}
 		}
 	})
+	for p := range parts {
+		sum := sums[p*rows*oc:][:rows*oc]
+		for o := range len(dw) / k {
+			row := dw[o*k : (o+1)*k]
+			for i := range row {
+				row[i] += sum[i*oc+o]
+			}
+		}
+		for o := range db {
+			db[o] += sum[k*oc+o]
+		}
+	}
 }
 
 // MaxPool2d returns the maximum over k×k windows of x [N, C, H, W] moved by
-// stride (no padding). The gradient goes to the first maximum of each window.
+// stride (no padding). The gradient goes to the first maximum of each
+// window in row-major order (to its first element where the maximum is
+// NaN). The backward pass finds that element again from x and the
+// result, so the forward pass keeps no argmax.
 func MaxPool2d(x *Tensor, k, stride int) *Tensor {
 	g := newGeom("MaxPool2d", x, k, k, stride, 0)
 	ar := arenaOf(x)
 	xs := x.contiguous(ar)
 	out := newOut(ar, []int{g.n, g.c, g.ho, g.wo})
-	var arg []int // argmax offsets, needed only for the gradient
-	if x.requiresGrad && (ar == nil || !ar.noGrad) {
-		arg = ar.ints(len(out.data))
-	}
 	planes := g.n * g.c
-	parallelChunks(planes, workers(planes), func(_, lo, hi int) { g.maxPool(out.data, arg, xs, lo, hi) })
+	parallelChunks(planes, workers(planes), func(_, lo, hi int) { g.maxPool(out.data, xs, lo, hi) })
 	if record(out, opMaxPool2d, x) {
-		out.idx = arg
+		out.idx = ar.ints(2)
+		out.idx[0], out.idx[1] = k, stride
 	}
 	return out
 }
 
-// maxPool pools image planes [lo, hi) of xs into out, recording the
-// storage offset of each maximum in arg unless arg is nil.
-func (g *convGeom) maxPool(out []float32, arg []int, xs []float32, lo, hi int) {
-	k, stride := g.kh, g.stride
+// maxPool pools image planes [lo, hi) of xs into out.
+func (g *convGeom) maxPool(out, xs []float32, lo, hi int) {
 	for p := lo; p < hi; p++ {
-		img := xs[p*g.h*g.w:]
+		img := xs[p*g.h*g.w:][:g.h*g.w]
 		plane := out[p*g.ho*g.wo:][:g.ho*g.wo]
-		switch {
-		case k == 2 && stride == 2 && arg == nil:
-			g.maxPool2x2Values(plane, img)
-			continue
-		case k == 2 && stride == 2:
-			g.maxPool2x2(plane, arg[p*g.ho*g.wo:][:g.ho*g.wo], img, p*g.h*g.w)
+		if g.kh == 2 && g.stride == 2 {
+			g.maxPool2x2(plane, img)
 			continue
 		}
-		for oi := 0; oi < g.ho; oi++ {
-			for oj := 0; oj < g.wo; oj++ {
-				best := (oi*stride)*g.w + oj*stride
-				bv := img[best]
-				for ki := 0; ki < k; ki++ {
-					row := img[(oi*stride+ki)*g.w+oj*stride:][:k]
-					for kj, v := range row {
-						// Written for conditional moves: the comparisons
-						// are data-dependent and mispredict as branches.
-						q := (oi*stride+ki)*g.w + oj*stride + kj
-						if v > bv {
-							best = q
-						}
-						bv = max(bv, v)
-					}
-				}
-				o := (p*g.ho+oi)*g.wo + oj
-				out[o] = bv
-				if arg != nil {
-					arg[o] = p*g.h*g.w + best
+		for o := range plane {
+			q := g.window(o)
+			bv := img[q]
+			for ki := range g.kh {
+				for _, v := range img[q+ki*g.w:][:g.kw] {
+					bv = max(bv, v)
 				}
 			}
+			plane[o] = bv
 		}
 	}
 }
 
-// maxPool2x2 is MaxPool2d's loop for 2x2 windows with stride 2 over one
-// image plane starting at storage offset base.
-func (g *convGeom) maxPool2x2(out []float32, arg []int, img []float32, base int) {
-	for oi := 0; oi < g.ho; oi++ {
-		r0 := img[2*oi*g.w:][:2*g.wo]
-		r1 := img[(2*oi+1)*g.w:][:2*g.wo]
-		o, a := out[oi*g.wo:][:g.wo], arg[oi*g.wo:][:g.wo]
-		for oj := range o {
-			j := 2 * oj
-			bv, bi := r0[j], j
-			if v := r0[j+1]; v > bv {
-				bi = j + 1
-			}
-			bv = max(bv, r0[j+1])
-			if v := r1[j]; v > bv {
-				bi = g.w + j
-			}
-			bv = max(bv, r1[j])
-			if v := r1[j+1]; v > bv {
-				bi = g.w + j + 1
-			}
-			o[oj], a[oj] = max(bv, r1[j+1]), base+2*oi*g.w+bi
-		}
-	}
+// window returns the offset, in its image plane, of the top-left element
+// of the pooling window of output o of a plane.
+func (g *convGeom) window(o int) int {
+	return o/g.wo*g.stride*g.w + o%g.wo*g.stride
 }
 
-// maxPool2x2Values is maxPool2x2 without the argmax, for inference: the
-// same maxima (max is associative, NaN included) in fewer instructions.
-func (g *convGeom) maxPool2x2Values(out []float32, img []float32) {
+// maxPool2x2 is maxPool for 2x2 windows with stride 2 over one image
+// plane; max is associative (NaN included), so it needs no branches.
+func (g *convGeom) maxPool2x2(out, img []float32) {
 	for oi := 0; oi < g.ho; oi++ {
 		r0 := img[2*oi*g.w:][:2*g.wo]
 		r1 := img[(2*oi+1)*g.w:][:2*g.wo]
@@ -323,14 +338,79 @@ func (g *convGeom) maxPool2x2Values(out []float32, img []float32) {
 	}
 }
 
+// maxMask is all ones if v is the maximum m of its window, or m is NaN,
+// and 0 otherwise; no element of a window exceeds its maximum.
+func maxMask(v, m float32) uint32 {
+	var mask uint32
+	if !(v < m) {
+		mask = ^uint32(0)
+	}
+	return mask
+}
+
 func backMaxPool2d(t *Tensor) {
 	x := t.in[0]
 	if !wantsGrad(x) {
 		return
 	}
+	g := newGeom("MaxPool2d", x, t.idx[0], t.idx[0], t.idx[1], 0)
+	xs := x.contiguous(t.arena)
+	planes := g.n * g.c
+	if g.kh == 2 && g.stride == 2 && g.h == 2*g.ho && g.w == 2*g.wo {
+		// The windows tile x, so the gradient covers every element.
+		if dst, fresh := gradDest(x); fresh {
+			parallelChunks(planes, workers(planes), func(_, lo, hi int) { g.maxPool2x2Grad(dst, t.grad.data, t.data, xs, lo, hi) })
+			return
+		}
+	}
 	dst := gradData(x)
-	for o, q := range t.idx {
-		dst[q] += t.grad.data[o]
+	parallelChunks(planes, workers(planes), func(_, lo, hi int) {
+		for p := lo; p < hi; p++ {
+			img, d := xs[p*g.h*g.w:][:g.h*g.w], dst[p*g.h*g.w:][:g.h*g.w]
+			for o := range g.ho * g.wo {
+				q, m := g.window(o), t.data[p*g.ho*g.wo+o]
+				q += g.firstMax(img[q:], m)
+				d[q] += t.grad.data[p*g.ho*g.wo+o]
+			}
+		}
+	})
+}
+
+// firstMax returns the offset from win of the first element of a window
+// starting at win[0] that maxMask accepts for maximum m.
+func (g *convGeom) firstMax(win []float32, m float32) int {
+	for ki := range g.kh {
+		for kj, v := range win[ki*g.w:][:g.kw] {
+			if maxMask(v, m) != 0 {
+				return ki*g.w + kj
+			}
+		}
+	}
+	panic("tensor: MaxPool2d: maximum not found in its window")
+}
+
+// maxPool2x2Grad writes the gradient of image planes [lo, hi) of a 2x2,
+// stride-2 pooling whose windows tile the input: each window's output
+// gradient at its first maximum, zeros elsewhere, without branches.
+func (g *convGeom) maxPool2x2Grad(dst, grad, out, xs []float32, lo, hi int) {
+	for p := lo; p < hi; p++ {
+		img, d := xs[p*g.h*g.w:][:g.h*g.w], dst[p*g.h*g.w:][:g.h*g.w]
+		for oi := range g.ho {
+			r0, r1 := img[2*oi*g.w:][:2*g.wo], img[(2*oi+1)*g.w:][:2*g.wo]
+			d0, d1 := d[2*oi*g.w:][:2*g.wo], d[(2*oi+1)*g.w:][:2*g.wo]
+			at := (p*g.ho + oi) * g.wo
+			ms, gs := out[at:][:g.wo], grad[at:][:g.wo]
+			for oj, m := range ms {
+				j := 2 * oj
+				gv := math.Float32bits(gs[oj])
+				a := maxMask(r0[j], m)
+				b := maxMask(r0[j+1], m) &^ a
+				c := maxMask(r1[j], m) &^ (a | b)
+				rest := ^(a | b | c)
+				d0[j], d0[j+1] = math.Float32frombits(gv&a), math.Float32frombits(gv&b)
+				d1[j], d1[j+1] = math.Float32frombits(gv&c), math.Float32frombits(gv&rest)
+			}
+		}
 	}
 }
 

@@ -1,6 +1,8 @@
 package tensor
 
 import (
+	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -120,6 +122,16 @@ func TestGradConvAndPool(t *testing.T) {
 	}
 	checkGrad(t, "conv2d/no-bias", func(in []*Tensor) *Tensor { return Conv2d(in[0], in[1], nil, 1, 1) },
 		randT(rng, 1, 2, 4, 4), randT(rng, 3, 2, 3, 3))
+	// Stride 1 with rows as wide as the input's ("same" padding, 1x1
+	// kernels, kernels wider than tall): im2col and col2im move whole
+	// shifted blocks.
+	for _, c := range []struct{ kh, kw, pad int }{{3, 3, 1}, {5, 5, 2}, {1, 1, 0}, {1, 3, 1}, {3, 5, 2}} {
+		checkGrad(t, fmt.Sprintf("conv2d/same-%dx%d", c.kh, c.kw), func(in []*Tensor) *Tensor { return Conv2d(in[0], in[1], in[2], 1, c.pad) },
+			randT(rng, 2, 2, 5, 4), randT(rng, 3, 2, c.kh, c.kw), randT(rng, 3))
+	}
+	// An intermediate input gets a fresh gradient (cleared per image).
+	checkGrad(t, "conv2d/intermediate-input", func(in []*Tensor) *Tensor { return Conv2d(MulScalar(in[0], 2), in[1], in[2], 1, 1) },
+		randT(rng, 2, 2, 4, 5), randT(rng, 3, 2, 3, 3), randT(rng, 3))
 	checkGrad(t, "maxpool2d", func(in []*Tensor) *Tensor { return MaxPool2d(in[0], 2, 2) }, randT(rng, 2, 2, 4, 6))
 	checkGrad(t, "maxpool2d/overlap", func(in []*Tensor) *Tensor { return MaxPool2d(in[0], 3, 1) }, randT(rng, 1, 2, 4, 5))
 	checkGrad(t, "avgpool2d", func(in []*Tensor) *Tensor { return AvgPool2d(in[0], 2, 1) }, randT(rng, 2, 2, 3, 4))
@@ -153,15 +165,12 @@ func TestGradLayerNorm(t *testing.T) {
 		randT(rng, 4, 6))
 }
 
-// TestConv2dGroupsAgreeWithSingleImages uses a batch big enough to be
-// lowered in two groups of images (see colBudget) and checks outputs and
-// gradients against convolving each image on its own.
-func TestConv2dGroupsAgreeWithSingleImages(t *testing.T) {
+// TestConv2dBatchAgreesWithSingleImages checks outputs and gradients of a
+// batch, split into ranges of images on several goroutines, against
+// convolving each image on its own.
+func TestConv2dBatchAgreesWithSingleImages(t *testing.T) {
 	rng := rand.New(rand.NewPCG(19, 20))
-	const n, c, hw = 15, 16, 64
-	if per := c * 9 * hw * hw; colBudget/per >= n {
-		t.Fatalf("batch fits one group of %d images; enlarge the test", colBudget/per)
-	}
+	const n, c, hw = 15, 16, 32
 	x := randT(rng, n, c, hw, hw).RequiresGrad()
 	w := randT(rng, 2, c, 3, 3).RequiresGrad()
 	b := randT(rng, 2).RequiresGrad()
@@ -179,10 +188,10 @@ func TestConv2dGroupsAgreeWithSingleImages(t *testing.T) {
 		SumAll(one).Backward()
 	}
 	if !near(x.Grad().Data(), wantX.Data(), 1e-4) {
-		t.Error("input gradient of the grouped batch differs from the per-image one")
+		t.Error("input gradient of the batch differs from the per-image one")
 	}
 	if !near(w.Grad().Data(), wantW.Data(), 1e-3) || !near(b.Grad().Data(), wantB.Data(), 1e-3) {
-		t.Error("weight or bias gradient of the grouped batch differs from the per-image sum")
+		t.Error("weight or bias gradient of the batch differs from the per-image sum")
 	}
 }
 
@@ -240,6 +249,43 @@ func TestGradReusedArena(t *testing.T) {
 		ar.Reset()
 		if got := grads(ar); !slices.EqualFunc(got, want, slices.Equal) {
 			t.Fatalf("run %d in a reused arena: gradients %v, want %v", i, got, want)
+		}
+	}
+}
+
+// TestConv2dMatchesDirectSum checks Conv2d's output against the
+// convolution sum written out, for the shapes whose im2col copies whole
+// shifted blocks and for strided and padded ones.
+func TestConv2dMatchesDirectSum(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, c := range []struct{ kh, kw, stride, pad int }{{3, 3, 1, 1}, {5, 5, 1, 2}, {1, 1, 1, 0}, {1, 3, 1, 1}, {3, 2, 2, 1}, {3, 3, 1, 0}, {2, 2, 3, 2}} {
+		x, w, b := randT(rng, 2, 3, 6, 5), randT(rng, 4, 3, c.kh, c.kw), randT(rng, 4)
+		y := Conv2d(x, w, b, c.stride, c.pad)
+		ho, wo := y.Dim(2), y.Dim(3)
+		at := func(n, ch, i, j int) float64 {
+			if i < 0 || i >= 6 || j < 0 || j >= 5 {
+				return 0
+			}
+			return float64(x.Data()[((n*3+ch)*6+i)*5+j])
+		}
+		for n := range 2 {
+			for o := range 4 {
+				for oi := range ho {
+					for oj := range wo {
+						want := float64(b.Data()[o])
+						for ch := range 3 {
+							for ki := range c.kh {
+								for kj := range c.kw {
+									want += at(n, ch, oi*c.stride-c.pad+ki, oj*c.stride-c.pad+kj) * float64(w.Data()[((o*3+ch)*c.kh+ki)*c.kw+kj])
+								}
+							}
+						}
+						if got := y.Data()[((n*4+o)*ho+oi)*wo+oj]; math.Abs(float64(got)-want) > 1e-4 {
+							t.Fatalf("%+v: output [%d %d %d %d] = %v, want %v", c, n, o, oi, oj, got, want)
+						}
+					}
+				}
+			}
 		}
 	}
 }

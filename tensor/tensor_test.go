@@ -300,25 +300,63 @@ func TestLargeReductionsInParallel(t *testing.T) {
 	}
 }
 
-// sameFloat reports whether a and b are both NaN or have the same bits.
-func sameFloat(a, b float32) bool {
-	return a != a && b != b || math.Float32bits(a) == math.Float32bits(b)
-}
-
-// TestMaxPool2dNoGrad checks that pooling without a gradient (no argmax
-// kept) gives the same maxima as pooling with one, NaN included.
-func TestMaxPool2dNoGrad(t *testing.T) {
+// TestMaxPool2dGradientToFirstMaximum checks pooling against a direct
+// search of each window on inputs full of ties: the maxima, with and
+// without a gradient, and the gradient, which must reach the first
+// maximum of each window only. The cases cover windows that tile the
+// input, a ragged edge and overlapping windows, with the pooling's
+// gradient as the first contribution to its input's gradient and after
+// another one.
+func TestMaxPool2dGradientToFirstMaximum(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	x := Normal(rng, 0, 1, 2, 3, 6, 8)
-	x.Data()[9] = float32(math.NaN())
-	x.RequiresGrad()
 	inf := NewArena()
 	inf.SetGrad(false)
-	for _, kw := range [][2]int{{2, 2}, {3, 1}, {2, 1}} {
-		want := MaxPool2d(x, kw[0], kw[1]).Data()
-		got := MaxPool2d(inf.FromSlice(x.Data(), 2, 3, 6, 8), kw[0], kw[1]).Data()
-		if !slices.EqualFunc(got, want, sameFloat) {
-			t.Errorf("MaxPool2d(k=%d, stride=%d) without gradient = %v, want %v", kw[0], kw[1], got, want)
+	for _, c := range []struct{ h, w, k, stride int }{{6, 8, 2, 2}, {5, 7, 2, 2}, {4, 5, 3, 1}, {5, 6, 2, 1}} {
+		leaf := New(2, 3, c.h, c.w).RequiresGrad()
+		for i := range leaf.Data() {
+			leaf.Data()[i] = float32(rng.IntN(3)) // ties in most windows
+		}
+		ho, wo := (c.h-c.k)/c.stride+1, (c.w-c.k)/c.stride+1
+		gy := Normal(rng, 0, 1, 2, 3, ho, wo)
+		wantY, wantG := make([]float32, gy.Len()), make([]float32, leaf.Len())
+		for o := range wantY {
+			p, oi, oj := o/(ho*wo), o/wo%ho, o%wo
+			best := -1
+			for ki := range c.k {
+				for kj := range c.k {
+					q := (p*c.h+oi*c.stride+ki)*c.w + oj*c.stride + kj
+					if best < 0 || leaf.Data()[q] > leaf.Data()[best] {
+						best = q
+					}
+				}
+			}
+			wantY[o] = leaf.Data()[best]
+			wantG[best] += gy.Data()[o]
+		}
+		if got := MaxPool2d(inf.FromSlice(leaf.Data(), leaf.Shape()...), c.k, c.stride).Data(); !slices.Equal(got, wantY) {
+			t.Errorf("%+v: MaxPool2d without gradient = %v, want %v", c, got, wantY)
+		}
+		for _, after := range []bool{false, true} {
+			leaf.ZeroGrad()
+			x := MulScalar(leaf, 1) // an intermediate, whose gradient may be fresh
+			y := MaxPool2d(x, c.k, c.stride)
+			if !slices.Equal(y.Data(), wantY) {
+				t.Errorf("%+v: MaxPool2d = %v, want %v", c, y.Data(), wantY)
+			}
+			loss := SumAll(Mul(y, gy))
+			if after { // x's gradient gets 1 per element from a second use
+				loss = Add(SumAll(x), loss)
+			}
+			loss.Backward()
+			for i, g := range leaf.Grad().Data() {
+				want := wantG[i]
+				if after {
+					want++
+				}
+				if math.Abs(float64(g-want)) > 1e-6 {
+					t.Fatalf("%+v (second use %v): gradient[%d] = %v, want %v", c, after, i, g, want)
+				}
+			}
 		}
 	}
 }

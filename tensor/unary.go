@@ -2,6 +2,8 @@ package tensor
 
 import (
 	"math"
+
+	"github.com/mlenv/mlenv/kernel"
 )
 
 // unaryKind selects the function of an opUnary node; it is kept in the
@@ -89,8 +91,9 @@ func unaryRow(k unaryKind, c float32, dst, src []float32) {
 			dst[i] = float32(math.Sqrt(float64(v)))
 		}
 	case uReLU:
-		copy(dst, src)
-		reluRow(dst)
+		for i, v := range src {
+			dst[i] = relu(v)
+		}
 	case uGELU:
 		for i, v := range src {
 			dst[i] = float32(0.5 * float64(v) * (1 + math.Erf(float64(v)/math.Sqrt2)))
@@ -132,9 +135,19 @@ func backUnary(t *Tensor) {
 	if !wantsGrad(x) {
 		return
 	}
+	k, c := unaryKind(t.axis), t.param
+	if k == uReLU {
+		// A gradient that covers every element of a fresh intermediate
+		// is written, not added: y > 0 exactly where x > 0.
+		if dst, fresh := gradDest(x); fresh {
+			ParallelFor(len(dst), Grain, func(lo, hi int) {
+				kernel.ReLUGrad(dst[lo:hi], t.grad.data[lo:hi], t.data[lo:hi])
+			})
+			return
+		}
+	}
 	xs := x.contiguous(t.arena)
 	dst := gradData(x)
-	k, c := unaryKind(t.axis), t.param
 	ParallelFor(len(xs), Grain, func(lo, hi int) {
 		unaryGradRow(k, c, dst[lo:hi], t.grad.data[lo:hi], xs[lo:hi], t.data[lo:hi])
 	})
