@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"math"
+	"runtime"
+	"sync"
 )
 
 // ReduceRequest asks for one metric of one run reduced to at most about
@@ -60,11 +62,16 @@ const (
 		ORDER BY step, timestamp, value`
 )
 
+// reduceWorkers is how many connections one reduction reads its
+// buckets on at once.
+var reduceWorkers = min(runtime.GOMAXPROCS(0), 4)
+
 // ReduceMetricHistory reduces a metric history in the database, so that
 // a chart of a long series reads a few thousand rows instead of all of
 // them. It reads each point of the step range once, bucket by bucket on
-// one connection (a point logged meanwhile may or may not be counted),
-// and finds the kept steps by short walks of the primary key.
+// up to reduceWorkers connections (a point logged meanwhile may or may
+// not be counted), and finds the kept steps by short walks of the
+// primary key.
 func (s *SQLStore) ReduceMetricHistory(ctx context.Context, r ReduceRequest) (*Reduced, error) {
 	if r.Buckets < 1 || r.Buckets > MaxReduceBuckets {
 		return nil, Errorf(InvalidParameterValue, "buckets must be 1 to %d, got %d", MaxReduceBuckets, r.Buckets)
@@ -76,32 +83,15 @@ func (s *SQLStore) ReduceMetricHistory(ctx context.Context, r ReduceRequest) (*R
 	if err != nil {
 		return nil, err
 	}
-	conn, err := s.rdb.Conn(ctx)
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	defer conn.Close()
-	red := &reducer{s: s, conn: conn, run: key, key: r.Key}
-	out, err := red.reduce(ctx, r)
+	out, err := s.reduce(ctx, key, r)
 	return out, unavailable(err)
 }
 
-// reducer runs the queries of one reduction on one connection.
-type reducer struct {
-	s        *SQLStore
-	conn     *sql.Conn
-	run      int64
-	key      string
-	stats    *sql.Stmt // bucketStats
-	fallback *sql.Stmt // finiteStats
-	points   *sql.Stmt // bucketPoints
-}
-
-func (red *reducer) reduce(ctx context.Context, r ReduceRequest) (*Reduced, error) {
+func (s *SQLStore) reduce(ctx context.Context, run int64, r ReduceRequest) (*Reduced, error) {
 	out := &Reduced{Points: []Metric{}}
-	scope, scopeArgs := `run_key = ? AND key = ?`, []any{red.run, red.key}
+	scope, scopeArgs := `run_key = ? AND key = ?`, []any{run, r.Key}
 	count := func(where string, args []any) (n int, err error) {
-		err = red.row(ctx, `SELECT COUNT(*) FROM metrics WHERE `+where, args, &n)
+		err = s.queryRow(ctx, `SELECT COUNT(*) FROM metrics WHERE `+where, args...).Scan(&n)
 		return n, err
 	}
 	inRange, rangeArgs := scope, scopeArgs
@@ -113,6 +103,7 @@ func (red *reducer) reduce(ctx context.Context, r ReduceRequest) (*Reduced, erro
 		inRange += ` AND step <= ?`
 		rangeArgs = append(rangeArgs, *r.MaxStep)
 	}
+	with := func(extra ...any) []any { return append(rangeArgs[:len(rangeArgs):len(rangeArgs)], extra...) }
 	// Without bounds every point is in range, so the buckets count them
 	// all; with bounds one more pass counts the others.
 	bounded := r.MinStep != nil || r.MaxStep != nil
@@ -126,8 +117,8 @@ func (red *reducer) reduce(ctx context.Context, r ReduceRequest) (*Reduced, erro
 	// range before and after them are all non-finite.
 	var lo, hi int64
 	bound := func(order string, dst *int64) error {
-		return red.row(ctx, `SELECT step FROM metrics WHERE `+inRange+` AND `+finite+` ORDER BY step `+order+` LIMIT 1`,
-			append(rangeArgs[:len(rangeArgs):len(rangeArgs)], finiteArgs...), dst)
+		return s.queryRow(ctx, `SELECT step FROM metrics WHERE `+inRange+` AND `+finite+` ORDER BY step `+order+` LIMIT 1`,
+			with(finiteArgs...)...).Scan(dst)
 	}
 	switch err := bound("", &lo); err {
 	case nil:
@@ -144,38 +135,19 @@ func (red *reducer) reduce(ctx context.Context, r ReduceRequest) (*Reduced, erro
 	if err := bound("DESC", &hi); err != nil {
 		return nil, err
 	}
-	before, err := count(inRange+` AND step < ?`, append(rangeArgs[:len(rangeArgs):len(rangeArgs)], lo))
+	before, err := count(inRange+` AND step < ?`, with(lo))
 	if err != nil {
 		return nil, err
 	}
-	after, err := count(inRange+` AND step > ?`, append(rangeArgs[:len(rangeArgs):len(rangeArgs)], hi))
+	after, err := count(inRange+` AND step > ?`, with(hi))
 	if err != nil {
 		return nil, err
 	}
-	inRangeCount := before + after
-	if err := red.prepare(ctx); err != nil {
+	all, err := s.scanBuckets(ctx, run, r.Key, buckets(lo, hi, r.Buckets), out)
+	if err != nil {
 		return nil, err
 	}
-	defer red.close()
-	// Unsigned offsets from lo cover any span of int64 steps.
-	span := uint64(hi) - uint64(lo)
-	width := span/uint64(r.Buckets) + 1
-	for off := uint64(0); ; off += width {
-		first := lo + int64(off)
-		last := hi
-		if span-off >= width {
-			last = first + int64(width-1)
-		}
-		all, fin, err := red.bucket(ctx, first, last, &out.Points)
-		if err != nil {
-			return nil, err
-		}
-		inRangeCount += all
-		out.InRange += fin
-		if last == hi {
-			break
-		}
-	}
+	inRangeCount := before + after + all
 	out.NonFinite = inRangeCount - out.InRange
 	if !bounded {
 		out.Total = inRangeCount
@@ -183,72 +155,138 @@ func (red *reducer) reduce(ctx context.Context, r ReduceRequest) (*Reduced, erro
 	return out, nil
 }
 
-// row runs a one-row query and scans its columns into dst.
-func (red *reducer) row(ctx context.Context, q string, args []any, dst ...any) error {
-	return red.conn.QueryRowContext(ctx, red.s.d.rebind(q), args...).Scan(dst...)
+// stepRange is the steps first through last.
+type stepRange struct{ first, last int64 }
+
+// buckets splits lo through hi into n equal step ranges, fewer when the
+// range has fewer than n steps.
+func buckets(lo, hi int64, n int) []stepRange {
+	// Unsigned offsets from lo cover any span of int64 steps.
+	span := uint64(hi) - uint64(lo)
+	width := span/uint64(n) + 1
+	var out []stepRange
+	for off := uint64(0); ; off += width {
+		b := stepRange{lo + int64(off), hi}
+		if span-off >= width {
+			b.last = b.first + int64(width-1)
+		}
+		out = append(out, b)
+		if b.last == hi {
+			return out
+		}
+	}
 }
 
-func (red *reducer) prepare(ctx context.Context) error {
-	var err error
+// scanBuckets reduces the buckets bs of one metric, in consecutive
+// shares on up to reduceWorkers connections. It appends the kept points
+// to out.Points in step order, adds the finite points to out.InRange and
+// returns how many points the buckets hold.
+func (s *SQLStore) scanBuckets(ctx context.Context, run int64, key string, bs []stepRange, out *Reduced) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	shares := make([]bucketScan, min(reduceWorkers, len(bs)))
+	var wg sync.WaitGroup
+	for i := range shares {
+		sh := &shares[i]
+		*sh = bucketScan{s: s, run: run, key: key}
+		wg.Go(func() {
+			if sh.err = sh.scan(ctx, bs[i*len(bs)/len(shares):(i+1)*len(bs)/len(shares)]); sh.err != nil {
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	all := 0
+	for _, sh := range shares {
+		if sh.err != nil {
+			return 0, sh.err
+		}
+		all += sh.all
+		out.InRange += sh.fin
+		out.Points = append(out.Points, sh.points...)
+	}
+	return all, nil
+}
+
+// bucketScan reduces a share of the buckets of one metric on one
+// connection, counting their points (all) and finite points (fin).
+type bucketScan struct {
+	s        *SQLStore
+	run      int64
+	key      string
+	stats    *sql.Stmt // bucketStats
+	fallback *sql.Stmt // finiteStats
+	keep     *sql.Stmt // bucketPoints
+	all, fin int
+	points   []Metric
+	err      error
+}
+
+func (b *bucketScan) scan(ctx context.Context, bs []stepRange) error {
+	conn, err := b.s.rdb.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
 	prep := func(q string) *sql.Stmt {
 		if err != nil {
 			return nil
 		}
 		var st *sql.Stmt
-		st, err = red.conn.PrepareContext(ctx, red.s.d.rebind(q))
+		st, err = conn.PrepareContext(ctx, b.s.d.rebind(q))
 		return st
 	}
-	red.stats, red.fallback, red.points = prep(bucketStats), prep(finiteStats), prep(bucketPoints)
-	if err != nil {
-		red.close()
-	}
-	return err
-}
-
-func (red *reducer) close() {
-	for _, st := range []*sql.Stmt{red.stats, red.fallback, red.points} {
+	b.stats, b.fallback, b.keep = prep(bucketStats), prep(finiteStats), prep(bucketPoints)
+	for _, st := range []*sql.Stmt{b.stats, b.fallback, b.keep} {
 		if st != nil {
-			st.Close()
+			defer st.Close()
 		}
 	}
+	if err != nil {
+		return err
+	}
+	for _, r := range bs {
+		if err := b.bucket(ctx, r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// bucket appends the kept points of the steps first through last to pts
-// and returns how many points, and how many finite ones, the bucket
-// holds.
-func (red *reducer) bucket(ctx context.Context, first, last int64, pts *[]Metric) (all, fin int, err error) {
-	args := []any{red.run, red.key, first, last}
-	var nan int
+// bucket counts the points of the steps r and appends the kept ones.
+func (b *bucketScan) bucket(ctx context.Context, r stepRange) error {
+	args := []any{b.run, b.key, r.first, r.last}
+	var all, nan, fin int
 	var lo, hi sql.NullFloat64
-	if err := red.stats.QueryRowContext(ctx, args...).Scan(&all, &nan, &lo, &hi); err != nil {
-		return 0, 0, err
+	if err := b.stats.QueryRowContext(ctx, args...).Scan(&all, &nan, &lo, &hi); err != nil {
+		return err
 	}
 	fin = all - nan
 	if math.IsInf(lo.Float64, 0) || math.IsInf(hi.Float64, 0) || nan > 0 && (lo.Float64 >= 0 || hi.Float64 <= 0) {
-		if err := red.fallback.QueryRowContext(ctx, append(args, finiteArgs...)...).Scan(&fin, &nan, &lo, &hi); err != nil {
-			return 0, 0, err
+		if err := b.fallback.QueryRowContext(ctx, append(args, finiteArgs...)...).Scan(&fin, &nan, &lo, &hi); err != nil {
+			return err
 		}
 	}
+	b.all += all
+	b.fin += fin
 	if fin == 0 {
-		return all, 0, nil
+		return nil
 	}
 	var q []any
-	q = append(append(q, args...), finiteArgs...)
-	q = append(append(q, args...), finiteArgs...)
-	q = append(append(q, args...), finiteArgs...)
-	q = append(append(q, args...), lo.Float64)
-	q = append(append(q, args...), hi.Float64)
-	rows, err := red.points.QueryContext(ctx, q...)
+	for _, extra := range [][]any{finiteArgs, finiteArgs, finiteArgs, {lo.Float64}, {hi.Float64}} {
+		q = append(append(q, args...), extra...)
+	}
+	rows, err := b.keep.QueryContext(ctx, q...)
 	if err != nil {
-		return 0, 0, err
+		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		m := Metric{Key: red.key}
+		m := Metric{Key: b.key}
 		if err := rows.Scan(&m.Step, &m.Timestamp, &m.Value); err != nil {
-			return 0, 0, err
+			return err
 		}
-		*pts = append(*pts, m)
+		b.points = append(b.points, m)
 	}
-	return all, fin, rows.Err()
+	return rows.Err()
 }

@@ -45,9 +45,10 @@ const (
 )
 
 // History is the response of HistoryPath: the downsampled points as
-// parallel arrays. Total counts every point of the metric, InRange those
-// with a finite value inside [min_x, max_x], NonFinite the NaN and ±Inf
-// values left out (a chart cannot place them).
+// parallel arrays. Total counts every point of the metric; InRange counts
+// those inside [min_x, max_x] with a finite value and NonFinite those
+// there with a NaN or ±Inf value, which are left out (a chart cannot
+// place them).
 type History struct {
 	RunID     string    `json:"run_id"`
 	Key       string    `json:"metric_key"`
@@ -140,21 +141,20 @@ func stepBound(x float64) *int64 {
 }
 
 // downsample selects the finite points of ms inside the query's range on
-// its axis and reduces them with LTTB.
+// its axis, counting the others there, and reduces them with LTTB.
 func downsample(q historyQuery, ms []sample) History {
 	out := History{RunID: q.runID, Key: q.key, Axis: q.axis, Total: len(ms)}
 	pts := make([]Point, 0, len(ms))
 	for _, m := range ms {
-		y := m.value
-		if math.IsNaN(y) || math.IsInf(y, 0) {
-			out.NonFinite++
-			continue
-		}
 		x := float64(m.step)
 		if q.axis == "time" {
 			x = float64(m.time)
 		}
-		if x >= q.minX && x <= q.maxX {
+		switch y := m.value; {
+		case x < q.minX || x > q.maxX:
+		case math.IsNaN(y) || math.IsInf(y, 0):
+			out.NonFinite++
+		default:
 			pts = append(pts, Point{x, y})
 		}
 	}

@@ -130,6 +130,11 @@ func TestHistoryDownsamples(t *testing.T) {
 	if got.InRange != 100 || len(got.X) != 100 || got.X[0] != 100 || got.X[99] != 199 {
 		t.Errorf("range 100..199: in_range %d, %d points from %g to %g; want all 100", got.InRange, len(got.X), got.X[0], got.X[len(got.X)-1])
 	}
+	// Non-finite values are counted where they fall in the range.
+	got = history(t, h, "run_id=r1&metric_key=loss&min_x=900&max_x=1099")
+	if got.Total != 10_000 || got.NonFinite != 1 || got.InRange != 199 {
+		t.Errorf("range 900..1099: total/non_finite/in_range = %d/%d/%d, want 10000/1/199", got.Total, got.NonFinite, got.InRange)
+	}
 
 	got = history(t, h, "run_id=r1&metric_key=loss&x_axis=time&max_points=3")
 	if len(got.X) != 3 || got.X[0] != 1_000_000-9_998 || got.X[2] != 1_000_000 {

@@ -78,7 +78,6 @@ export async function runPage(main, params, id) {
   const {run} = await api('runs/get', {run_id: id});
   const i = run.info, name = i.run_name || i.run_id;
   document.title = `${name} · mlenv`;
-  const exp = await api('experiments/get', {experiment_id: i.experiment_id}).then(r => r.experiment, () => null);
   const facts = [['Run ID', i.run_id], ['Status', i.status], ['Started', fmtTime(i.start_time)],
     ['Duration', i.end_time ? fmtDuration(i.end_time - i.start_time) : 'running'], ['User', i.user_id || ''], ['Artifacts', i.artifact_uri || '']];
   const keys = (run.data.metrics || []).map(m => m.key).sort();
@@ -86,10 +85,10 @@ export async function runPage(main, params, id) {
   const runs = [{id: i.run_id, name, start: i.start_time}];
   const charts = keys.map(k => new MetricChart(k, runs, controls.st));
   const kv = list => (list || []).slice().sort((a, b) => a.key.localeCompare(b.key)).map(p => [p.key, h('code', {}, p.value)]);
-  const logs = h('div');
+  const logs = h('div'), artifacts = h('ul', {class: 'tree', id: 'artifacts'});
+  const crumb = h('span', {}, i.experiment_id);
   main.replaceChildren(
-    h('p', {}, h('a', {href: '#/'}, 'Experiments'), ' / ',
-      exp ? h('a', {href: `#/experiments/${encodeURIComponent(exp.experiment_id)}`}, exp.name) : i.experiment_id, ' /'),
+    h('p', {}, h('a', {href: '#/'}, 'Experiments'), ' / ', crumb, ' /'),
     h('h1', {}, name),
     h('dl', {class: 'facts'}, facts.filter(([, v]) => v).map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
     h('section', {'aria-labelledby': 'h-metrics'}, h('h2', {id: 'h-metrics'}, `Metrics (${keys.length})`),
@@ -97,11 +96,16 @@ export async function runPage(main, params, id) {
     h('section', {'aria-labelledby': 'h-params'}, h('h2', {id: 'h-params'}, 'Parameters'),
       table(['Name', 'Value'], kv(run.data.params), {id: 'params'})),
     h('section', {'aria-labelledby': 'h-tags'}, h('h2', {id: 'h-tags'}, 'Tags'), table(['Name', 'Value'], kv(run.data.tags), {id: 'tags'})),
-    h('section', {'aria-labelledby': 'h-artifacts'}, h('h2', {id: 'h-artifacts'}, 'Artifacts'),
-      h('ul', {class: 'tree', id: 'artifacts'}, await artifactTree(i, '', logs))),
+    h('section', {'aria-labelledby': 'h-artifacts'}, h('h2', {id: 'h-artifacts'}, 'Artifacts'), artifacts),
     h('section', {'aria-labelledby': 'h-logs'}, h('h2', {id: 'h-logs'}, 'Logs'), logs));
+  // The charts load while the experiment is read and the artifacts listed.
+  const drawn = loadCharts(charts);
+  drawn.catch(() => {}); // awaited below
+  const exp = await api('experiments/get', {experiment_id: i.experiment_id}).then(r => r.experiment, () => null);
+  if (exp) crumb.replaceChildren(h('a', {href: `#/experiments/${encodeURIComponent(exp.experiment_id)}`}, exp.name));
+  artifacts.append(...await artifactTree(i, '', logs));
   if (!logs.firstChild) logs.append(h('p', {class: 'muted'}, 'No log artifacts (files named *.log or under logs/).'));
-  await loadCharts(charts);
+  await drawn;
   if (i.status === 'RUNNING') follow(main, charts);
 }
 
