@@ -35,10 +35,11 @@ import (
 // and each Infer call takes an idle one: with k copies, k batches (the
 // batcher's Instances) run at once.
 type Artifact struct {
-	idle  chan *modelfile.Model // the copies not running a batch
-	meta  Metadata
-	image []bool   // per input: whether it is an image column
-	split []string // per input: where to split a multi_hot element ourselves, or "" to leave it to Apply
+	idle    chan *modelfile.Model // the copies not running a batch
+	meta    Metadata
+	image   []bool   // per input: whether it is an image column
+	split   []string // per input: where to split a multi_hot element ourselves, or "" to leave it to the transforms
+	sources []int    // per column of the transforms' Records: the input it is read from (see fieldSources)
 }
 
 // LoadArtifact loads the artifact directory dir (see modelfile.Load) copies
@@ -79,6 +80,7 @@ func NewArtifact(m *modelfile.Model, name, ver string, copies ...*modelfile.Mode
 		a.image = append(a.image, c.Type == data.Image)
 		a.split = append(a.split, listSeparator(m.Meta.Transforms, c))
 	}
+	a.sources = fieldSources(m.Meta.Transforms, a.meta.Inputs)
 	if sig.Output.Kind == "" || sig.Output.Width < 1 {
 		return nil, fmt.Errorf("model %q: signature output %q of width %d", name, sig.Output.Kind, sig.Output.Width)
 	}
@@ -126,8 +128,8 @@ func listSeparator(t *data.Transforms, c modelfile.Column) string {
 // Metadata returns the model's name, version and raw-column signature.
 func (a *Artifact) Metadata() Metadata { return a.meta }
 
-// Infer turns the column tensors into raw rows, encodes them with the
-// artifact's transforms and runs the network on them as one batch. Inputs
+// Infer encodes the column tensors with the artifact's transforms and runs
+// the network on them as one batch. Inputs
 // with different row counts (possible when the model is served without
 // batching, which does not compare them) are an error wrapping
 // ErrBadRequest.
@@ -144,8 +146,12 @@ func (a *Artifact) Infer(_ context.Context, inputs []Tensor) ([]Tensor, error) {
 		return []Tensor{out}, nil
 	}
 	m := <-a.idle
-	preds, err := m.Predict(a.rows(inputs, n))
-	a.idle <- m
+	defer func() { a.idle <- m }()
+	b, err := a.encode(m.Meta.Transforms, inputs, n)
+	if err != nil {
+		return nil, err
+	}
+	preds, err := m.PredictBatch(b)
 	if err != nil {
 		return nil, err
 	}
@@ -155,41 +161,6 @@ func (a *Artifact) Infer(_ context.Context, inputs []Tensor) ([]Tensor, error) {
 	}
 	out.Data = flat
 	return []Tensor{out}, nil
-}
-
-// rows converts validated input tensors (in signature order, n rows each)
-// to the raw rows data.Transforms.Apply reads. Image rows share the
-// inputs' buffers, which Apply copies.
-func (a *Artifact) rows(inputs []Tensor, n int) []map[string]any {
-	rows := make([]map[string]any, n)
-	for i := range rows {
-		rows[i] = make(map[string]any, len(inputs))
-	}
-	for j, t := range inputs {
-		col := a.meta.Inputs[j].Name
-		switch v := t.Data.(type) {
-		case []float32:
-			if a.image[j] {
-				w := len(v) / n
-				for i, row := range rows {
-					row[col] = v[i*w : (i+1)*w : (i+1)*w]
-				}
-				continue
-			}
-			for i, row := range rows {
-				row[col] = v[i]
-			}
-		case [][]byte:
-			for i, row := range rows {
-				if a.split[j] != "" {
-					row[col] = splitItems(string(v[i]), a.split[j])
-				} else {
-					row[col] = string(v[i])
-				}
-			}
-		}
-	}
-	return rows
 }
 
 // splitItems splits s at sep, dropping empty items.

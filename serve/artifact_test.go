@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -241,5 +242,30 @@ func TestArtifactImage(t *testing.T) {
 				t.Errorf("row %d class %d: served %v, Predict %v", i, k, probs[i*4+k], p)
 			}
 		}
+	}
+}
+
+// TestArtifactEncodeMatchesApply checks that the Artifact's column encoder
+// gives the batch that data.Transforms.ApplyBatch gives for the same raw
+// rows, with missing values (empty strings, an empty multi_hot list) among
+// them.
+func TestArtifactEncodeMatchesApply(t *testing.T) {
+	m, rows := artifactFixture(t)
+	rows = rows[:20]
+	rows[3]["C1"], rows[4]["C2"], rows[5]["tags"] = "", "", []string{}
+	a, err := NewArtifact(m, "ctr", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.encode(m.Meta.Transforms, columnTensors(rows), len(rows))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := m.Meta.Transforms.ApplyBatch(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("encoded batch\n%+v\nApplyBatch gives\n%+v", got, want)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,8 +25,11 @@ type BatchConfig struct {
 	// first request is taken from the queue. 0 merges only requests that
 	// are already waiting.
 	MaxQueueDelay time.Duration
-	// QueueSize bounds the requests waiting to run; a request arriving at a
-	// full queue fails at once with ErrQueueFull. 0 means DefaultQueueSize.
+	// QueueSize bounds the requests admitted and waiting to run: those
+	// being read and decoded and those queued. A request arriving when
+	// QueueSize are waiting fails at once with ErrQueueFull, before its
+	// body is read, so that rejecting costs little under overload. 0 means
+	// DefaultQueueSize.
 	QueueSize int
 	// Instances is the number of Infer calls that may run concurrently on
 	// the model (each on its own batch). 0 means 1.
@@ -65,7 +69,8 @@ type batcher struct {
 	cfg     BatchConfig
 	metrics *versionMetrics
 	log     *slog.Logger
-	queue   chan *job
+	queue   chan *job    // capacity QueueSize
+	waiting atomic.Int64 // places reserved in the queue (see reserve)
 
 	mu      sync.RWMutex // guards closed against sends on a closed queue
 	closed  bool
@@ -84,24 +89,38 @@ func newBatcher(m Model, meta Metadata, cfg BatchConfig, metrics *versionMetrics
 	return b
 }
 
-// submit queues inputs (validated, in signature order) and waits for the
-// outputs. It fails at once with ErrQueueFull when the queue is full and
-// with ErrUnavailable after close. If ctx ends first, submit returns its
-// error and the request is dropped before it runs.
+// reserve takes a place in the queue for a request about to be decoded and
+// submitted. It fails at once with ErrQueueFull when QueueSize places are
+// taken. The place is given back by release, or by a worker when it takes
+// the submitted job from the queue.
+func (b *batcher) reserve() error {
+	if b.waiting.Add(1) > int64(cap(b.queue)) {
+		b.waiting.Add(-1)
+		return fmt.Errorf("%w: model %q version %q has %d requests waiting", ErrQueueFull, b.meta.Name, b.meta.Version, cap(b.queue))
+	}
+	b.metrics.queueDepth.Inc()
+	return nil
+}
+
+// release gives back a place reserved for a request that was not queued.
+func (b *batcher) release() {
+	b.waiting.Add(-1)
+	b.metrics.queueDepth.Dec()
+}
+
+// submit queues inputs (validated, in signature order), which hold a place
+// taken by reserve, and waits for the outputs. When submit fails before
+// queueing the job (rows that do not fit, ErrUnavailable after close) it
+// releases the place. If ctx ends first, submit returns its error and the
+// request is dropped before it runs.
 func (b *batcher) submit(ctx context.Context, inputs []Tensor) ([]Tensor, error) {
 	j := &job{ctx: ctx, inputs: inputs, done: make(chan jobResult, 1)}
-	if b.cfg.batched() {
-		j.rows = inputs[0].Shape[0]
-		for _, t := range inputs[1:] {
-			if t.Shape[0] != j.rows {
-				return nil, fmt.Errorf("%w: input %q has %d rows, input %q has %d", ErrBadRequest, t.Name, t.Shape[0], inputs[0].Name, j.rows)
-			}
-		}
-		if j.rows > int64(b.cfg.MaxBatchSize) {
-			return nil, fmt.Errorf("%w: %d rows exceed the max batch size %d of model %q", ErrBadRequest, j.rows, b.cfg.MaxBatchSize, b.meta.Name)
-		}
+	err := b.checkRows(j)
+	if err == nil {
+		err = b.enqueue(j)
 	}
-	if err := b.enqueue(j); err != nil {
+	if err != nil {
+		b.release()
 		return nil, err
 	}
 	select {
@@ -112,20 +131,35 @@ func (b *batcher) submit(ctx context.Context, inputs []Tensor) ([]Tensor, error)
 	}
 }
 
+// checkRows sets a batched job's row count, checking that every input has
+// it and that it fits in a batch.
+func (b *batcher) checkRows(j *job) error {
+	if !b.cfg.batched() {
+		return nil
+	}
+	inputs := j.inputs
+	j.rows = inputs[0].Shape[0]
+	for _, t := range inputs[1:] {
+		if t.Shape[0] != j.rows {
+			return fmt.Errorf("%w: input %q has %d rows, input %q has %d", ErrBadRequest, t.Name, t.Shape[0], inputs[0].Name, j.rows)
+		}
+	}
+	if j.rows > int64(b.cfg.MaxBatchSize) {
+		return fmt.Errorf("%w: %d rows exceed the max batch size %d of model %q", ErrBadRequest, j.rows, b.cfg.MaxBatchSize, b.meta.Name)
+	}
+	return nil
+}
+
+// enqueue sends j, which holds a reserved place, to the queue. The send
+// cannot block: every job in the queue holds one of its cap(queue) places.
 func (b *batcher) enqueue(j *job) error {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if b.closed {
 		return fmt.Errorf("%w: model %q version %q is unloading", ErrUnavailable, b.meta.Name, b.meta.Version)
 	}
-	b.metrics.queueDepth.Inc() // before the send, so a worker's Dec never precedes it
-	select {
-	case b.queue <- j:
-		return nil
-	default:
-		b.metrics.queueDepth.Dec()
-		return fmt.Errorf("%w: model %q version %q has %d requests waiting", ErrQueueFull, b.meta.Name, b.meta.Version, cap(b.queue))
-	}
+	b.queue <- j
+	return nil
 }
 
 // close stops accepting requests, runs every queued request and waits for
@@ -154,6 +188,7 @@ func (b *batcher) next(wait <-chan time.Time) (j *job, ok, timedOut bool) {
 		}
 	}
 	if ok {
+		b.waiting.Add(-1)
 		b.metrics.queueDepth.Dec()
 	}
 	return j, ok, false
@@ -302,20 +337,51 @@ func concatRows(batch []*job) ([]Tensor, int64) {
 		rows += j.rows
 	}
 	merged := make([]Tensor, len(batch[0].inputs))
+	parts := make([]any, len(batch))
 	for i, t := range batch[0].inputs {
-		n := 0
-		for _, j := range batch {
-			n += j.inputs[i].Len()
-		}
-		data := reflect.MakeSlice(reflect.TypeOf(t.Data), 0, n)
-		for _, j := range batch {
-			data = reflect.AppendSlice(data, reflect.ValueOf(j.inputs[i].Data))
+		for k, j := range batch {
+			parts[k] = j.inputs[i].Data
 		}
 		shape := slices.Clone(t.Shape)
 		shape[0] = rows
-		merged[i] = Tensor{Name: t.Name, Datatype: t.Datatype, Shape: shape, Data: data.Interface()}
+		merged[i] = Tensor{Name: t.Name, Datatype: t.Datatype, Shape: shape, Data: concatData(parts)}
 	}
 	return merged, rows
+}
+
+// concatData concatenates slices of one Go slice type. The datatypes of
+// raw features (FP32, BYTES, INT64) are concatenated without reflection.
+func concatData(parts []any) any {
+	switch parts[0].(type) {
+	case []float32:
+		return concatOf[float32](parts)
+	case [][]byte:
+		return concatOf[[]byte](parts)
+	case []int64:
+		return concatOf[int64](parts)
+	}
+	n := 0
+	for _, p := range parts {
+		n += reflect.ValueOf(p).Len()
+	}
+	data := reflect.MakeSlice(reflect.TypeOf(parts[0]), 0, n)
+	for _, p := range parts {
+		data = reflect.AppendSlice(data, reflect.ValueOf(p))
+	}
+	return data.Interface()
+}
+
+// concatOf concatenates parts, each a []T.
+func concatOf[T any](parts []any) []T {
+	n := 0
+	for _, p := range parts {
+		n += len(p.([]T))
+	}
+	out := make([]T, 0, n)
+	for _, p := range parts {
+		out = append(out, p.([]T)...)
+	}
+	return out
 }
 
 // sliceRows returns rows [from, to) of each tensor, sharing its data.
@@ -328,8 +394,14 @@ func sliceRows(ts []Tensor, from, to int64) []Tensor {
 		}
 		shape := slices.Clone(t.Shape)
 		shape[0] = to - from
-		data := reflect.ValueOf(t.Data).Slice3(int(from*rowLen), int(to*rowLen), int(to*rowLen))
-		out[i] = Tensor{Name: t.Name, Datatype: t.Datatype, Shape: shape, Data: data.Interface()}
+		lo, hi := int(from*rowLen), int(to*rowLen)
+		var data any
+		if v, ok := t.Data.([]float32); ok { // the usual output, without reflection
+			data = v[lo:hi:hi]
+		} else {
+			data = reflect.ValueOf(t.Data).Slice3(lo, hi, hi).Interface()
+		}
+		out[i] = Tensor{Name: t.Name, Datatype: t.Datatype, Shape: shape, Data: data}
 	}
 	return out
 }

@@ -119,6 +119,11 @@ func TestQueueFullRejectsAtOnce(t *testing.T) {
 	if _, err := ts.grpc.ModelInfer(context.Background(), rowRequest(3)); grpcCode(err) != "ResourceExhausted" {
 		t.Fatalf("gRPC request at a full queue: %v, want RESOURCE_EXHAUSTED", err)
 	}
+	// The queue is checked before the body is read: a malformed request is
+	// turned away as excess, not decoded.
+	if r := ts.postJSON(t, "/v2/models/linear/infer", `{"inputs": [`); r.status != http.StatusTooManyRequests {
+		t.Fatalf("malformed request at a full queue: status %d: %s, want 429", r.status, r.body)
+	}
 	release()
 	for _, c := range []<-chan response{first, second} {
 		if r := <-c; r.status != http.StatusOK {

@@ -75,23 +75,39 @@ func (g *grpcService) ModelMetadata(_ context.Context, req *pb.ModelMetadataRequ
 // ModelInfer runs a request. Outputs come back in raw_output_contents when
 // the request used raw_input_contents, asked for binary_data_output, or set
 // binary_data on the output; otherwise in typed contents.
+// The request is admitted to the model before its tensors are converted,
+// so that a full queue turns it away at once.
 func (g *grpcService) ModelInfer(ctx context.Context, req *pb.ModelInferRequest) (*pb.ModelInferResponse, error) {
-	r, err := decodeGRPCRequest(req)
+	a, err := g.s.repo.admit(req.GetModelName(), req.GetModelVersion())
 	if err != nil {
 		return nil, g.error(err)
+	}
+	resp, err := g.answer(ctx, req, a)
+	a.done(err)
+	if err != nil {
+		return nil, g.error(err)
+	}
+	return resp, nil
+}
+
+// answer converts, runs and answers the request admitted as a.
+func (g *grpcService) answer(ctx context.Context, req *pb.ModelInferRequest, a *admission) (*pb.ModelInferResponse, error) {
+	r, err := decodeGRPCRequest(req)
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel, allRaw, err := r.options(ctx)
 	defer cancel()
 	if err != nil {
-		return nil, g.error(err)
+		return nil, err
 	}
-	res, err := g.s.repo.Infer(ctx, req.GetModelName(), req.GetModelVersion(), r.inputs)
+	res, err := a.infer(ctx, r.inputs)
 	if err != nil {
-		return nil, g.error(err)
+		return nil, err
 	}
 	outputs, err := r.selectOutputs(res.Outputs, allRaw || len(req.GetRawInputContents()) > 0)
 	if err != nil {
-		return nil, g.error(err)
+		return nil, err
 	}
 	return encodeGRPCResponse(res, r.id, outputs), nil
 }

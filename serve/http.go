@@ -98,32 +98,44 @@ func (s *Server) modelReady(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// infer answers an infer request. The request is admitted to the model
+// before its body is read, so that a full queue turns it away at once.
 func (s *Server) infer(w http.ResponseWriter, r *http.Request) {
-	req, err := s.readInferRequest(w, r)
+	a, err := s.repo.admit(r.PathValue("model"), r.PathValue("version"))
 	if err != nil {
 		s.writeError(w, err)
 		return
+	}
+	err = s.answer(w, r, a)
+	a.done(err)
+	if err != nil {
+		s.writeError(w, err)
+	}
+}
+
+// answer reads, runs and answers the request admitted as a; an error is
+// returned before anything is written.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, a *admission) error {
+	req, err := s.readInferRequest(w, r)
+	if err != nil {
+		return err
 	}
 	ctx, cancel, allBinary, err := req.options(r.Context())
 	defer cancel()
 	if err != nil {
-		s.writeError(w, err)
-		return
+		return err
 	}
-	res, err := s.repo.Infer(ctx, r.PathValue("model"), r.PathValue("version"), req.inputs)
+	res, err := a.infer(ctx, req.inputs)
 	if err != nil {
-		s.writeError(w, err)
-		return
+		return err
 	}
 	outputs, err := req.selectOutputs(res.Outputs, allBinary)
 	if err != nil {
-		s.writeError(w, err)
-		return
+		return err
 	}
 	body, headerLen, err := encodeInferResponse(res, req.id, outputs)
 	if err != nil {
-		s.writeError(w, err)
-		return
+		return err
 	}
 	if headerLen >= 0 {
 		w.Header().Set("Content-Type", "application/octet-stream")
@@ -132,6 +144,7 @@ func (s *Server) infer(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 	}
 	w.Write(body)
+	return nil
 }
 
 // readInferRequest reads and decodes an infer request body, bounded by

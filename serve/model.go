@@ -129,7 +129,10 @@ func (m Metadata) checkInputs(inputs []Tensor) ([]Tensor, error) {
 	ordered := make([]Tensor, len(m.Inputs))
 	found := make([]bool, len(m.Inputs))
 	for i, t := range inputs {
-		j := slices.IndexFunc(m.Inputs, func(s TensorSpec) bool { return s.Name == t.Name })
+		j := i // clients usually send the inputs in signature order
+		if j >= len(m.Inputs) || m.Inputs[j].Name != t.Name {
+			j = slices.IndexFunc(m.Inputs, func(s TensorSpec) bool { return s.Name == t.Name })
+		}
 		if j < 0 {
 			return nil, fmt.Errorf("inputs[%d].name: model %q has no input %q", i, m.Name, t.Name)
 		}

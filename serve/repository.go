@@ -184,30 +184,75 @@ func (r *Repository) acquire(name, ver string) (*version, error) {
 // Inf unless allowed), queued and, with batching, merged with concurrent
 // requests. Errors wrap ErrModelNotFound, ErrBadRequest, ErrQueueFull,
 // ErrUnavailable, ErrModelFailed or ctx's error.
-func (r *Repository) Infer(ctx context.Context, name, ver string, inputs []Tensor) (Result, error) {
-	v, err := r.acquire(name, ver)
+func (r *Repository) Infer(ctx context.Context, name, ver string, inputs []Tensor) (res Result, err error) {
+	a, err := r.admit(name, ver)
 	if err != nil {
 		return Result{}, err
 	}
-	defer v.refs.Done()
-	start := time.Now()
+	defer func() { a.done(err) }()
+	return a.infer(ctx, inputs)
+}
+
+// admission is one request admitted to a model version. From admit to done
+// it keeps the version loaded, and until it is queued it holds a reserved
+// place in the version's queue.
+type admission struct {
+	v         *version
+	start     time.Time
+	submitted bool
+}
+
+// admit admits one request to a model version (the default one when ver is
+// empty) before the request is decoded: it fails at once, with
+// ErrModelNotFound or ErrQueueFull, when the version is not loaded or its
+// queue is full, so that a server under overload rejects the excess for
+// the cost of reading a URL. The caller must call done.
+func (r *Repository) admit(name, ver string) (*admission, error) {
+	v, err := r.acquire(name, ver)
+	if err != nil {
+		return nil, err
+	}
 	v.metrics.requests.Inc()
-	outputs, err := v.infer(ctx, inputs)
-	v.metrics.latency.Observe(time.Since(start).Seconds())
+	if err := v.batcher.reserve(); err != nil {
+		code, _ := errorStatus(err)
+		v.metrics.failed(code)
+		v.refs.Done()
+		return nil, err
+	}
+	return &admission{v: v, start: time.Now()}, nil
+}
+
+// infer checks the request's inputs, queues them in the reserved place and
+// waits for the outputs; it may be called once.
+func (a *admission) infer(ctx context.Context, inputs []Tensor) (Result, error) {
+	a.submitted = true
+	v := a.v
+	ordered, err := v.meta.checkInputs(inputs)
+	if err != nil {
+		v.batcher.release()
+		return Result{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	outputs, err := v.batcher.submit(ctx, ordered)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Model: v.meta.Name, Version: v.meta.Version, Outputs: outputs}, nil
+}
+
+// done ends the request with its final error (nil on success): it gives
+// back the queue place of a request that never reached infer, records the
+// latency from admission and the error, and lets the version unload.
+func (a *admission) done(err error) {
+	v := a.v
+	if !a.submitted {
+		v.batcher.release()
+	}
+	v.metrics.latency.Observe(time.Since(a.start).Seconds())
 	if err != nil {
 		code, _ := errorStatus(err)
 		v.metrics.failed(code)
-		return Result{}, err
 	}
-	return Result{Model: name, Version: v.meta.Version, Outputs: outputs}, nil
-}
-
-func (v *version) infer(ctx context.Context, inputs []Tensor) ([]Tensor, error) {
-	ordered, err := v.meta.checkInputs(inputs)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
-	}
-	return v.batcher.submit(ctx, ordered)
+	v.refs.Done()
 }
 
 // Metadata returns the metadata of a model version (the default one when

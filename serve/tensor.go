@@ -46,7 +46,13 @@ var sliceTypes = map[Datatype]reflect.Type{
 }
 
 // Valid reports whether serve supports the datatype.
-func (d Datatype) Valid() bool { _, ok := sliceTypes[d]; return ok }
+func (d Datatype) Valid() bool {
+	switch d { // a switch, not a sliceTypes look-up: requests check it per input
+	case Bool, Uint8, Uint16, Uint32, Uint64, Int8, Int16, Int32, Int64, FP32, FP64, Bytes:
+		return true
+	}
+	return false
+}
 
 // ParseDatatype returns the datatype named s, or an error naming s when serve
 // does not support it.
@@ -73,6 +79,9 @@ type Tensor struct {
 // Len returns the number of elements in t.Data, or -1 when Data is not a
 // slice.
 func (t Tensor) Len() int {
+	if n, _, ok := sliceLen(t.Data); ok {
+		return n
+	}
 	v := reflect.ValueOf(t.Data)
 	if v.Kind() != reflect.Slice {
 		return -1
@@ -80,15 +89,47 @@ func (t Tensor) Len() int {
 	return v.Len()
 }
 
+// sliceLen returns len(data) and the datatype whose Go slice type data has,
+// without reflection (requests carry dozens of small tensors); ok is false
+// when data is not the slice of a supported datatype.
+func sliceLen(data any) (n int, d Datatype, ok bool) {
+	switch s := data.(type) {
+	case []bool:
+		return len(s), Bool, true
+	case []uint8:
+		return len(s), Uint8, true
+	case []uint16:
+		return len(s), Uint16, true
+	case []uint32:
+		return len(s), Uint32, true
+	case []uint64:
+		return len(s), Uint64, true
+	case []int8:
+		return len(s), Int8, true
+	case []int16:
+		return len(s), Int16, true
+	case []int32:
+		return len(s), Int32, true
+	case []int64:
+		return len(s), Int64, true
+	case []float32:
+		return len(s), FP32, true
+	case []float64:
+		return len(s), FP64, true
+	case [][]byte:
+		return len(s), Bytes, true
+	}
+	return -1, "", false
+}
+
 // Validate checks that t has a supported datatype, that Data has the Go type
 // of that datatype and that the element count matches the shape.
 func (t Tensor) Validate() error {
-	want, ok := sliceTypes[t.Datatype]
-	if !ok {
+	if !t.Datatype.Valid() {
 		return fmt.Errorf("tensor %q: unsupported datatype %q", t.Name, t.Datatype)
 	}
-	if got := reflect.TypeOf(t.Data); got != want {
-		return fmt.Errorf("tensor %q: datatype %s needs data of type %v, got %v", t.Name, t.Datatype, want, got)
+	if _, d, ok := sliceLen(t.Data); !ok || d != t.Datatype {
+		return fmt.Errorf("tensor %q: datatype %s needs data of type %v, got %T", t.Name, t.Datatype, sliceTypes[t.Datatype], t.Data)
 	}
 	n, err := NumElements(t.Shape)
 	if err != nil {

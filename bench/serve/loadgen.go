@@ -105,6 +105,12 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		return Stats{}, err
 	}
 	defer stop()
+	return run(ctx, cfg, call), nil
+}
+
+// run sends requests with call, closed or open loop as cfg says, for
+// cfg.Duration, then waits for those in flight.
+func run(ctx context.Context, cfg Config, call caller) Stats {
 	r := &recorder{}
 	sending, stopSending := context.WithTimeout(ctx, cfg.Duration)
 	defer stopSending()
@@ -124,7 +130,7 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		}
 		wg.Wait()
 	}
-	return r.stats(time.Since(start)), nil
+	return r.stats(time.Since(start))
 }
 
 // openLoop starts request i at i/Rate seconds after the start, catching up

@@ -2,6 +2,7 @@ package servebench
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/mlenv/mlenv/serve"
 )
@@ -105,19 +107,28 @@ func (s server) load(model string, concurrency int) Config {
 	return cfg
 }
 
-// startServer serves the model over HTTP and gRPC on loopback ports until
-// the test or benchmark ends. The serving metrics go to reg, unless it is
-// nil.
-func startServer(tb testing.TB, m serve.Model, cfg serve.BatchConfig, reg *prometheus.Registry) server {
+// newRepository returns a repository serving m, scheduled by cfg, with its
+// metrics in reg unless reg is nil. It is closed when the test ends.
+func newRepository(tb testing.TB, m serve.Model, cfg serve.BatchConfig, reg *prometheus.Registry) *serve.Repository {
 	tb.Helper()
 	var metrics *serve.Metrics
 	if reg != nil {
 		metrics = serve.NewMetrics(reg)
 	}
 	repo := serve.NewRepository(metrics, nil)
+	tb.Cleanup(repo.Close)
 	if err := repo.Load(m, cfg); err != nil {
 		tb.Fatal(err)
 	}
+	return repo
+}
+
+// startServer serves the model over HTTP and gRPC on loopback ports until
+// the test or benchmark ends. The serving metrics go to reg, unless it is
+// nil.
+func startServer(tb testing.TB, m serve.Model, cfg serve.BatchConfig, reg *prometheus.Registry) server {
+	tb.Helper()
+	repo := newRepository(tb, m, cfg, reg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -209,6 +220,70 @@ func BenchmarkServeOverload(b *testing.B) {
 	}
 }
 
+// BenchmarkRepository sends one-row requests to the model through
+// serve.Repository.Infer, in process, with no HTTP or gRPC: what dynamic
+// batching and the bounded queue do by themselves, apart from the
+// transport's per-request cost. 32 callers, closed loop, with batching off
+// (max batch 1) and on (max batch 64, no queue delay or 500 µs); then, as BenchmarkServeOverload
+// does, twice the batching capacity offered open loop (at most 512 in
+// flight) to a fresh repository with a 128-request queue. It reports
+// req/s, p50/p99 latency, the process's CPU time per request and the mean
+// batch size; under overload also the rejected rate.
+func BenchmarkRepository(b *testing.B) {
+	m := benchModel(b)
+	name := m.Metadata().Name
+	inputs := randomTensors(b, m.Metadata(), 1)
+	measure := func(b *testing.B, cfg serve.BatchConfig, load Config) Stats {
+		reg := prometheus.NewRegistry()
+		call := repositoryCaller(newRepository(b, m, cfg, reg), name, inputs)
+		cpu := cpuTime(b)
+		s := run(context.Background(), load, call)
+		if s.Failed > 0 || s.Requests == 0 {
+			b.Fatalf("%d failed, %d succeeded: %s", s.Failed, s.Requests, s.FirstErr)
+		}
+		b.ReportMetric(s.PerSecond, "req/s")
+		b.ReportMetric(float64(s.P50.Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(s.P99.Microseconds())/1000, "p99-ms")
+		b.ReportMetric(float64((cpuTime(b)-cpu).Nanoseconds())/1e3/float64(s.Requests), "cpu-us/req")
+		b.ReportMetric(meanBatch(b, reg), "rows/batch")
+		return s
+	}
+	closed := Config{Concurrency: 32, Duration: *loadSeconds}
+	for _, mode := range []struct {
+		name string
+		cfg  serve.BatchConfig
+	}{
+		{"batch=1", serve.BatchConfig{MaxBatchSize: 1}},
+		{"batch=64/delay=0", serve.BatchConfig{MaxBatchSize: 64}},
+		{"batch=64/delay=500us", serve.BatchConfig{MaxBatchSize: 64, MaxQueueDelay: 500 * time.Microsecond}},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			for b.Loop() {
+				measure(b, mode.cfg, closed)
+			}
+		})
+	}
+	b.Run("overload", func(b *testing.B) {
+		cfg := serve.BatchConfig{MaxBatchSize: 64, QueueSize: 128}
+		for b.Loop() {
+			capacity := measure(b, cfg, closed)
+			s := measure(b, cfg, Config{Concurrency: 512, Rate: 2 * capacity.PerSecond, Duration: *loadSeconds})
+			b.ReportMetric(capacity.PerSecond, "capacity-req/s")
+			b.ReportMetric(float64(s.Rejected)/s.Seconds, "rejected-req/s")
+		}
+	})
+}
+
+// repositoryCaller returns a caller that runs inputs on model name through
+// repo.Infer; a full queue counts as a rejection.
+func repositoryCaller(repo *serve.Repository, name string, inputs []serve.Tensor) caller {
+	return func(ctx context.Context) outcome {
+		start := time.Now()
+		_, err := repo.Infer(ctx, name, "", inputs)
+		return outcome{latency: time.Since(start), rejected: errors.Is(err, serve.ErrQueueFull), err: err}
+	}
+}
+
 // BenchmarkRawInfer calls the model's Infer directly, without a server, on
 // batches of random inputs (as the load generator sends them), and reports
 // rows/s, the ceiling that served throughput is compared with, and the
@@ -255,27 +330,38 @@ func randomTensors(tb testing.TB, meta serve.Metadata, rows int) []serve.Tensor 
 	return ts
 }
 
-// serverQuantile returns the upper edge of the latency histogram bucket
-// that holds quantile q of mlenv_serve_request_duration_seconds.
-func serverQuantile(tb testing.TB, reg *prometheus.Registry, q float64) float64 {
+// meanBatch returns the mean of the mlenv_serve_batch_size histogram.
+func meanBatch(tb testing.TB, reg *prometheus.Registry) float64 {
+	h := histogram(tb, reg, "mlenv_serve_batch_size")
+	return h.GetSampleSum() / float64(h.GetSampleCount())
+}
+
+// histogram returns the histogram name of reg's first series.
+func histogram(tb testing.TB, reg *prometheus.Registry, name string) *dto.Histogram {
 	tb.Helper()
 	families, err := reg.Gather()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() != "mlenv_serve_request_duration_seconds" {
-			continue
+		if f.GetName() == name {
+			return f.GetMetric()[0].GetHistogram()
 		}
-		h := f.GetMetric()[0].GetHistogram()
-		want := q * float64(h.GetSampleCount())
-		for _, bucket := range h.GetBucket() {
-			if float64(bucket.GetCumulativeCount()) >= want {
-				return bucket.GetUpperBound()
-			}
-		}
-		return math.Inf(1)
 	}
-	tb.Fatal("no latency histogram gathered")
-	return 0
+	tb.Fatalf("no histogram %s gathered", name)
+	return nil
+}
+
+// serverQuantile returns the upper edge of the latency histogram bucket
+// that holds quantile q of mlenv_serve_request_duration_seconds.
+func serverQuantile(tb testing.TB, reg *prometheus.Registry, q float64) float64 {
+	tb.Helper()
+	h := histogram(tb, reg, "mlenv_serve_request_duration_seconds")
+	want := q * float64(h.GetSampleCount())
+	for _, bucket := range h.GetBucket() {
+		if float64(bucket.GetCumulativeCount()) >= want {
+			return bucket.GetUpperBound()
+		}
+	}
+	return math.Inf(1)
 }
