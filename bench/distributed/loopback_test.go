@@ -240,10 +240,13 @@ func BenchmarkLoopback(b *testing.B) {
 			}
 			stream, streamCPU := run("stream", 2)
 			bistream, bistreamCPU := run("bistream", 2)
-			for mode, m := range map[string][2]float64{"stream": {stream, streamCPU}, "bistream": {bistream, bistreamCPU}} {
-				b.Run(fmt.Sprintf("bytes=%dMB/%s", size/mb, mode), func(b *testing.B) {
-					b.ReportMetric(m[0], "MB/s")
-					b.ReportMetric(m[1], "cpu-ns/B")
+			for _, m := range []struct {
+				mode      string
+				mbps, cpu float64
+			}{{"stream", stream, streamCPU}, {"bistream", bistream, bistreamCPU}} {
+				b.Run(fmt.Sprintf("bytes=%dMB/%s", size/mb, m.mode), func(b *testing.B) {
+					b.ReportMetric(m.mbps, "MB/s")
+					b.ReportMetric(m.cpu, "cpu-ns/B")
 				})
 			}
 			for _, n := range []int{2, 4} {
