@@ -55,7 +55,8 @@ func newTrainCmd() *cobra.Command {
 split, trains the spec's zoo architecture with periodic evaluation on the
 validation split, and writes the model artifact (model.json and
 weights.safetensors) to --out. It prints one line per evaluation and a final
-summary. The run, its parameters, metrics and model artifact are recorded
+summary; when stderr is a terminal, a progress bar there shows the steps
+done, examples per second and the estimated time left between them. The run, its parameters, metrics and model artifact are recorded
 on the tracking server of the spec's tracking.uri; "embedded" serves the
 spec's tracking.dir in-process (look at it later with
 mlenv server --db sqlite:///DIR/mlenv.db --artifacts DIR/artifacts).
@@ -136,7 +137,14 @@ func runTrain(cmd *cobra.Command, path string, f trainFlags) error {
 	if f.json {
 		progress = cmd.ErrOrStderr() // keep stdout one JSON document
 	}
-	cfg.Progress = func(p train.Progress) { fmt.Fprintln(progress, progressLine(p)) }
+	bar := newProgressBar(cmd.ErrOrStderr())
+	cfg.Progress = func(p train.Progress) {
+		bar.clear()
+		fmt.Fprintln(progress, progressLine(p))
+	}
+	if bar != nil {
+		cfg.StepProgress = bar.update
+	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	group, err := joinWorkers(ctx)
@@ -166,6 +174,7 @@ func runTrain(cmd *cobra.Command, path string, f trainFlags) error {
 		sink, runID = ts, ts.run.Info.RunID
 	}
 	res, err := train.Run(ctx, cfg, sink)
+	bar.clear()
 	var pe *models.ParamError
 	switch {
 	case errors.As(err, &pe):
@@ -341,11 +350,14 @@ func printSummary(w io.Writer, asJSON bool, dir, runID string, res *train.Result
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{"model": dir, "run_id": runID, "steps": res.Steps, "epochs": res.Epochs,
-			"stopped_early": res.StoppedEarly, "metrics": res.Metrics})
+			"stopped_early": res.StoppedEarly, "skipped_rows": res.SkippedRows, "metrics": res.Metrics})
 	}
 	fmt.Fprintf(w, "trained %d steps (%d epochs)", res.Steps, res.Epochs)
 	if res.StoppedEarly {
 		fmt.Fprint(w, ", stopped early")
+	}
+	if res.SkippedRows > 0 {
+		fmt.Fprintf(w, ", skipping %d malformed training rows (bad_rows: skip)", res.SkippedRows)
 	}
 	fmt.Fprintf(w, "\nmodel: %s\n", dir)
 	if runID != "" {

@@ -1,10 +1,15 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -362,5 +367,132 @@ func TestTrainBadJobFlags(t *testing.T) {
 		if code != exitUsage || !strings.Contains(stderr, tt.want) {
 			t.Errorf("train %v: code %d, stderr %q; want usage error %q", tt.args, code, stderr, tt.want)
 		}
+	}
+}
+
+// A malformed training row stops train with its file, line, row and
+// column, unless the spec says bad_rows: skip; then the run trains on the
+// other rows and reports how many it skipped.
+func TestTrainBadData(t *testing.T) {
+	t.Chdir(t.TempDir())
+	var rows strings.Builder
+	rows.WriteString("x,c,y\n")
+	for i := range 300 {
+		x := fmt.Sprint(i % 7)
+		if i == 41 {
+			x = "seven"
+		}
+		fmt.Fprintf(&rows, "%s,k%d,%d\n", x, i%3, i%2)
+	}
+	if err := os.WriteFile("train.csv", []byte(rows.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := `name: bad-data
+data:
+  train: {path: train.csv}
+  features:
+    - {name: x, type: numeric}
+    - {name: c, type: categorical}
+  label: {name: y, type: binary}
+  bad_rows: %s
+model: {arch: logistic}
+training: {epochs: 2, batch_size: 50}
+`
+	for _, tc := range []struct {
+		badRows  string
+		code     int
+		want     string
+		inStderr bool
+	}{
+		{"fail", exitError, `train.csv:43: row 42: column "x": `, true},
+		{"skip", exitOK, "trained 12 steps (2 epochs), skipping 1 malformed training rows", false},
+	} {
+		t.Run(tc.badRows, func(t *testing.T) {
+			if err := os.WriteFile("job.yaml", []byte(fmt.Sprintf(spec, tc.badRows)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, stderr := runCLI(t, "train", "job.yaml", "--no-tracking", "--checkpoint-dir", t.TempDir())
+			got := out
+			if tc.inStderr {
+				got = stderr
+			}
+			if code != tc.code || !strings.Contains(got, tc.want) {
+				t.Errorf("code %d, stdout %q, stderr %q; want code %d and %q", code, out, stderr, tc.code, tc.want)
+			}
+		})
+	}
+}
+
+// SIGINT writes a checkpoint and ends train with a message naming it;
+// --resume then finishes the run with the weights, byte for byte, of an
+// uninterrupted run. The interrupted run is its own process (the test
+// binary as mlenv), signalled after its first evaluation line.
+func TestTrainInterruptAndResume(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0)) // train sets resources.threads
+	inCTRDir(t)
+	spec := `name: interrupted
+data:
+  train: {path: mlenv-data/ctr-train.parquet}
+  validation: {path: mlenv-data/ctr-valid.parquet}
+  features:
+    - {name: I1, type: numeric, log: true}
+    - {name: C1, type: categorical}
+    - {name: C2, type: categorical}
+  in_memory: true
+model: {arch: mlp, params: {hidden: [16], embedding_dim: 4}}
+training: {optimizer: adam, steps: 1000, eval_every: 50, checkpoint_every: 100000}
+resources: {threads: 1}
+`
+	if err := os.WriteFile("job.yaml", []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, "train", "job.yaml", "--no-tracking", "--checkpoint-dir", "ck-full", "--out", "full")
+	if code != exitOK {
+		t.Fatalf("uninterrupted run: code %d, out %q, stderr %q", code, out, stderr)
+	}
+
+	cmd := exec.Command(os.Args[0], "train", "job.yaml", "--no-tracking", "--checkpoint-dir", "ck", "--out", "part")
+	cmd.Env = append(os.Environ(), envCLIMain+"=1")
+	var procErr bytes.Buffer
+	cmd.Stderr = &procErr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var procOut strings.Builder
+	lines := bufio.NewScanner(stdout)
+	for lines.Scan() {
+		procOut.WriteString(lines.Text() + "\n")
+		if strings.HasPrefix(lines.Text(), "step 50/1000") {
+			if err := cmd.Process.Signal(os.Interrupt); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != exitError || !strings.Contains(procErr.String(), "interrupted; checkpoint in ck, continue with --resume") {
+		t.Fatalf("interrupted run: %v\nstdout %q\nstderr %q", err, procOut.String(), procErr.String())
+	}
+	names, _ := filepath.Glob("ck/step-*")
+	if len(names) != 1 || names[0] < "ck/step-000000050" || names[0] >= "ck/step-000001000" {
+		t.Fatalf("checkpoints %v: want the one written on the signal, after step 50", names)
+	}
+	t.Logf("checkpoint written on the signal: %s", names[0])
+
+	code, out, stderr = runCLI(t, "train", "job.yaml", "--no-tracking", "--checkpoint-dir", "ck", "--out", "part", "--resume")
+	if code != exitOK || !strings.Contains(out, "trained 1000 steps") || strings.Contains(out, "step 50/1000") {
+		t.Fatalf("resumed run: code %d, out %q, stderr %q", code, out, stderr)
+	}
+	full, err := os.ReadFile(filepath.Join("full", "weights.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumed, err := os.ReadFile(filepath.Join("part", "weights.safetensors"))
+	if err != nil || !bytes.Equal(full, resumed) {
+		t.Errorf("resumed run's weights differ from the uninterrupted run's (%v)", err)
 	}
 }

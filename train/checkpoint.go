@@ -34,6 +34,7 @@ const (
 type checkpoint struct {
 	Position   position         `json:"position"`
 	Rows       int64            `json:"rows"`
+	Skipped    int64            `json:"skipped,omitempty"` // malformed training rows per pass
 	Transforms *data.Transforms `json:"transforms"`
 	Optimizer  string           `json:"optimizer"`
 	dir        string
@@ -46,19 +47,26 @@ func (r *run) checkpoint() error {
 		return nil
 	}
 	defer r.timed(&r.timing.Checkpoint)()
+	if r.pos == r.saved {
+		return nil // written at this position already (epoch end after a periodic one)
+	}
 	name := fmt.Sprintf("%s%09d", checkpointPrefix, r.pos.Step)
 	final := filepath.Join(root, name)
-	if _, err := os.Stat(final); err == nil {
-		return nil // already written at this step (epoch end after a periodic one)
-	}
 	tmp := filepath.Join(root, ".tmp-"+name)
 	if err := r.writeCheckpoint(tmp); err != nil {
 		os.RemoveAll(tmp)
 		return fmt.Errorf("train: checkpoint at step %d: %w", r.pos.Step, err)
 	}
+	// A checkpoint of this step with an older position (an evaluation has
+	// run since) is replaced; the previous step's checkpoint remains
+	// meanwhile.
+	if err := os.RemoveAll(final); err != nil {
+		return fmt.Errorf("train: checkpoint at step %d: %w", r.pos.Step, err)
+	}
 	if err := os.Rename(tmp, final); err != nil {
 		return fmt.Errorf("train: checkpoint at step %d: %w", r.pos.Step, err)
 	}
+	r.saved = r.pos
 	return pruneCheckpoints(root)
 }
 
@@ -76,7 +84,7 @@ func (r *run) writeCheckpoint(dir string) error {
 	if err := errors.Join(optim.SaveState(f, r.opt), f.Close()); err != nil {
 		return err
 	}
-	state, err := json.Marshal(checkpoint{Position: r.pos, Rows: r.rows, Transforms: r.t, Optimizer: r.cfg.Optimizer})
+	state, err := json.Marshal(checkpoint{Position: r.pos, Rows: r.rows, Skipped: r.bad, Transforms: r.t, Optimizer: r.cfg.Optimizer})
 	if err != nil {
 		return err
 	}
@@ -153,7 +161,7 @@ func (r *run) restore(ck *checkpoint) error {
 	if err := loadOptimizer(filepath.Join(ck.dir, optimizerFile), r.opt); err != nil {
 		return fmt.Errorf("train: resume: %w", err)
 	}
-	r.pos, r.startStep = ck.Position, ck.Position.Step
+	r.pos, r.saved, r.startStep = ck.Position, ck.Position, ck.Position.Step
 	return nil
 }
 

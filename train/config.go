@@ -61,6 +61,12 @@ type Config struct {
 	Tags map[string]string
 	// Progress, when set, is called after every evaluation.
 	Progress func(Progress)
+	// StepProgress, when set, is called after every training step with
+	// the run's position and pace (Metrics nil; TrainLoss the mean since
+	// the previous evaluation). It runs on the training goroutine between
+	// steps, so it should return quickly: a progress bar throttles its
+	// redraws.
+	StepProgress func(Progress)
 	// Logger receives warnings; nil means slog.Default().
 	Logger *slog.Logger
 

@@ -54,6 +54,7 @@ func (r *run) checkMetric() error {
 // early-stopping state.
 func (r *run) evaluate(ctx context.Context) error {
 	defer r.timed(&r.timing.Eval)()
+	r.pos.EvalPending = true // until it finishes, for a checkpoint written on interruption
 	metrics := map[string]float64{}
 	if r.valid != nil {
 		var err error
@@ -61,6 +62,7 @@ func (r *run) evaluate(ctx context.Context) error {
 			return err
 		}
 	}
+	r.pos.EvalPending = false
 	if r.lossN > 0 {
 		metrics["train_loss"] = r.lossSum / float64(r.lossN)
 	}
@@ -69,18 +71,25 @@ func (r *run) evaluate(ctx context.Context) error {
 		return fmt.Errorf("train: log metrics: %w", err)
 	}
 	if r.cfg.Progress != nil {
-		elapsed, total := now.Sub(r.start), r.totalSteps()
-		var remaining time.Duration
-		if done := r.pos.Step - r.startStep; done > 0 && r.pos.Step < total {
-			remaining = time.Duration(float64(elapsed) / float64(done) * float64(total-r.pos.Step))
-		}
-		r.cfg.Progress(Progress{Step: r.pos.Step, TotalSteps: total, Epoch: r.pos.Epoch, Examples: r.examples,
-			Elapsed: elapsed, Remaining: remaining, TrainLoss: metrics["train_loss"], Metrics: maps.Clone(metrics)})
+		p := r.progress(now)
+		p.TrainLoss, p.Metrics = metrics["train_loss"], maps.Clone(metrics)
+		r.cfg.Progress(p)
 	}
 	r.last = metrics
 	r.lossSum, r.lossN = 0, 0
 	r.earlyStop(metrics)
 	return nil
+}
+
+// progress reports the run's position and pace at now, without metrics.
+func (r *run) progress(now time.Time) Progress {
+	elapsed, total := now.Sub(r.start), r.totalSteps()
+	var remaining time.Duration
+	if done := r.pos.Step - r.startStep; done > 0 && r.pos.Step < total {
+		remaining = time.Duration(float64(elapsed) / float64(done) * float64(total-r.pos.Step))
+	}
+	return Progress{Step: r.pos.Step, TotalSteps: total, Epoch: r.pos.Epoch, Examples: r.examples,
+		Elapsed: elapsed, Remaining: remaining}
 }
 
 // earlyStop updates the best value and the count of evaluations without

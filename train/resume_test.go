@@ -3,11 +3,15 @@ package train
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/mlenv/mlenv/data"
 	"github.com/mlenv/mlenv/models"
 	"github.com/mlenv/mlenv/nn"
 	"github.com/mlenv/mlenv/tensor"
@@ -192,5 +196,99 @@ func TestMetricsLoggedToSink(t *testing.T) {
 	}
 	if sink.Artifacts["model"] != cfg.ModelDir || sink.Status != Finished {
 		t.Errorf("artifacts %v, status %q", sink.Artifacts, sink.Status)
+	}
+}
+
+// A run interrupted during an evaluation writes a checkpoint marked so
+// that the resumed run does that evaluation first: it ends with the
+// weights and the early-stopping state of an uninterrupted run. The
+// validation file of the interrupted run is a named pipe, so that the test
+// cancels the run exactly while it evaluates (after step 10).
+func TestInterruptedEvaluationResumes(t *testing.T) {
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(4, 4))
+	row := func() string {
+		x, c := r.NormFloat64(), r.IntN(4)
+		y := 0
+		if x+float64(c)/2+r.NormFloat64() > 1 {
+			y = 1
+		}
+		return fmt.Sprintf("%g,k%d,%d", x, c, y)
+	}
+	train := writeCSV(t, filepath.Join(dir, "train.csv"), "x,c,y", 600, row)
+	valid := writeCSV(t, filepath.Join(dir, "valid.csv"), "x,c,y", 200, row)
+	config := func(ckDir string) Config {
+		return Config{
+			Name: "eval-interrupted", Arch: "mlp", Params: map[string]any{"hidden": []any{8}, "embedding_dim": 2},
+			Data: Data{Train: train, Validation: valid, Label: data.Label{Name: "y", Type: data.Binary}, ShuffleBuffer: 600,
+				Features: []data.Feature{{Name: "x", Column: "x", Type: data.Numeric, Normalize: data.NormStandard},
+					{Name: "c", Column: "c", Type: data.Categorical, Vocab: data.Vocab{MinCount: 1, OOVBuckets: 1}}}},
+			Optimizer: "adam", LearningRate: 0.01, BatchSize: 50, Steps: 40, EvalEvery: 10, Seed: 5,
+			EarlyStopping: EarlyStopping{Metric: "loss", Mode: "min", Patience: 100},
+			CheckpointDir: ckDir, CheckpointEvery: 1000,
+		}
+	}
+	fullDir := t.TempDir()
+	full, err := Run(context.Background(), config(fullDir), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fullEnd, err := latestCheckpoint(fullDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	content, err := os.ReadFile(valid.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(valid.Path); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(valid.Path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ckDir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		// Opening blocks until the first evaluation opens the pipe; the
+		// run is cancelled before it can read a row.
+		f, err := os.OpenFile(valid.Path, os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		cancel()
+		f.Write(content) // the loader may stop reading on the cancellation
+		f.Close()
+	}()
+	if _, err := Run(ctx, config(ckDir), nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v, want context.Canceled", err)
+	}
+	ck, err := latestCheckpoint(ckDir)
+	if err != nil || ck == nil || ck.Position.Step != 10 || !ck.Position.EvalPending {
+		t.Fatalf("checkpoint %+v, %v: want one at step 10 with the evaluation pending", ck, err)
+	}
+
+	if err := os.Remove(valid.Path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(valid.Path, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config(ckDir)
+	cfg.Resume = true
+	sink := &Memory{}
+	resumed, err := Run(context.Background(), cfg, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sink.Points[0].Step != 10 {
+		t.Errorf("resumed run first evaluated at step %d, want the pending one at 10", sink.Points[0].Step)
+	}
+	sameWeights(t, weights(t, full), weights(t, resumed))
+	end, err := latestCheckpoint(ckDir)
+	if err != nil || end.Position != fullEnd.Position {
+		t.Errorf("resumed run ended at %+v (%v), the uninterrupted run at %+v", end.Position, err, fullEnd.Position)
 	}
 }

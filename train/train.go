@@ -41,6 +41,10 @@ type Result struct {
 	Metrics map[string]float64
 	// StoppedEarly reports that early stopping ended the run.
 	StoppedEarly bool
+	// SkippedRows counts the malformed rows of the training split that
+	// the run skipped in each epoch (with Data.SkipBadRows; without it a
+	// malformed row is an error).
+	SkippedRows int64
 	// Examples is the number of training examples stepped on (by all
 	// workers of a data-parallel run) and Timing where this worker's time
 	// went, both of this run only (not of the run it resumed).
@@ -67,6 +71,7 @@ type run struct {
 	t      *data.Transforms
 	schema data.Schema
 	rows   int64
+	bad    int64 // malformed training rows skipped per pass
 	net    models.Model
 	params []*tensor.Tensor
 	opt    optim.Optimizer
@@ -78,7 +83,8 @@ type run struct {
 	dp     *parallel // nil when training alone
 
 	pos       position
-	startStep int // the step this run started (resumed) at
+	saved     position // where the newest checkpoint of this process was written
+	startStep int      // the step this run started (resumed) at
 	timing    Timing
 	examples  int64
 	lossSum   float64 // training loss since the last evaluation
@@ -99,6 +105,10 @@ type position struct {
 	HasBest bool    `json:"has_best"`
 	Bad     int     `json:"bad"`
 	Stopped bool    `json:"stopped"`
+	// EvalPending marks an evaluation that was due at Step but did not
+	// finish (the run was interrupted during it); a resumed run does it
+	// first, so that early stopping sees what an uninterrupted run saw.
+	EvalPending bool `json:"eval_pending,omitempty"`
 }
 
 // Run trains the model cfg describes and records the run in sink (nil:
@@ -149,13 +159,16 @@ func start(ctx context.Context, cfg Config, sink MetricSink) (*run, error) {
 		}
 	}
 	if ck != nil {
-		r.t, r.rows = ck.Transforms, ck.Rows
+		r.t, r.rows, r.bad = ck.Transforms, ck.Rows, ck.Skipped
 	} else {
 		t, stats, err := data.Fit(ctx, cfg.Data.Train, cfg.Data.Features, cfg.Data.Label, data.FitOptions{SkipBadRows: cfg.Data.SkipBadRows, Seed: cfg.Seed})
 		if err != nil {
 			return nil, fmt.Errorf("train: fit transforms: %w", err)
 		}
-		r.t, r.rows = t, stats.Rows
+		r.t, r.rows, r.bad = t, stats.Rows, stats.Skipped
+		if r.bad > 0 {
+			r.log.Warn("skipping malformed training rows", "path", cfg.Data.Train.Path, "rows", r.bad)
+		}
 	}
 	r.schema = r.t.Schema()
 	net, err := models.Build(cfg.Arch, cfg.Params, r.schema, cfg.Seed)
@@ -164,7 +177,7 @@ func start(ctx context.Context, cfg Config, sink MetricSink) (*run, error) {
 	}
 	r.net, r.params = net, nn.Tensors(net)
 	if r.dp = newParallel(cfg.Group, r.params); !r.leader() {
-		r.cfg.Progress, r.cfg.ModelDir = nil, ""
+		r.cfg.Progress, r.cfg.StepProgress, r.cfg.ModelDir = nil, nil, ""
 	}
 	if r.opt, err = cfg.newOptimizer(r.params); err != nil {
 		return nil, err
@@ -266,8 +279,15 @@ func (r *run) done() bool {
 	return r.pos.Epoch >= r.cfg.Epochs
 }
 
-// loop trains until done, evaluating and checkpointing on schedule.
+// loop trains until done, evaluating and checkpointing on schedule. A run
+// resumed from a checkpoint written during an evaluation does that
+// evaluation first.
 func (r *run) loop(ctx context.Context) error {
+	if r.pos.EvalPending {
+		if err := r.evaluate(ctx); err != nil {
+			return r.interrupted(ctx, err)
+		}
+	}
 	for !r.done() {
 		next, stop := iter.Pull2(r.train.Batches(ctx, r.pos.Epoch))
 		finished, err := r.epoch(ctx, next)
@@ -343,9 +363,16 @@ func (r *run) globalBatch(ctx context.Context, b *data.Batch) (int, error) {
 }
 
 func (r *run) afterStep(ctx context.Context) error {
+	if r.cfg.StepProgress != nil {
+		p := r.progress(time.Now())
+		if r.lossN > 0 {
+			p.TrainLoss = r.lossSum / float64(r.lossN)
+		}
+		r.cfg.StepProgress(p)
+	}
 	if every := r.cfg.EvalEvery; every > 0 && r.pos.Step%every == 0 {
 		if err := r.evaluate(ctx); err != nil {
-			return err
+			return r.interrupted(ctx, err)
 		}
 	}
 	if every := r.cfg.CheckpointEvery; every > 0 && r.pos.Step%every == 0 {
@@ -362,7 +389,7 @@ func (r *run) afterStep(ctx context.Context) error {
 func (r *run) afterEpoch(ctx context.Context) error {
 	if r.cfg.EvalEvery == 0 {
 		if err := r.evaluate(ctx); err != nil {
-			return err
+			return r.interrupted(ctx, err)
 		}
 	}
 	if r.cfg.CheckpointEvery == 0 {
@@ -371,8 +398,8 @@ func (r *run) afterEpoch(ctx context.Context) error {
 	return nil
 }
 
-// interrupted saves a checkpoint when the context was cancelled and
-// returns err.
+// interrupted saves a checkpoint when the context was cancelled (during
+// a step, an evaluation or between them) and returns err.
 func (r *run) interrupted(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		if cerr := r.checkpoint(); cerr != nil {
@@ -457,7 +484,7 @@ func labelTensor(in *models.Input) *tensor.Tensor {
 func (r *run) finish(ctx context.Context) (*Result, error) {
 	if r.last == nil || r.lossN > 0 {
 		if err := r.evaluate(ctx); err != nil {
-			return nil, err
+			return nil, r.interrupted(ctx, err)
 		}
 	}
 	if err := r.checkpoint(); err != nil {
@@ -466,7 +493,7 @@ func (r *run) finish(ctx context.Context) (*Result, error) {
 	res := &Result{
 		Model: modelfile.New(r.cfg.Name, r.cfg.Arch, r.cfg.Params, r.t, r.net),
 		Steps: r.pos.Step, Epochs: r.pos.Epoch, Metrics: r.last, StoppedEarly: r.pos.Stopped,
-		Examples: r.examples, Timing: r.timing,
+		SkippedRows: r.bad, Examples: r.examples, Timing: r.timing,
 	}
 	if dir := r.cfg.ModelDir; dir != "" { // empty on ranks other than 0
 		if err := res.Model.Save(dir); err != nil {

@@ -140,3 +140,38 @@ func TestRegression(t *testing.T) {
 		t.Errorf("loss (MSE) %.5f is not rmse² %.5f", res.Metrics["loss"], res.Metrics["rmse"]*res.Metrics["rmse"])
 	}
 }
+
+// StepProgress reports every step in order, with the planned total, the
+// examples so far and the running training loss.
+func TestStepProgress(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	src := writeCSV(t, filepath.Join(t.TempDir(), "train.csv"), "x,y", 450, func() string {
+		x := r.NormFloat64()
+		return fmt.Sprintf("%g,%g", x, 3*x)
+	})
+	var got []Progress
+	cfg := Config{
+		Name: "progress", Arch: "logistic",
+		Data: Data{Train: src, Label: data.Label{Name: "y", Type: data.Regression},
+			Features: []data.Feature{{Name: "x", Column: "x", Type: data.Numeric, Normalize: data.NormNone}}},
+		Optimizer: "sgd", LearningRate: 0.1, BatchSize: 100, Epochs: 2, Seed: 1,
+		StepProgress: func(p Progress) { got = append(got, p) },
+	}
+	if _, err := Run(context.Background(), cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 10 {
+		t.Fatalf("%d step reports, want 10 (5 batches of 450 rows, 2 epochs)", len(got))
+	}
+	// The last batch of each epoch has 50 rows.
+	want := []int64{100, 200, 300, 400, 450, 550, 650, 750, 850, 900}
+	for i, p := range got {
+		examples := want[i]
+		if p.Step != i+1 || p.TotalSteps != 10 || p.Examples != examples || p.TrainLoss <= 0 || p.Metrics != nil {
+			t.Errorf("report %d: %+v, want step %d of 10, %d examples, a training loss", i, p, i+1, examples)
+		}
+	}
+	if got[9].Remaining != 0 || got[0].Epoch != 0 || got[9].Epoch != 1 {
+		t.Errorf("first %+v, last %+v: want epochs 0 and 1, nothing remaining at the end", got[0], got[9])
+	}
+}
