@@ -199,18 +199,35 @@ func (s *jsonScanner) output() (outputRequest, error) {
 	return out, wrapField("parameters", err)
 }
 
-// params parses a parameters object. Parameters are few and small, so
-// encoding/json decodes them, as bool, string or float64 values.
+// params parses a parameters object into the values encoding/json would
+// give: bool, string or float64. A null value leaves its key out, as null
+// does elsewhere in the request; an object or array value is kept as its
+// JSON text, which no parameter that serve reads accepts. Inputs with
+// binary data carry one object each, so it is scanned, not unmarshalled.
 func (s *jsonScanner) params() (map[string]any, error) {
 	if s.peek() != '{' {
 		return nil, s.errorf("%s is not an object", s.describe())
 	}
-	raw, err := s.skip()
+	params := map[string]any{}
+	err := s.fields(func(key []byte) (bool, error) {
+		var v any
+		var err error
+		switch s.peek() {
+		case '"':
+			v, err = s.string()
+		case 't', 'f':
+			v, err = s.bool()
+		case '{', '[':
+			var raw []byte
+			raw, err = s.skip()
+			v = json.RawMessage(raw)
+		default:
+			v, err = s.float(64)
+		}
+		params[string(key)] = v
+		return true, err
+	})
 	if err != nil {
-		return nil, err
-	}
-	var params map[string]any
-	if err := json.Unmarshal(raw, &params); err != nil {
 		return nil, err
 	}
 	return params, nil

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -9,7 +10,8 @@ import (
 )
 
 func TestDecodeInferRequestFields(t *testing.T) {
-	body := `{"id": "r\u00e9q", "extra": {"a": [1, {"b": null}]}, "parameters": {"timeout": 5},
+	body := `{"id": "r\u00e9q", "extra": {"a": [1, {"b": null}]},
+		"parameters": {"timeout": 5, "tag": "t\u00e9", "flag": false, "gone": null, "nested": {"a": [1]}},
 		"inputs": [{"datatype": "FP32", "data": [[1, -2.5e1], [3, 4]], "name": "x", "shape": [2, 2]},
 		           {"name": "s", "shape": [1], "datatype": "BYTES", "data": ["a\"b"], "parameters": null}],
 		"outputs": [{"name": "y", "parameters": {"binary_data": true}}]}`
@@ -19,7 +21,7 @@ func TestDecodeInferRequestFields(t *testing.T) {
 	}
 	want := &inferRequest{
 		id:     "réq",
-		params: map[string]any{"timeout": 5.0},
+		params: map[string]any{"timeout": 5.0, "tag": "té", "flag": false, "nested": json.RawMessage(`{"a": [1]}`)},
 		inputs: []Tensor{
 			{Name: "x", Datatype: FP32, Shape: []int64{2, 2}, Data: []float32{1, -25, 3, 4}},
 			{Name: "s", Datatype: Bytes, Shape: []int64{1}, Data: [][]byte{[]byte(`a"b`)}},
@@ -49,6 +51,8 @@ func TestDecodeInferRequestStrict(t *testing.T) {
 		{in(`{"name": "z", "datatype": "FP32", "shape": [1], "parameters": [1], "data": [1]}`), "inputs[1]: parameters"},
 		{in(`{"name": "z", "datatype": "FP32", "shape": [2], "data": [[1], [2]}`), "inputs[1]: data"},
 		{`{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1]}], "outputs": [{"name": "y", "parameters": {"binary_data": 1}}]}`, "outputs[0]: parameters"},
+		{`{"parameters": {"timeout": 1e}, "inputs": []}`, "parameters: timeout"},
+		{in(`{"name": "z", "datatype": "FP32", "shape": [1], "parameters": {"binary_data_size": [4]}}`), "binary_data_size"},
 		{`{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": ` + strings.Repeat("[", maxJSONDepth+2) + `1` + strings.Repeat("]", maxJSONDepth+2) + `}]}`, "nested"},
 	} {
 		_, err := decodeInferRequest([]byte(tc.body), -1)

@@ -63,8 +63,8 @@ type Stats struct {
 	Rejected  int           `json:"rejected"`   // answered with HTTP 429 or gRPC RESOURCE_EXHAUSTED (queue full)
 	Dropped   int           `json:"dropped"`    // open loop: not sent because Concurrency requests were in flight
 	Failed    int           `json:"failed"`     // any other answer or transport error
-	Seconds   float64       `json:"seconds"`    // wall time of the run
-	PerSecond float64       `json:"per_second"` // successful requests per second
+	Seconds   float64       `json:"seconds"`    // wall time of the run, until the last answer
+	PerSecond float64       `json:"per_second"` // successful requests answered within Config.Duration, per second of it
 	P50       time.Duration `json:"p50_ns"`
 	P90       time.Duration `json:"p90_ns"`
 	P99       time.Duration `json:"p99_ns"`
@@ -74,12 +74,12 @@ type Stats struct {
 
 // answerGrace is how long after cfg.Duration the requests still in flight
 // may take to be answered before they count as failed.
-const answerGrace = 30 * time.Second
+const answerGrace = 10 * time.Second
 
 // Run builds a request from the model's metadata (random values, Rows rows)
 // and sends it repeatedly for cfg.Duration. Requests in flight at the end
-// are waited for and counted, so that the slowest ones are not cut from
-// the latencies; the rate is over the time until the last answer.
+// are waited for (up to answerGrace), so that the slowest ones are not cut
+// from the latencies; the rate counts the answers within cfg.Duration.
 func Run(ctx context.Context, cfg Config) (Stats, error) {
 	if cfg.Concurrency < 1 || cfg.Duration <= 0 || cfg.Rate < 0 {
 		return Stats{}, fmt.Errorf("servebench: concurrency %d, duration %v, rate %v: need concurrency >= 1, duration > 0, rate >= 0", cfg.Concurrency, cfg.Duration, cfg.Rate)
@@ -111,12 +111,12 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 // run sends requests with call, closed or open loop as cfg says, for
 // cfg.Duration, then waits for those in flight.
 func run(ctx context.Context, cfg Config, call caller) Stats {
-	r := &recorder{}
+	start := time.Now()
+	r := &recorder{until: start.Add(cfg.Duration)}
 	sending, stopSending := context.WithTimeout(ctx, cfg.Duration)
 	defer stopSending()
 	reqCtx, cancel := context.WithTimeout(ctx, cfg.Duration+answerGrace)
 	defer cancel()
-	start := time.Now()
 	if cfg.Rate > 0 {
 		openLoop(sending, cfg, func() { r.record(call(reqCtx)) }, r)
 	} else {
@@ -130,7 +130,7 @@ func run(ctx context.Context, cfg Config, call caller) Stats {
 		}
 		wg.Wait()
 	}
-	return r.stats(time.Since(start))
+	return r.stats(time.Since(start), cfg.Duration)
 }
 
 // openLoop starts request i at i/Rate seconds after the start, catching up
@@ -277,8 +277,11 @@ func newGRPCCaller(ctx context.Context, cfg Config) (caller, func(), error) {
 
 // recorder collects outcomes from concurrent callers.
 type recorder struct {
+	until time.Time // the end of the sending window
+
 	mu        sync.Mutex
 	latencies []time.Duration
+	inWindow  int // successes answered before until
 	stat      Stats
 }
 
@@ -288,6 +291,9 @@ func (r *recorder) record(o outcome) {
 	switch {
 	case o.err == nil:
 		r.latencies = append(r.latencies, o.latency)
+		if time.Now().Before(r.until) {
+			r.inWindow++
+		}
 	case o.rejected:
 		r.stat.Rejected++
 	default:
@@ -310,13 +316,15 @@ func (r *recorder) drop() {
 	r.mu.Unlock()
 }
 
-func (r *recorder) stats(elapsed time.Duration) Stats {
+// stats summarises the run: elapsed is its wall time, window the sending
+// window.
+func (r *recorder) stats(elapsed, window time.Duration) Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.stat
 	s.Requests = len(r.latencies)
 	s.Seconds = elapsed.Seconds()
-	s.PerSecond = float64(s.Requests) / s.Seconds
+	s.PerSecond = float64(r.inWindow) / window.Seconds()
 	if n := len(r.latencies); n > 0 {
 		slices.Sort(r.latencies)
 		at := func(q float64) time.Duration { return r.latencies[min(n-1, int(q*float64(n)))] }

@@ -23,8 +23,9 @@ sed 's/epochs: 2/epochs: 1/' "$repo/examples/ctr-dlrm.yaml" >dlrm.yaml
 "$mlenv" train dlrm.yaml --no-tracking >/dev/null
 model=mlenv-models/ctr-dlrm
 
-echo "== raw Infer, in-process (rows/s, and CPU time per row of the process)"
-(cd "$repo" && go test ./bench/serve/ -run '^$' -bench 'BenchmarkRawInfer' -args -serve.artifact "$work/$model" | grep rows/s)
+echo "== in-process: raw Infer (rows/s, CPU per row), and one-row requests through serve.Repository"
+(cd "$repo" && go test ./bench/serve/ -run '^$' -bench 'BenchmarkRawInfer' -args -serve.artifact "$work/$model" | grep '^Benchmark')
+(cd "$repo" && go test ./bench/serve/ -run '^$' -bench 'BenchmarkRepository' -benchtime 1x -args -serve.artifact "$work/$model" | grep '^Benchmark')
 
 # wait_up URL: polls until the server answers.
 wait_up() {
@@ -94,16 +95,19 @@ server_p99() {
 }
 
 echo "== one row per request: mlenv over HTTP/JSON, HTTP binary and gRPC"
-for b in 64 1; do
-	start_mlenv --max-batch-size "$b"
-	for proto in http binary grpc; do
-		for c in 1 8 32 128; do
-			echo "batch $b, $proto, concurrency $c: $(bench_cpu "$proto" 1 --concurrency "$c")"
+for delay in 0 500us; do
+	for b in 64 1; do
+		[ "$b" = 1 ] && [ "$delay" != 0 ] && continue # no batch to wait for
+		start_mlenv --max-batch-size "$b" --max-queue-delay "$delay"
+		for proto in http binary grpc; do
+			for c in 1 8 32 128; do
+				echo "batch $b, delay $delay, $proto, concurrency $c: $(bench_cpu "$proto" 1 --concurrency "$c")"
+			done
 		done
 	done
 done
-start_mlenv --max-batch-size 64 --instances 2
-echo "batch 64, 2 instances, grpc, concurrency 32: $(bench_cpu grpc 1 --concurrency 32)"
+start_mlenv --max-batch-size 64 --max-queue-delay 500us --instances 2
+echo "batch 64, delay 500us, 2 instances, grpc, concurrency 32: $(bench_cpu grpc 1 --concurrency 32)"
 for c in 1 8 32 128; do
 	echo "pytorch, concurrency $c: $(bench --uri http://127.0.0.1:18002 --concurrency "$c")"
 done
@@ -117,9 +121,9 @@ echo "pytorch: $(bench --uri http://127.0.0.1:18002 --concurrency 8 --rows 64)"
 
 echo "== 2x overload: capacity at concurrency 32, then twice that rate, queue 128"
 for proto in http grpc; do
-	start_mlenv --max-batch-size 64 --queue-size 128
+	start_mlenv --max-batch-size 64 --max-queue-delay 500us --queue-size 128
 	# shellcheck disable=SC2046
 	cap=$(bench $(at $proto) --concurrency 32 --json | json_field per_second)
-	start_mlenv --max-batch-size 64 --queue-size 128
+	start_mlenv --max-batch-size 64 --max-queue-delay 500us --queue-size 128
 	echo "$proto: capacity $cap req/s; at twice that: $(bench_cpu "$proto" 1 --concurrency 512 --rate "$(awk -v c="$cap" 'BEGIN { print 2 * c }')"); $(server_p99)"
 done
