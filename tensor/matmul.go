@@ -210,10 +210,7 @@ func reluRow(row []float32) {
 // biasAct computes row = act(row + bias) in place; bias may be nil.
 func biasAct(row, bias []float32, act Activation) {
 	if act == ActReLU && bias != nil {
-		bias = bias[:len(row)]
-		for i, v := range row {
-			row[i] = relu(v + bias[i])
-		}
+		kernel.AddReLU(row, bias[:len(row)])
 		return
 	}
 	if bias != nil {
@@ -266,12 +263,7 @@ func actGrad(dst, g, y []float32, act Activation) {
 	g, y = g[:len(dst)], y[:len(dst)]
 	switch act {
 	case ActReLU:
-		// Branch-free (see relu): keep g where y, a ReLU output, is nonzero.
-		for i := range dst {
-			b := math.Float32bits(y[i])
-			mask := uint32(int32(b|-b) >> 31)
-			dst[i] = math.Float32frombits(math.Float32bits(g[i]) & mask)
-		}
+		kernel.ReLUGrad(dst, g, y)
 	case ActSigmoid:
 		for i := range dst {
 			dst[i] = g[i] * y[i] * (1 - y[i])
