@@ -1,9 +1,6 @@
 package store
 
-import (
-	"fmt"
-	"strings"
-)
+import "fmt"
 
 // Latest values are coalesced per group commit: each write notes the
 // latest points it logged, the writer keeps those of the writes of the
@@ -38,8 +35,8 @@ func (t *tx) dropLatest() { t.pending = t.pending[:0] }
 // latestPoints returns, per key, the point of ms that is latest by
 // later, in the order the keys first appear.
 func latestPoints(ms []Metric) []Metric {
-	best := make(map[string]int, 8)
-	var out []Metric
+	best := make(map[string]int, len(ms))
+	out := make([]Metric, 0, len(ms))
 	for _, m := range ms {
 		i, ok := best[m.Key]
 		if !ok {
@@ -103,9 +100,10 @@ func (t *tx) flushLatest() error {
 	args := make([]any, 0, 6*metricChunk)
 	n := 0
 	for _, b := range t.coalesced() {
+		run := any(b.run) // boxed once for the run's rows
 		for _, m := range b.ms {
 			v, isNaN := storedValue(m.Value)
-			args = append(args, b.run, m.Key, m.Step, m.Timestamp, v, isNaN)
+			args = append(args, run, m.Key, m.Step, m.Timestamp, v, isNaN)
 			if n++; n == metricChunk {
 				if err := upsertLatest(t, n, args); err != nil {
 					return err
@@ -120,13 +118,23 @@ func (t *tx) flushLatest() error {
 	return upsertLatest(t, n, args)
 }
 
-// upsertLatest upserts n latest_metrics rows whose columns args holds.
-func upsertLatest(t *tx, n int, args []any) error {
-	q := `INSERT INTO latest_metrics (run_key, key, step, timestamp, value, is_nan) VALUES ` +
-		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?),", n), ",") +
+// upsertLatestSQL returns the statement upserting n latest_metrics rows.
+func upsertLatestSQL(n int) string {
+	return `INSERT INTO latest_metrics (run_key, key, step, timestamp, value, is_nan) VALUES ` + rowsSQL(n) +
 		` ON CONFLICT (run_key, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp,
 		value = excluded.value, is_nan = excluded.is_nan
 		WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)`
+}
+
+// upsertLatestChunk is upsertLatestSQL(metricChunk), built once.
+var upsertLatestChunk = upsertLatestSQL(metricChunk)
+
+// upsertLatest upserts n latest_metrics rows whose columns args holds.
+func upsertLatest(t *tx, n int, args []any) error {
+	q := upsertLatestChunk
+	if n != metricChunk {
+		q = upsertLatestSQL(n)
+	}
 	if _, err := t.exec(q, args...); err != nil {
 		return fmt.Errorf("update latest metrics: %w", err)
 	}

@@ -444,17 +444,36 @@ func insertParams(t *tx, key int64, runID string, params []Param) error {
 // metricChunk is how many rows one multi-row INSERT carries.
 const metricChunk = 100
 
+// rowsSQL returns a VALUES list of n rows of six placeholders.
+func rowsSQL(n int) string {
+	return strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?),", n), ",")
+}
+
+// insertMetricsSQL returns the statement inserting n history rows.
+func insertMetricsSQL(n int) string {
+	return `INSERT INTO metrics (run_key, key, step, timestamp, value, is_nan) VALUES ` + rowsSQL(n) + ` ON CONFLICT DO NOTHING`
+}
+
+// insertMetricsChunk is insertMetricsSQL(metricChunk), built once: the
+// statement text is the key of the prepared-statement cache, and building
+// it per chunk would allocate it again and again.
+var insertMetricsChunk = insertMetricsSQL(metricChunk)
+
 // insertMetrics inserts points, ignoring exact duplicates (so a retried
 // request does not log a point twice).
 func insertMetrics(t *tx, key int64, ms []Metric) error {
+	run := any(key) // boxed once for every row
+	args := make([]any, 0, 6*min(len(ms), metricChunk))
 	for len(ms) > 0 {
 		n := min(len(ms), metricChunk)
-		q := `INSERT INTO metrics (run_key, key, step, timestamp, value, is_nan) VALUES ` +
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?),", n), ",") + ` ON CONFLICT DO NOTHING`
-		args := make([]any, 0, 6*n)
+		args = args[:0]
 		for _, m := range ms[:n] {
 			v, isNaN := storedValue(m.Value)
-			args = append(args, key, m.Key, m.Step, m.Timestamp, v, isNaN)
+			args = append(args, run, m.Key, m.Step, m.Timestamp, v, isNaN)
+		}
+		q := insertMetricsChunk
+		if n != metricChunk {
+			q = insertMetricsSQL(n)
 		}
 		if _, err := t.exec(q, args...); err != nil {
 			return fmt.Errorf("insert metrics: %w", err)
