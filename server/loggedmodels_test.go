@@ -87,6 +87,13 @@ func TestLoggedModelsAPI(t *testing.T) {
 		}
 		a.ok("DELETE", p+"logged-models/"+id+"/tags/stage", "")
 		a.fails("DELETE", p+"logged-models/"+id+"/tags/stage", "", "RESOURCE_DOES_NOT_EXIST", 404)
+		// A key with a slash, raw or escaped, is one key.
+		a.ok("PATCH", p+"logged-models/"+id+"/tags", `{"tags": [{"key": "eval/set", "value": "a"}, {"key": "eval/run", "value": "b"}]}`)
+		a.ok("DELETE", p+"logged-models/"+id+"/tags/eval/set", "")
+		a.ok("DELETE", p+"logged-models/"+id+"/tags/eval%2Frun", "")
+		if tags := get(a.ok("GET", p+"logged-models/"+id, ""), "model", "info", "tags").([]any); len(tags) != 1 {
+			t.Fatalf("tags after deletes = %v", tags)
+		}
 
 		// The run shows the model among its outputs; log-inputs records a
 		// model input.

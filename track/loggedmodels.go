@@ -88,7 +88,7 @@ func (a *API) registerLoggedModels(m *Mux) {
 	m.Handle("PATCH", "logged-models/{model_id}", a.finalizeLoggedModel)
 	m.Handle("DELETE", "logged-models/{model_id}", a.deleteLoggedModel)
 	m.Handle("PATCH", "logged-models/{model_id}/tags", a.setLoggedModelTags)
-	m.Handle("DELETE", "logged-models/{model_id}/tags/{tag_key}", a.deleteLoggedModelTag)
+	m.Handle("DELETE", "logged-models/{model_id}/tags/{tag_key...}", a.deleteLoggedModelTag)
 	m.Handle("POST", "logged-models/{model_id}/params", a.logLoggedModelParams)
 	m.Handle("POST", "runs/outputs", a.logOutputs)
 }
