@@ -75,9 +75,18 @@ func indexSelect(ar *Arena, x *Tensor, ax int, idx []int) *Tensor {
 	shape[ax] = len(idx)
 	out := newOut(ar, shape)
 	m := len(idx)
+	for _, k := range idx {
+		checkIndex("IndexSelect", k, n, x.shape, ax)
+	}
 	for o := 0; o < outer; o++ {
+		if inner == 1 { // single elements: no copy call per element
+			dst, row := out.data[o*m:][:m], src[o*n:][:n]
+			for i, k := range idx {
+				dst[i] = row[k]
+			}
+			continue
+		}
 		for i, k := range idx {
-			checkIndex("IndexSelect", k, n, x.shape, ax)
 			copy(out.data[(o*m+i)*inner:(o*m+i+1)*inner], src[(o*n+k)*inner:])
 		}
 	}
@@ -107,6 +116,13 @@ func backIndexSelect(t *Tensor) {
 	}
 	dst := gradData(passView(x))
 	for o := 0; o < outer; o++ {
+		if inner == 1 {
+			d, gr := dst[o*n:][:n], g[o*m:][:m]
+			for i, k := range t.idx {
+				d[k] += gr[i]
+			}
+			continue
+		}
 		for i, k := range t.idx {
 			d := dst[(o*n+k)*inner : (o*n+k+1)*inner]
 			for j, v := range g[(o*m+i)*inner : (o*m+i+1)*inner] {
