@@ -423,10 +423,11 @@ training: {epochs: 2, batch_size: 50}
 	}
 }
 
-// SIGINT writes a checkpoint and ends train with a message naming it;
-// --resume then finishes the run with the weights, byte for byte, of an
-// uninterrupted run. The interrupted run is its own process (the test
-// binary as mlenv), signalled after its first evaluation line.
+// SIGINT writes a checkpoint and ends train with a message naming it, and
+// a crash (SIGKILL) leaves the periodic checkpoints; either way --resume
+// then finishes the run with the weights, byte for byte, of an
+// uninterrupted run. The interrupted runs are processes of their own (the
+// test binary as mlenv), signalled after an evaluation line.
 func TestTrainInterruptAndResume(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0)) // train sets resources.threads
 	inCTRDir(t)
@@ -440,7 +441,7 @@ data:
     - {name: C2, type: categorical}
   in_memory: true
 model: {arch: mlp, params: {hidden: [16], embedding_dim: 4}}
-training: {optimizer: adam, steps: 1000, eval_every: 50, checkpoint_every: 100000}
+training: {optimizer: adam, steps: 1000, eval_every: 50, checkpoint_every: 100}
 resources: {threads: 1}
 `
 	if err := os.WriteFile("job.yaml", []byte(spec), 0o644); err != nil {
@@ -450,49 +451,69 @@ resources: {threads: 1}
 	if code != exitOK {
 		t.Fatalf("uninterrupted run: code %d, out %q, stderr %q", code, out, stderr)
 	}
+	full, err := os.ReadFile(filepath.Join("full", "weights.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		sig    os.Signal
+		after  string // the evaluation line that triggers the signal
+		before string // a line the resumed run must not print again
+	}{
+		{"SIGINT", os.Interrupt, "step 50/1000", "step 50/1000"},
+		{"SIGKILL", os.Kill, "step 250/1000", "step 200/1000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ck := "ck-" + tc.name
+			procOut, procErr, err := signalTrain(t, tc.after, tc.sig, "train", "job.yaml", "--no-tracking", "--checkpoint-dir", ck, "--out", ck)
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) {
+				t.Fatalf("train did not fail: %v\nstdout %q\nstderr %q", err, procOut, procErr)
+			}
+			if tc.sig == os.Interrupt && (exit.ExitCode() != exitError || !strings.Contains(procErr, "interrupted; checkpoint in "+ck+", continue with --resume")) {
+				t.Fatalf("interrupted run: %v\nstdout %q\nstderr %q", err, procOut, procErr)
+			}
+			names, _ := filepath.Glob(filepath.Join(ck, "step-*"))
+			t.Logf("checkpoints after the signal: %v", names)
+			code, out, stderr := runCLI(t, "train", "job.yaml", "--no-tracking", "--checkpoint-dir", ck, "--out", ck, "--resume")
+			if code != exitOK || !strings.Contains(out, "trained 1000 steps") || strings.Contains(out, tc.before) {
+				t.Fatalf("resumed run: code %d, out %q, stderr %q", code, out, stderr)
+			}
+			resumed, err := os.ReadFile(filepath.Join(ck, "weights.safetensors"))
+			if err != nil || !bytes.Equal(full, resumed) {
+				t.Errorf("resumed run's weights differ from the uninterrupted run's (%v)", err)
+			}
+		})
+	}
+}
 
-	cmd := exec.Command(os.Args[0], "train", "job.yaml", "--no-tracking", "--checkpoint-dir", "ck", "--out", "part")
+// signalTrain runs the test binary as mlenv with args, sends sig once a
+// line of its output starts with after, and returns the error of its end
+// and its output.
+func signalTrain(t *testing.T, after string, sig os.Signal, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), envCLIMain+"=1")
-	var procErr bytes.Buffer
-	cmd.Stderr = &procErr
-	stdout, err := cmd.StdoutPipe()
+	var errBuf bytes.Buffer
+	cmd.Stderr = &errBuf
+	pipe, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var procOut strings.Builder
-	lines := bufio.NewScanner(stdout)
+	var out strings.Builder
+	lines := bufio.NewScanner(pipe)
 	for lines.Scan() {
-		procOut.WriteString(lines.Text() + "\n")
-		if strings.HasPrefix(lines.Text(), "step 50/1000") {
-			if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		out.WriteString(lines.Text() + "\n")
+		if strings.HasPrefix(lines.Text(), after) {
+			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	err = cmd.Wait()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != exitError || !strings.Contains(procErr.String(), "interrupted; checkpoint in ck, continue with --resume") {
-		t.Fatalf("interrupted run: %v\nstdout %q\nstderr %q", err, procOut.String(), procErr.String())
-	}
-	names, _ := filepath.Glob("ck/step-*")
-	if len(names) != 1 || names[0] < "ck/step-000000050" || names[0] >= "ck/step-000001000" {
-		t.Fatalf("checkpoints %v: want the one written on the signal, after step 50", names)
-	}
-	t.Logf("checkpoint written on the signal: %s", names[0])
-
-	code, out, stderr = runCLI(t, "train", "job.yaml", "--no-tracking", "--checkpoint-dir", "ck", "--out", "part", "--resume")
-	if code != exitOK || !strings.Contains(out, "trained 1000 steps") || strings.Contains(out, "step 50/1000") {
-		t.Fatalf("resumed run: code %d, out %q, stderr %q", code, out, stderr)
-	}
-	full, err := os.ReadFile(filepath.Join("full", "weights.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resumed, err := os.ReadFile(filepath.Join("part", "weights.safetensors"))
-	if err != nil || !bytes.Equal(full, resumed) {
-		t.Errorf("resumed run's weights differ from the uninterrupted run's (%v)", err)
-	}
+	return out.String(), errBuf.String(), err
 }
