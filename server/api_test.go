@@ -71,6 +71,18 @@ func (a *api) put(path, body string) int {
 	return resp.StatusCode
 }
 
+// download gets path (under the server) and returns the status and body.
+func (a *api) download(path string) (int, string) {
+	a.t.Helper()
+	resp, err := http.Get(a.url + path)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
 // ok calls and fails the test unless the status is 200.
 func (a *api) ok(method, path, body string) map[string]any {
 	a.t.Helper()
@@ -239,14 +251,8 @@ func TestArtifactsAndRegistry(t *testing.T) {
 		if code := a.put(base+"..%2F..%2F..%2Fescape", "x"); code != 400 {
 			t.Fatalf("traversal upload: status %d, want 400", code)
 		}
-		resp, err := http.Get(a.url + base + "model/MLmodel")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || string(body) != "flavors: {}" {
-			t.Fatalf("download: %d %q", resp.StatusCode, body)
+		if code, body := a.download(base + "model/MLmodel"); code != 200 || body != "flavors: {}" {
+			t.Fatalf("download: %d %q", code, body)
 		}
 		list := a.ok("GET", "/api/2.0/mlflow-artifacts/artifacts", "path="+url.QueryEscape("0/"+run+"/artifacts/model"))
 		if get(list, "files", 0, "path") != "MLmodel" || get(list, "files", 1, "file_size") != 10.0 {
@@ -300,12 +306,7 @@ func TestArtifactsAndRegistry(t *testing.T) {
 		a.ok("DELETE", p+"registered-models/delete", `{"name": "ctr2"}`)
 		a.fails("GET", p+"registered-models/get", "name=ctr2", "RESOURCE_DOES_NOT_EXIST", 404)
 
-		req, _ := http.NewRequest("DELETE", a.url+base+"model", nil)
-		resp, err = http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("artifact delete: %v %v", resp.StatusCode, err)
-		}
-		resp.Body.Close()
+		a.ok("DELETE", base+"model", "")
 		a.fails("GET", base+"model/MLmodel", "", "RESOURCE_DOES_NOT_EXIST", 404)
 	})
 }

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -35,7 +33,7 @@ func TestLoggedModelsAPI(t *testing.T) {
 		}
 		a.ok("POST", p+"runs/outputs", `{"run_id": "`+run+`", "models": [{"model_id": "`+id+`", "step": "0"}]}`)
 		base := "/api/2.0/mlflow-artifacts/artifacts/" + exp + "/models/" + id + "/artifacts/"
-		if a.put(base+"MLmodel", "flavors: {}") != 200 || a.put(base+"model.pkl", "0123456789") != 200 {
+		if a.put(base+"MLmodel", "flavors: {}") != 200 || a.put(base+"model.pkl", "0123456789") != 200 || a.put(base+"code/train.py", "pass") != 200 {
 			t.Fatal("model artifact upload failed")
 		}
 		final := a.ok("PATCH", p+"logged-models/"+id, `{"model_id": "`+id+`", "status": "LOGGED_MODEL_READY"}`)
@@ -50,17 +48,16 @@ func TestLoggedModelsAPI(t *testing.T) {
 		}
 
 		list := a.ok("GET", p+"logged-models/"+id+"/artifacts/directories", "")
-		if get(list, "root_uri") != get(info, "artifact_uri") || get(list, "files", 0, "path") != "MLmodel" || get(list, "files", 1, "file_size") != 10.0 {
+		if get(list, "root_uri") != get(info, "artifact_uri") || get(list, "files", 0, "path") != "MLmodel" ||
+			get(list, "files", 1, "path") != "code" || get(list, "files", 1, "is_dir") != true || get(list, "files", 2, "file_size") != 10.0 {
 			t.Fatalf("artifacts/directories = %v", list)
 		}
-		resp, err := http.Get(a.url + p + "logged-models/" + id + "/artifacts/files?artifact_file_path=" + url.QueryEscape("MLmodel"))
-		if err != nil {
-			t.Fatal(err)
+		list = a.ok("GET", p+"logged-models/"+id+"/artifacts/directories", "artifact_directory_path=code")
+		if files := get(list, "files").([]any); len(files) != 1 || get(files, 0, "path") != "code/train.py" {
+			t.Fatalf("artifacts/directories of code = %v", list)
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || string(body) != "flavors: {}" {
-			t.Fatalf("artifacts/files: %d %q", resp.StatusCode, body)
+		if code, body := a.download(p + "logged-models/" + id + "/artifacts/files?artifact_file_path=" + url.QueryEscape("MLmodel")); code != 200 || body != "flavors: {}" {
+			t.Fatalf("artifacts/files: %d %q", code, body)
 		}
 		a.fails("GET", p+"logged-models/"+id+"/artifacts/files", "artifact_file_path=nope", "RESOURCE_DOES_NOT_EXIST", 404)
 		a.fails("GET", p+"logged-models/"+id+"/artifacts/files", "artifact_file_path="+url.QueryEscape("../../x"), "INVALID_PARAMETER_VALUE", 400)
