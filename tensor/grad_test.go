@@ -100,6 +100,24 @@ func TestGradMatMul(t *testing.T) {
 	checkGrad(t, "matmul/batched-transposed", func(in []*Tensor) *Tensor {
 		return MatMul(in[0], Transpose(in[1], 1, 2))
 	}, randT(rng, 2, 3, 4), randT(rng, 2, 5, 4))
+	// x·xᵀ takes backGram's single GEMM: batched, of a transposed view,
+	// through a fresh intermediate, and with the transposed view used
+	// again elsewhere.
+	checkGrad(t, "matmul/gram", func(in []*Tensor) *Tensor {
+		return MatMul(in[0], Transpose(in[0], 1, 2))
+	}, randT(rng, 2, 3, 4))
+	checkGrad(t, "matmul/gram-of-view", func(in []*Tensor) *Tensor {
+		x := Transpose(in[0], 0, 1)
+		return MatMul(x, Transpose(x, 0, 1))
+	}, randT(rng, 4, 3))
+	checkGrad(t, "matmul/gram-intermediate", func(in []*Tensor) *Tensor {
+		x := MulScalar(in[0], 2)
+		return MatMul(x, Transpose(x, 1, 2))
+	}, randT(rng, 2, 3, 2))
+	checkGrad(t, "matmul/gram-shared-view", func(in []*Tensor) *Tensor {
+		xt := Transpose(in[0], 1, 2)
+		return Add(SumAll(MatMul(in[0], xt)), SumAll(Mul(xt, xt)))
+	}, randT(rng, 2, 3, 4))
 	for _, act := range []Activation{ActNone, ActReLU, ActSigmoid, ActTanh} {
 		checkGrad(t, "linear", func(in []*Tensor) *Tensor { return Linear(in[0], in[1], in[2], act) },
 			randT(rng, 5, 4), randT(rng, 3, 4), randT(rng, 3))

@@ -102,6 +102,10 @@ func forBatches(a, b, c *Tensor, fn func(ao, bo, co int, la, lb matLayout)) {
 
 func backMatMul(t *Tensor) {
 	a, b := t.in[0], t.in[1]
+	if transposeOf(b, a) && wantsGrad(a) {
+		backGram(t)
+		return
+	}
 	g := t.grad.data
 	ra := len(a.shape)
 	m, k, n := a.shape[ra-2], a.shape[ra-1], t.shape[len(t.shape)-1]
@@ -133,6 +137,43 @@ func backMatMul(t *Tensor) {
 			// dB = op(A)ᵀ · dC
 			kernel.Sgemm(!la.trans, false, k, n, m, 1, a.data[ao:], la.ld, g[co:], n, betaB, db[i*sb:], n)
 		}
+	})
+}
+
+// transposeOf reports whether b is Transpose(a, -2, -1): a view of a
+// with its last two dimensions swapped.
+func transposeOf(b, a *Tensor) bool {
+	r := len(a.shape)
+	if b.op != opView || b.in[0] != a || len(b.shape) != r || b.offset != a.offset {
+		return false
+	}
+	for d := range r - 2 {
+		if b.shape[d] != a.shape[d] || b.strides[d] != a.strides[d] {
+			return false
+		}
+	}
+	return b.shape[r-2] == a.shape[r-1] && b.shape[r-1] == a.shape[r-2] &&
+		b.strides[r-2] == a.strides[r-1] && b.strides[r-1] == a.strides[r-2]
+}
+
+// backGram is MatMul's rule for C = A·Aᵀ (DLRM's dot interaction): both
+// operands' gradients go to A, dA = dC·A + dCᵀ·A = (dC + dCᵀ)·A, one GEMM
+// per batch entry instead of two, and none for the transposed view.
+func backGram(t *Tensor) {
+	a := t.in[0]
+	ra := len(a.shape)
+	m, k := a.shape[ra-2], a.shape[ra-1]
+	g := t.grad.data
+	da, beta := gradAndBeta(a)
+	sym := t.arena.floats(m * m)
+	forBatches(a, t.in[1], t, func(ao, _, co int, la, _ matLayout) {
+		gc := g[co : co+m*m]
+		for i := range m {
+			for j := range m {
+				sym[i*m+j] = gc[i*m+j] + gc[j*m+i]
+			}
+		}
+		kernel.Sgemm(false, la.trans, m, k, m, 1, sym, m, a.data[ao:], la.ld, beta, da[co/m*k:], k)
 	})
 }
 
