@@ -244,6 +244,10 @@ def main():
 
     class Server(ThreadingHTTPServer):
         daemon_threads = True
+        # socketserver's listen backlog is 5: with more concurrent clients
+        # the kernel drops connection attempts, which then wait for TCP's
+        # retransmission timer (1 s, 3 s, ...) instead of for the server.
+        request_queue_size = 1024
 
         def handle_error(self, request, client_address):
             if not isinstance(sys.exc_info()[1], ConnectionError):  # clients closing keep-alive connections
