@@ -239,11 +239,7 @@ func inferHTTP(t *testing.T, base, name string, rows []map[string]any) (string, 
 		}
 		inputs = append(inputs, map[string]any{"name": c, "datatype": dt, "shape": []int{len(rows)}, "data": col})
 	}
-	body, _ := json.Marshal(map[string]any{"inputs": inputs})
-	resp, err := http.Post(base+"/v2/models/"+name+"/infer", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := postInfer(t, base, name, inputs)
 	defer resp.Body.Close()
 	var out struct {
 		Version string `json:"model_version"`
@@ -261,6 +257,20 @@ func inferHTTP(t *testing.T, base, name string, rows []map[string]any) (string, 
 		t.Fatalf("infer %s: outputs %+v", name, out.Outputs)
 	}
 	return out.Version, out.Outputs[0].Data
+}
+
+// postInfer posts a JSON infer request carrying inputs to model name.
+func postInfer(t *testing.T, base, name string, inputs []map[string]any) *http.Response {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{"inputs": inputs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(base+"/v2/models/"+name+"/infer", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }
 
 // inferGRPC sends rows to model name with ModelInfer, typed contents.
@@ -457,11 +467,7 @@ func inferTensors(t *testing.T, base, name string, inputs map[string]onnxTensor)
 	for n, x := range inputs {
 		req = append(req, map[string]any{"name": n, "datatype": "FP32", "shape": x.Shape, "data": x.Data})
 	}
-	body, _ := json.Marshal(map[string]any{"inputs": req})
-	resp, err := http.Post(base+"/v2/models/"+name+"/infer", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := postInfer(t, base, name, req)
 	defer resp.Body.Close()
 	var out struct {
 		Outputs []struct {
