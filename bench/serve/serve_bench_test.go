@@ -23,6 +23,7 @@ var (
 	artifactPath = flag.String("serve.artifact", "", "model artifact directory (mlenv train's output) to benchmark instead of the plain Go MLP")
 	protocol     = flag.String("serve.protocol", HTTP, "protocol of the load: http or grpc")
 	binaryData   = flag.Bool("serve.binary", false, "HTTP load with the binary tensor data extension instead of JSON")
+	requestRows  = flag.Int("serve.rows", 1, "rows per request of BenchmarkServe and BenchmarkServeOverload")
 )
 
 // benchModel returns the model the benchmarks serve: the -serve.artifact
@@ -98,9 +99,10 @@ func (m *mlp) Infer(_ context.Context, inputs []serve.Tensor) ([]serve.Tensor, e
 type server struct{ url, grpc string }
 
 // load returns the Config of a closed-loop run against s with the
-// protocol and encoding of the -serve.protocol and -serve.binary flags.
+// protocol, encoding and rows of the -serve.protocol, -serve.binary and
+// -serve.rows flags.
 func (s server) load(model string, concurrency int) Config {
-	cfg := Config{URL: s.url, Model: model, Concurrency: concurrency, Duration: *loadSeconds, Protocol: *protocol, Binary: *binaryData}
+	cfg := Config{URL: s.url, Model: model, Concurrency: concurrency, Duration: *loadSeconds, Protocol: *protocol, Binary: *binaryData, Rows: *requestRows}
 	if *protocol == GRPC {
 		cfg.URL = s.grpc
 	}
