@@ -58,6 +58,18 @@ func (mk *micro) run(g *gemmCall, threads int) {
 	t := max(1, min(threads, int(min(work/minWorkPerThread, 1<<20))))
 	kb0, nb0 := min(g.k, mk.kc), min(g.n, mk.nc)
 	bp := mk.bBlock(roundUp(nb0, mk.nr) * kb0)
+	if t == 1 {
+		// No goroutines: no closures, slices or deferred calls, which
+		// matter for the many tiny products of batched matmuls.
+		ws := mk.workspace(mk.mr * kb0)
+		mk.blocks(g, func(jc, nb, pc, kb int, beta float32) {
+			mk.packB(g, *bp, pc, kb, jc, 0, nb)
+			mk.piece(g, ws, *bp, 0, g.m, jc, nb, pc, kb, beta)
+		})
+		mk.workspaces.Put(ws)
+		mk.bBlocks.Put(bp)
+		return
+	}
 	defer mk.bBlocks.Put(bp)
 	ws := make([]*workspace, t)
 	for w := range ws {
@@ -68,21 +80,23 @@ func (mk *micro) run(g *gemmCall, threads int) {
 			mk.workspaces.Put(w)
 		}
 	}()
+	mk.blocks(g, func(jc, nb, pc, kb int, beta float32) {
+		mk.parallelBlock(g, *bp, ws, jc, nb, pc, kb, beta)
+	})
+}
+
+// blocks calls fn for each kb×nb block of op(B) at (pc, jc), in the
+// order run multiplies them, with the beta that applies to C: g.beta for
+// the first depth block, 1 after it.
+func (mk *micro) blocks(g *gemmCall, fn func(jc, nb, pc, kb int, beta float32)) {
 	for jc := 0; jc < g.n; jc += mk.nc {
 		nb := min(mk.nc, g.n-jc)
 		for pc := 0; pc < g.k; pc += mk.kc {
-			kb := min(mk.kc, g.k-pc)
 			beta := g.beta
 			if pc > 0 {
 				beta = 1 // earlier depth blocks already applied beta
 			}
-			if t == 1 {
-				// No goroutines, so no closures to allocate per block.
-				mk.packB(g, *bp, pc, kb, jc, 0, nb)
-				mk.piece(g, ws[0], *bp, 0, g.m, jc, nb, pc, kb, beta)
-				continue
-			}
-			mk.parallelBlock(g, *bp, ws, jc, nb, pc, kb, beta)
+			fn(jc, nb, pc, min(mk.kc, g.k-pc), beta)
 		}
 	}
 }
