@@ -13,9 +13,10 @@ import (
 // over choices that favours the observed one. Component 0 is the prior:
 // centred, as wide as the space, uniform over choices.
 type parzen struct {
-	logW []float64 // log mixture weights, normalised
-	cum  []float64 // cumulative mixture weights, for sampling
-	dims []parzenDim
+	logW  []float64 // log mixture weights, normalised
+	cum   []float64 // cumulative mixture weights, for sampling
+	dims  []parzenDim
+	terms []float64 // logPDF's scratch: one log term per component
 }
 
 // parzenDim holds one dimension's kernel of every component.
@@ -24,7 +25,7 @@ type parzenDim struct {
 	mu, sigma []float64 // numeric: per component
 	halfCell  float64   // linear Int: half a value's cell; scores are masses
 	logZ      []float64 // numeric: log mass of the normal inside [0, 1]
-	logP      [][]float64
+	logP      [][]float64 // categorical: per component; rows are shared, read only
 }
 
 // parzenConfig holds the estimator's shape settings, as in Optuna 3.
@@ -42,11 +43,14 @@ func newParzen(params []Param, obs [][]float64, w []float64, cfg parzenConfig) *
 	for _, x := range w {
 		total += x
 	}
-	acc := cfg.priorWeight / total
+	acc, logTotal := cfg.priorWeight/total, math.Log(total)
 	pz.logW[0], pz.cum[0] = math.Log(acc), acc
 	for i, x := range w {
 		acc += x / total
-		pz.logW[i+1], pz.cum[i+1] = math.Log(x/total), acc
+		pz.logW[i+1], pz.cum[i+1] = -logTotal, acc
+		if x != 1 { // most weights are 1: spare their logarithm
+			pz.logW[i+1] = math.Log(x) - logTotal
+		}
 	}
 	for d, p := range params {
 		col := make([]float64, n)
@@ -78,13 +82,17 @@ func categoricalKernels(k int, col []float64, priorWeight float64) parzenDim {
 	d.logP[0] = uniform
 	base := priorWeight / float64(len(col)+1)
 	norm := math.Log(base*float64(k) + 1)
+	rows := make([][]float64, k) // components observing the same choice share a row
 	for i, c := range col {
-		row := make([]float64, k)
-		for j := range row {
-			row[j] = math.Log(base) - norm
+		if rows[int(c)] == nil {
+			row := make([]float64, k)
+			for j := range row {
+				row[j] = math.Log(base) - norm
+			}
+			row[int(c)] = math.Log(base+1) - norm
+			rows[int(c)] = row
 		}
-		row[int(c)] = math.Log(base+1) - norm
-		d.logP[i+1] = row
+		d.logP[i+1] = rows[int(c)]
 	}
 	return d
 }
@@ -111,7 +119,10 @@ func numericKernels(col []float64, nDims int, cfg parzenConfig) parzenDim {
 		d.sigma[i] = math.Min(math.Max(d.sigma[i], minSigma), 1)
 	}
 	for i := range d.mu {
-		d.logZ[i] = math.Log(normCDF((1-d.mu[i])/d.sigma[i]) - normCDF(-d.mu[i]/d.sigma[i]))
+		lo, hi := -d.mu[i]/d.sigma[i], (1-d.mu[i])/d.sigma[i]
+		if lo > -8 || hi < 8 { // else the mass outside [0, 1] is under 1e-15
+			d.logZ[i] = math.Log(normCDF(hi) - normCDF(lo))
+		}
 	}
 	return d
 }
@@ -201,7 +212,10 @@ func sampleLog(logP []float64, rng *rand.Rand) float64 {
 // would; in our benchmarks it also finds better optima. A linear integer
 // dimension scores, like Optuna, the kernel's mass over the value's cell.
 func (pz *parzen) logPDF(x []float64) float64 {
-	terms := make([]float64, len(pz.logW))
+	if pz.terms == nil {
+		pz.terms = make([]float64, len(pz.logW))
+	}
+	terms := pz.terms
 	copy(terms, pz.logW)
 	for d, dim := range pz.dims {
 		if dim.choices > 0 {

@@ -40,9 +40,14 @@ type TPE struct {
 	// AllowDuplicates lets TPE propose a point some trial already has. By
 	// default such a proposal, which happens when every active parameter
 	// is discrete and the model has settled on one configuration, is
-	// replaced by the first of up to 16 uniform random points that is new:
-	// with a deterministic objective a repeat teaches nothing, and it is
-	// how TPE leaves a branch of a conditional space that looked best early.
+	// answered from the record: with a deterministic objective a repeat
+	// teaches nothing, so the model counts it as one more trial of that
+	// point with the worst value and proposes again (up to 16 times, then
+	// uniform random points until one is new). The model thus moves on as
+	// it would after a bad result, which is how TPE leaves a branch of a
+	// conditional space that looked best early, without spending a trial;
+	// replacing repeats by random points instead turns a settled TPE into
+	// random search.
 	AllowDuplicates bool
 	rng             *rand.Rand
 }
@@ -85,9 +90,39 @@ func (s *TPE) observations(h History) (ranked []*Trial, finished int) {
 // Sample proposes the next point.
 func (s *TPE) Sample(h History) (Params, error) {
 	s.init()
+	x, modelled := s.model(h)
+	if s.AllowDuplicates || !discrete(h.Space, x) {
+		return x, nil
+	}
+	for range maxRepeats {
+		t, seen := evaluated(h, x)
+		if !seen || !modelled {
+			break
+		}
+		rep := t.clone()
+		rep.Number, rep.State, rep.Value = len(h.Trials), Complete, math.Inf(1)
+		h.Trials = append(slices.Clip(h.Trials), rep)
+		x, _ = s.model(h)
+	}
+	for range maxRepeats {
+		if _, seen := evaluated(h, x); !seen {
+			break
+		}
+		x = uniformPoint(h.Space, s.rng)
+	}
+	return x, nil
+}
+
+// maxRepeats bounds the proposals Sample makes for one trial while they
+// repeat trials, and then the uniform points it draws instead.
+const maxRepeats = 16
+
+// model returns the point the model proposes, or a uniform random point
+// and false during the startup trials.
+func (s *TPE) model(h History) (Params, bool) {
 	ranked, finished := s.observations(h)
 	if finished < s.Startup {
-		return uniformPoint(h.Space, s.rng), nil
+		return uniformPoint(h.Space, s.rng), false
 	}
 	nBelow := min(int(math.Ceil(0.1*float64(finished))), 25)
 	below, above := ranked[:nBelow], ranked[nBelow:]
@@ -106,13 +141,7 @@ func (s *TPE) Sample(h History) (Params, error) {
 		}
 		return proposed[p.Name]
 	})
-	if s.AllowDuplicates || !discrete(h.Space, x) {
-		return x, nil
-	}
-	for try := 0; try < 16 && evaluated(h, x); try++ {
-		x = uniformPoint(h.Space, s.rng)
-	}
-	return x, nil
+	return x, true
 }
 
 // numericGroup returns the numeric parameters that exist under the same
@@ -138,15 +167,15 @@ func discrete(s *Space, x Params) bool {
 	return true
 }
 
-// evaluated reports whether a trial of h already has exactly the point x.
-func evaluated(h History, x Params) bool {
+// evaluated returns the trial of h that already has exactly the point x.
+func evaluated(h History, x Params) (*Trial, bool) {
 	key := pointKey(h.Space, x)
 	for i := range h.Trials {
 		if len(h.Trials[i].Params) == len(x) && pointKey(h.Space, h.Trials[i].Params) == key {
-			return true
+			return &h.Trials[i], true
 		}
 	}
-	return false
+	return nil, false
 }
 
 // propose fits l to the trials of below and g to those of above that set

@@ -1,37 +1,51 @@
 #!/bin/sh
-# ASHA against random search without early stopping, on the synthetic CTR
-# MLP of examples/ctr-mlp-tune.yaml (learning rate, width, dropout,
-# weight decay). Both studies sample the same points (random sampler, same
-# seed) unless ASHA_SAMPLER says otherwise; the ASHA study stops weak
-# trials at 150 and 450 of 1350 steps. Prints each study's best validation
-# AUC and total training steps.
+# ASHA against random search without early stopping, on the Fashion-MNIST
+# MLP of fashion-mlp-tune.yaml (learning rate, widths, dropout, weight
+# decay; 9 epochs at full budget). See README.md.
 #
-#   bench/tune/asha/run.sh [TRIALS] [SEED]
+#   bench/tune/asha/run.sh [POOL] [N] [SEED]
 #
-# ASHA_SAMPLER=tpe gives the ASHA study the TPE sampler instead of the
-# random one; PRUNER=hyperband (or median) replaces ASHA. With BENCH_OUT=DIR the two studies' JSON summaries are
+# 1. A random-search study of POOL trials (default 72), every one trained
+#    for the full 9 epochs, two at a time: the full-budget records.
+# 2. A random + ASHA study (rungs at 1, 3 and 9 epochs, eta 3) of N trials
+#    (default 24) with the same sampler seed, so the same first N points,
+#    one at a time (so that it is deterministic).
+# 3. Both compared: the best accuracy and the epochs trained of random
+#    search over those N points against ASHA's, then a replay (./replay)
+#    of ASHA over 300 draws of N of the POOL recorded trials.
+#
+# With BENCH_OUT=DIR the studies' JSON summaries and trial files are
 # copied to DIR.
 set -eu
-trials=${1:-12}
-seed=${2:-1}
+pool=${1:-72}
+n=${2:-24}
+seed=${3:-1}
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 go build -o "$work/mlenv" "$root/cmd/mlenv"
+go build -o "$work/replay" "$root/bench/tune/asha/replay"
 cd "$work"
-mkdir mlenv-data
-./mlenv data synth --rows 100000 --seed 1 --multi-hot --out mlenv-data/ctr-train.parquet >/dev/null
-./mlenv data synth --rows 10000 --seed 2 --multi-hot --out mlenv-data/ctr-valid.parquet >/dev/null
-sed "s/^  trials: .*/  trials: $trials\n  seed: $seed/" "$root/examples/ctr-mlp-tune.yaml" >tune.yaml
-./mlenv tune tune.yaml --no-tracking --sampler random --pruner none --parallel 2 --study none --json 2>/dev/null >none.json
-./mlenv tune tune.yaml --no-tracking --sampler "${ASHA_SAMPLER:-random}" --pruner "${PRUNER:-asha}" --parallel 2 --study asha --json 2>/dev/null >asha.json
-/usr/bin/python3 - <<'PY'
-import json
-full, asha = (json.load(open(f + ".json")) for f in ("none", "asha"))
-print("study            best_auc   total_steps")
-for name, s in (("random, no stop", full), ("early stopping", asha)):
-    print(f"{name:16} {s['best']['value']:.5f}   {s['total_steps']}")
-gap = (full['best']['value'] - asha['best']['value']) / full['best']['value']
-print(f"early stopping: best AUC {100*gap:.2f}% below full budget, {asha['total_steps']/full['total_steps']:.3f} of its steps")
+sed "s/^  trials: .*/  trials: $pool\n  seed: $seed/" "$root/bench/tune/asha/fashion-mlp-tune.yaml" >tune.yaml
+./mlenv tune tune.yaml --no-tracking --pruner none --parallel 2 --study full --json 2>full.log >full.json
+./mlenv tune tune.yaml --no-tracking --pruner asha --parallel 1 --trials "$n" --study asha --json 2>asha.log >asha.json
+/usr/bin/python3 - "$n" <<'PY'
+import json, sys
+n = int(sys.argv[1])
+full, asha = (json.load(open(f + ".json")) for f in ("full", "asha"))
+first = [t for t in full["trials"] if t["number"] < n]
+best = max(t["value"] for t in first)
+steps = sum(t["steps"] for t in first)
+epoch = 469
+print(f"study                     best_accuracy  epochs_trained")
+print(f"random, {n} trials, full    {best:.4f}         {steps / epoch:.1f}")
+print(f"random + ASHA, {n} trials   {asha['best']['value']:.4f}         {asha['total_steps'] / epoch:.1f}")
+print(f"ASHA: best {100 * (best - asha['best']['value']) / best:.2f}% below random search's, {asha['total_steps'] / steps:.3f} of its epochs")
+print(f"best of all {len(full['trials'])} full-budget trials: {full['best']['value']:.4f}")
 PY
-if [ -n "${BENCH_OUT:-}" ]; then cp none.json asha.json "$BENCH_OUT"; fi
+./replay -study .mlenv/studies/full -n "$n" -m "$n" -min 469 -eta 3 -draws 300
+if [ -n "${BENCH_OUT:-}" ]; then
+	cp full.json asha.json "$BENCH_OUT"
+	cp .mlenv/studies/full/trials.jsonl "$BENCH_OUT/full-trials.jsonl"
+	cp .mlenv/studies/asha/trials.jsonl "$BENCH_OUT/asha-trials.jsonl"
+fi
