@@ -21,10 +21,10 @@ type parzen struct {
 
 // parzenDim holds one dimension's kernel of every component.
 type parzenDim struct {
-	choices   int       // > 0 for a categorical dimension
-	mu, sigma []float64 // numeric: per component
-	halfCell  float64   // linear Int: half a value's cell; scores are masses
-	logZ      []float64 // numeric: log mass of the normal inside [0, 1]
+	choices   int         // > 0 for a categorical dimension
+	mu, sigma []float64   // numeric: per component
+	halfCell  float64     // linear Int: half a value's cell; scores are masses
+	logZ      []float64   // numeric: log mass of the normal inside [0, 1]
 	logP      [][]float64 // categorical: per component; rows are shared, read only
 }
 
