@@ -58,6 +58,16 @@ func (in Inputs) Width() int {
 	return w
 }
 
+// maxWidth is the most columns of one input tensor of a Func: the dense
+// features or the widest embedded field.
+func (in Inputs) maxWidth() int {
+	w := len(in.Dense)
+	for _, f := range in.Embedded {
+		w = max(w, f.Width)
+	}
+	return w
+}
+
 // Features returns the feature names in column order: dense, then
 // embedded.
 func (in Inputs) Features() []string {
@@ -355,9 +365,10 @@ func (r *run) chunk(ar *tensor.Arena, f Func, lo, hi int) (err error) {
 		tensor.SumAll(out).Backward()
 	}
 	y := tensor.Contiguous(out).Data()
+	sums := make([]float64, r.m.Inputs.maxWidth())
 	for p := lo; p < hi; p++ {
 		base := (p - lo) * r.rowsPerPair()
-		r.integrate(p, dense, embs, base)
+		r.integrate(p, dense, embs, base, sums)
 		if p%len(r.bs) == 0 { // the example's pairs may be in other chunks
 			r.fx[p/len(r.bs)] = float64(y[base+len(r.alphas)])
 		}
@@ -401,21 +412,22 @@ func (r *run) fill(dense *tensor.Tensor, embs []*tensor.Tensor, base int, x, b [
 	r.parts(dense, embs, func(t *tensor.Tensor, start, end int) {
 		w := end - start
 		d := t.Data()
+		xs, bs := x[start:end], b[start:end]
 		for s, a := range r.alphas {
-			row := d[(base+s)*w : (base+s+1)*w]
-			for j := range row {
-				bj := b[start+j]
-				row[j] = bj + float32(a)*(x[start+j]-bj)
+			row := d[(base+s)*w:][:w]
+			for j, bj := range bs {
+				row[j] = bj + float32(a)*(xs[j]-bj)
 			}
 		}
-		copy(d[(base+len(r.alphas))*w:], x[start:end])
-		copy(d[(base+len(r.alphas)+1)*w:], b[start:end])
+		copy(d[(base+len(r.alphas))*w:], xs)
+		copy(d[(base+len(r.alphas)+1)*w:], bs)
 	})
 }
 
 // integrate adds (x - b) times the weighted path gradients of pair p into
-// its feature attributions.
-func (r *run) integrate(p int, dense *tensor.Tensor, embs []*tensor.Tensor, base int) {
+// its feature attributions; sums is scratch with room for the widest
+// input tensor's row.
+func (r *run) integrate(p int, dense *tensor.Tensor, embs []*tensor.Tensor, base int, sums []float64) {
 	x, b, attr := r.xs[p/len(r.bs)], r.bs[p%len(r.bs)], r.attr[p]
 	r.parts(dense, embs, func(t *tensor.Tensor, start, end int) {
 		if t.Grad() == nil { // the model does not use these columns
@@ -423,11 +435,14 @@ func (r *run) integrate(p int, dense *tensor.Tensor, embs []*tensor.Tensor, base
 		}
 		w := end - start
 		g := t.Grad().Data()
-		for j := range w {
-			var sum float64
-			for s, wt := range r.weights {
-				sum += wt * float64(g[(base+s)*w+j])
+		sums := sums[:w]
+		clear(sums)
+		for s, wt := range r.weights { // row by row, in storage order
+			for j, v := range g[(base+s)*w:][:w] {
+				sums[j] += wt * float64(v)
 			}
+		}
+		for j, sum := range sums {
 			attr[r.featureOf[start+j]] += sum * float64(x[start+j]-b[start+j])
 		}
 	})
