@@ -13,8 +13,39 @@ import (
 	"time"
 )
 
-// joinAll starts n workers on loopback and returns their groups, by rank.
+// transports are the two ways a group's all-reduces travel; tests of
+// behaviour both must share run on each.
+var transports = []struct {
+	name string
+	shm  bool
+}{{"tcp", false}, {"shm", true}}
+
+// joinAll starts n workers on loopback and returns their groups, by rank,
+// with all-reduces on the TCP ring.
 func joinAll(t testing.TB, n int, timeout time.Duration) []*Group {
+	t.Helper()
+	return joinWith(t, n, timeout, func(c *Config) { c.NoSharedMemory = true })
+}
+
+// joinGroups is joinAll with all-reduces through shared memory when shm
+// is set; it fails the test if the group does not use it.
+func joinGroups(t testing.TB, n int, timeout time.Duration, shm bool) []*Group {
+	t.Helper()
+	if !shm {
+		return joinAll(t, n, timeout)
+	}
+	groups := joinWith(t, n, timeout, func(*Config) {})
+	for r, g := range groups {
+		if n > 1 && !g.SharedMemory() {
+			t.Fatalf("rank %d of %d on one host does not use shared memory", r, n)
+		}
+	}
+	return groups
+}
+
+// joinWith starts n workers on loopback, each with a Config that set
+// adjusts, and returns their groups, by rank.
+func joinWith(t testing.TB, n int, timeout time.Duration, set func(*Config)) []*Group {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -26,6 +57,7 @@ func joinAll(t testing.TB, n int, timeout time.Duration) []*Group {
 	for r := range n {
 		wg.Go(func() {
 			cfg := Config{Rank: r, Size: n, Rendezvous: l.Addr().String(), Timeout: timeout}
+			set(&cfg)
 			if r == 0 {
 				cfg.Listener = l
 			}
@@ -129,7 +161,15 @@ func checkAllReduceSum(t *testing.T, groups []*Group, length int) {
 }
 
 func TestAllReduceMeanIsIdenticalOnAllRanks(t *testing.T) {
-	groups := joinAll(t, 3, 10*time.Second)
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) { checkMeanIdentical(t, joinGroups(t, 3, 10*time.Second, tr.shm)) })
+	}
+}
+
+// checkMeanIdentical averages random floats, whose sums round, over 3
+// groups and checks the means are close to the serial ones and bitwise
+// identical on every rank.
+func checkMeanIdentical(t *testing.T, groups []*Group) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	bufs := make([][]float32, 3)
 	for r := range bufs {
@@ -156,73 +196,81 @@ func TestAllReduceMeanIsIdenticalOnAllRanks(t *testing.T) {
 }
 
 func TestAsyncAllReducesCompleteInCallOrder(t *testing.T) {
-	groups := joinAll(t, 4, 10*time.Second)
-	const k = 10
-	bufs := make([][][]float32, len(groups))
-	for r := range groups {
-		for i := range k {
-			bufs[r] = append(bufs[r], []float32{float32(r), float32(i), 1})
-		}
-	}
-	noErrors(t, onAll(groups, func(g *Group) error {
-		var hs []*Handle
-		for i := range k {
-			hs = append(hs, g.AllReduceSumAsync(context.Background(), bufs[g.Rank()][i]))
-		}
-		for _, h := range hs {
-			if err := h.Wait(); err != nil {
-				return err
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			groups := joinGroups(t, 4, 10*time.Second, tr.shm)
+			const k = 10
+			bufs := make([][][]float32, len(groups))
+			for r := range groups {
+				for i := range k {
+					bufs[r] = append(bufs[r], []float32{float32(r), float32(i), 1})
+				}
 			}
-		}
-		return nil
-	}))
-	for r := range groups {
-		for i := range k {
-			if want := []float32{0 + 1 + 2 + 3, float32(4 * i), 4}; !slices.Equal(bufs[r][i], want) {
-				t.Fatalf("rank %d buffer %d: %v, want %v", r, i, bufs[r][i], want)
+			noErrors(t, onAll(groups, func(g *Group) error {
+				var hs []*Handle
+				for i := range k {
+					hs = append(hs, g.AllReduceSumAsync(context.Background(), bufs[g.Rank()][i]))
+				}
+				for _, h := range hs {
+					if err := h.Wait(); err != nil {
+						return err
+					}
+				}
+				return nil
+			}))
+			for r := range groups {
+				for i := range k {
+					if want := []float32{0 + 1 + 2 + 3, float32(4 * i), 4}; !slices.Equal(bufs[r][i], want) {
+						t.Fatalf("rank %d buffer %d: %v, want %v", r, i, bufs[r][i], want)
+					}
+				}
 			}
-		}
+		})
 	}
 }
 
 func TestBucketerAveragesEveryGradient(t *testing.T) {
-	groups := joinAll(t, 3, 10*time.Second)
-	sizes := []int{5, 1, 9, 2, 30, 3} // bucket of 8 floats: several buckets, one oversized
-	grads := make([][][]float32, 3)
-	for r := range grads {
-		for i, s := range sizes {
-			g := make([]float32, s)
-			for j := range g {
-				g[j] = float32(3 * (r + i + j))
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			groups := joinGroups(t, 3, 10*time.Second, tr.shm)
+			sizes := []int{5, 1, 9, 2, 30, 3} // bucket of 8 floats: several buckets, one oversized
+			grads := make([][][]float32, 3)
+			for r := range grads {
+				for i, s := range sizes {
+					g := make([]float32, s)
+					for j := range g {
+						g[j] = float32(3 * (r + i + j))
+					}
+					grads[r] = append(grads[r], g)
+				}
 			}
-			grads[r] = append(grads[r], g)
-		}
-	}
-	noErrors(t, onAll(groups, func(g *Group) error {
-		b := NewBucketer(g, 8)
-		for step := range 2 { // the second step reuses the buffers
-			for _, grad := range grads[g.Rank()] {
-				if step == 1 {
-					for j := range grad {
-						grad[j] = float32(3 * (g.Rank() + j))
+			noErrors(t, onAll(groups, func(g *Group) error {
+				b := NewBucketer(g, 8)
+				for step := range 2 { // the second step reuses the buffers
+					for _, grad := range grads[g.Rank()] {
+						if step == 1 {
+							for j := range grad {
+								grad[j] = float32(3 * (g.Rank() + j))
+							}
+						}
+						b.Add(context.Background(), grad)
+					}
+					if err := b.Wait(context.Background()); err != nil {
+						return err
 					}
 				}
-				b.Add(context.Background(), grad)
-			}
-			if err := b.Wait(context.Background()); err != nil {
-				return err
-			}
-		}
-		return nil
-	}))
-	for r := range grads {
-		for i, grad := range grads[r] {
-			for j, v := range grad {
-				if want := float32(3 * (1 + j)); v != want { // mean over ranks 0..2 of 3*(r+j)
-					t.Fatalf("rank %d grad %d[%d] = %v, want %v", r, i, j, v, want)
+				return nil
+			}))
+			for r := range grads {
+				for i, grad := range grads[r] {
+					for j, v := range grad {
+						if want := float32(3 * (1 + j)); v != want { // mean over ranks 0..2 of 3*(r+j)
+							t.Fatalf("rank %d grad %d[%d] = %v, want %v", r, i, j, v, want)
+						}
+					}
 				}
 			}
-		}
+		})
 	}
 }
 
@@ -279,23 +327,27 @@ func TestAllGatherRowsKeepsRowsSparse(t *testing.T) {
 }
 
 func TestMismatchedCallsFailWithClearError(t *testing.T) {
-	groups := joinAll(t, 2, 5*time.Second)
-	errs := onAll(groups, func(g *Group) error {
-		if g.Rank() == 0 {
-			return g.AllReduceSum(context.Background(), make([]float32, 4))
-		}
-		return g.AllReduceSum(context.Background(), make([]float32, 6))
-	})
-	for r, err := range errs {
-		if err == nil {
-			t.Fatalf("rank %d: all-reduce of buffers of different lengths succeeded", r)
-		}
-	}
-	if !strings.Contains(errs[0].Error()+errs[1].Error(), "lengths differ") {
-		t.Fatalf("errors do not say the lengths differ: %v / %v", errs[0], errs[1])
-	}
-	if err := groups[0].Barrier(context.Background()); !errors.Is(err, ErrBroken) {
-		t.Fatalf("a collective after a failure = %v, want ErrBroken", err)
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			groups := joinGroups(t, 2, 5*time.Second, tr.shm)
+			errs := onAll(groups, func(g *Group) error {
+				if g.Rank() == 0 {
+					return g.AllReduceSum(context.Background(), make([]float32, 4))
+				}
+				return g.AllReduceSum(context.Background(), make([]float32, 6))
+			})
+			for r, err := range errs {
+				if err == nil {
+					t.Fatalf("rank %d: all-reduce of buffers of different lengths succeeded", r)
+				}
+			}
+			if !strings.Contains(errs[0].Error()+errs[1].Error(), "lengths differ") {
+				t.Fatalf("errors do not say the lengths differ: %v / %v", errs[0], errs[1])
+			}
+			if err := groups[0].Barrier(context.Background()); !errors.Is(err, ErrBroken) {
+				t.Fatalf("a collective after a failure = %v, want ErrBroken", err)
+			}
+		})
 	}
 }
 
@@ -326,8 +378,12 @@ func TestDifferentCollectivesOnRanksFail(t *testing.T) {
 
 func TestDeadPeerFailsEveryRankWithinTimeout(t *testing.T) {
 	const n, timeout = 4, 2 * time.Second
-	for _, dead := range []int{0, 2} {
-		groups := joinAll(t, n, timeout)
+	for _, c := range []struct {
+		dead int
+		shm  bool
+	}{{0, false}, {2, false}, {0, true}, {2, true}} {
+		dead := c.dead
+		groups := joinGroups(t, n, timeout, c.shm)
 		start := time.Now()
 		errs := onAll(groups, func(g *Group) error {
 			if g.Rank() == dead {
@@ -351,42 +407,50 @@ func TestDeadPeerFailsEveryRankWithinTimeout(t *testing.T) {
 }
 
 func TestPeerDyingMidCollectiveFailsEveryRank(t *testing.T) {
-	const n, timeout = 3, 5 * time.Second
-	groups := joinAll(t, n, timeout)
-	start := time.Now()
-	errs := onAll(groups, func(g *Group) error {
-		h := g.AllReduceSumAsync(context.Background(), make([]float32, 16<<20))
-		if g.Rank() == 1 {
-			time.Sleep(2 * time.Millisecond) // die while the 64 MB are in flight
-			g.Close()
-		}
-		return h.Wait()
-	})
-	for r, err := range errs {
-		if err == nil {
-			t.Fatalf("rank %d: all-reduce succeeded although rank 1 died during it", r)
-		}
-	}
-	if elapsed := time.Since(start); elapsed > 3*timeout {
-		t.Fatalf("ranks returned after %v, more than the %v deadline allows", elapsed, timeout)
-	}
-	if !strings.Contains(errs[0].Error()+errs[2].Error(), "rank 1") {
-		t.Errorf("errors do not name the dead rank: %v / %v", errs[0], errs[2])
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			const n, timeout = 3, 5 * time.Second
+			groups := joinGroups(t, n, timeout, tr.shm)
+			start := time.Now()
+			errs := onAll(groups, func(g *Group) error {
+				h := g.AllReduceSumAsync(context.Background(), make([]float32, 16<<20))
+				if g.Rank() == 1 {
+					time.Sleep(2 * time.Millisecond) // die while the 64 MB are in flight
+					g.Close()
+				}
+				return h.Wait()
+			})
+			for r, err := range errs {
+				if err == nil {
+					t.Fatalf("rank %d: all-reduce succeeded although rank 1 died during it", r)
+				}
+			}
+			if elapsed := time.Since(start); elapsed > 3*timeout {
+				t.Fatalf("ranks returned after %v, more than the %v deadline allows", elapsed, timeout)
+			}
+			if !strings.Contains(errs[0].Error()+errs[2].Error(), "rank 1") {
+				t.Errorf("errors do not name the dead rank: %v / %v", errs[0], errs[2])
+			}
+		})
 	}
 }
 
 func TestHungPeerTimesOut(t *testing.T) {
-	groups := joinAll(t, 3, 300*time.Millisecond)
-	errs := onAll(groups, func(g *Group) error {
-		if g.Rank() == 1 {
-			return nil // alive but never joins the collective
-		}
-		return g.AllReduceSum(context.Background(), make([]float32, 10))
-	})
-	for _, r := range []int{0, 2} {
-		if errs[r] == nil {
-			t.Fatalf("rank %d: all-reduce with a silent peer succeeded", r)
-		}
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			groups := joinGroups(t, 3, 300*time.Millisecond, tr.shm)
+			errs := onAll(groups, func(g *Group) error {
+				if g.Rank() == 1 {
+					return nil // alive but never joins the collective
+				}
+				return g.AllReduceSum(context.Background(), make([]float32, 10))
+			})
+			for _, r := range []int{0, 2} {
+				if errs[r] == nil {
+					t.Fatalf("rank %d: all-reduce with a silent peer succeeded", r)
+				}
+			}
+		})
 	}
 }
 

@@ -15,6 +15,7 @@ const (
 	EnvRendezvous   = "MLENV_RENDEZVOUS"         // host:port where rank 0 listens
 	EnvRestartCount = "MLENV_RESTART_COUNT"      // how often the job was restarted; 0 on the first run
 	EnvTimeout      = "MLENV_COLLECTIVE_TIMEOUT" // overrides Config.Timeout, as a Go duration ("90s")
+	EnvSharedMemory = "MLENV_COLLECTIVE_SHM"     // "0" (or "false") sets Config.NoSharedMemory
 
 	// EnvRendezvousPort is the port used with a host derived from the
 	// cluster's environment (the first Slurm node) when EnvRendezvous is unset.
@@ -28,9 +29,10 @@ const DefaultPort = 29400
 // MLENV_WORLD_SIZE and MLENV_RENDEZVOUS when set; otherwise, inside a Slurm
 // step, SLURM_PROCID, SLURM_NTASKS and the first host of
 // SLURM_JOB_NODELIST (port MLENV_RENDEZVOUS_PORT or DefaultPort); and inside
-// a Kubernetes Indexed Job, JOB_COMPLETION_INDEX as the rank. With none of
-// them the Config describes a single worker. getenv is os.Getenv in
-// production.
+// a Kubernetes Indexed Job, JOB_COMPLETION_INDEX as the rank.
+// MLENV_COLLECTIVE_TIMEOUT and MLENV_COLLECTIVE_SHM set Timeout and
+// NoSharedMemory. With none of them the Config describes a single worker.
+// getenv is os.Getenv in production.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	cfg := Config{Size: 1}
 	rank, size, rdv := getenv(EnvRank), getenv(EnvWorldSize), getenv(EnvRendezvous)
@@ -69,6 +71,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		if cfg.Timeout, err = time.ParseDuration(t); err != nil {
 			return cfg, fmt.Errorf("%s %q: %w", EnvTimeout, t, err)
 		}
+	}
+	if v := getenv(EnvSharedMemory); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return cfg, fmt.Errorf("%s %q: want 0 or 1", EnvSharedMemory, v)
+		}
+		cfg.NoSharedMemory = !on
 	}
 	return cfg, cfg.Validate()
 }

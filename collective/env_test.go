@@ -19,6 +19,8 @@ func TestConfigFromEnv(t *testing.T) {
 			Config{Rank: 0, Size: 2, Rendezvous: "a:29400"}},
 		{"mlenv wins over slurm", map[string]string{EnvRank: "0", EnvWorldSize: "2", EnvRendezvous: "x:1", "SLURM_PROCID": "1", "SLURM_NTASKS": "5", "SLURM_JOB_NODELIST": "n1"},
 			Config{Rank: 0, Size: 2, Rendezvous: "x:1"}},
+		{"shared memory off", map[string]string{EnvSharedMemory: "0"}, Config{Size: 1, NoSharedMemory: true}},
+		{"shared memory on", map[string]string{EnvSharedMemory: "1"}, Config{Size: 1}},
 		{"kubernetes", map[string]string{"JOB_COMPLETION_INDEX": "3", EnvWorldSize: "4", EnvRendezvous: "job-0.job:29400"},
 			Config{Rank: 3, Size: 4, Rendezvous: "job-0.job:29400"}},
 	}
@@ -37,6 +39,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{EnvRank: "2", EnvWorldSize: "2", EnvRendezvous: "h:1"},
 		{EnvRank: "1", EnvWorldSize: "2"},
 		{EnvTimeout: "soon"},
+		{EnvSharedMemory: "maybe"},
 		{"SLURM_PROCID": "0", "SLURM_NTASKS": "2", "SLURM_JOB_NODELIST": "n[1-2"},
 	} {
 		if _, err := ConfigFromEnv(envOf(bad)); err == nil {

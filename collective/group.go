@@ -44,6 +44,14 @@ type Config struct {
 	// listening on Rendezvous's port; Join closes it when the ring is built.
 	// Tests and callers that picked the port themselves set it.
 	Listener net.Listener
+
+	// NoSharedMemory keeps all-reduces on the TCP ring even when every
+	// rank can map the others' shared memory (same host). By default a
+	// group whose ranks all can uses shared memory for all-reduces; a
+	// single rank setting NoSharedMemory keeps the whole group on TCP.
+	NoSharedMemory bool
+
+	shmStage int // floats per shared-memory staging buffer; 0 means shmStageBytes/4. Tests make it small.
 }
 
 // Validate reports the first invalid field of c.
@@ -76,6 +84,7 @@ type Group struct {
 	next, prev *peer     // ring neighbours; nil when size is 1
 	scratch    []float32 // receive buffer of the op loop
 	chunk      int       // floats per pipelined all-reduce chunk: ioChunk/4; tests make it small
+	shm        *shmem    // the shared-memory transport of all-reduces; nil on the TCP ring
 
 	ops  chan *Handle
 	done chan struct{} // closed when the op loop exits
@@ -90,7 +99,9 @@ type Group struct {
 
 // Join connects this worker to the group described by cfg and returns when
 // the ring is built, or with an error once cfg.Timeout (or ctx) expires
-// without every rank having arrived.
+// without every rank having arrived. When every rank can map the others'
+// shared memory (they share a host) and none set NoSharedMemory, the
+// group's all-reduces go through shared memory (see SharedMemory).
 func Join(ctx context.Context, cfg Config) (*Group, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -108,6 +119,14 @@ func Join(ctx context.Context, cfg Config) (*Group, error) {
 			return nil, fmt.Errorf("collective: rank %d of %d: rendezvous at %s: %w", cfg.Rank, cfg.Size, cfg.Rendezvous, err)
 		}
 		g.next, g.prev = next, prev
+		stage := cfg.shmStage
+		if stage == 0 {
+			stage = shmStageBytes / 4
+		}
+		if err := g.setupShm(cfg.NoSharedMemory, stage); err != nil {
+			g.closeConns()
+			return nil, fmt.Errorf("collective: rank %d of %d: %w", cfg.Rank, cfg.Size, err)
+		}
 	} else if cfg.Listener != nil {
 		cfg.Listener.Close()
 	}
@@ -121,9 +140,13 @@ func (g *Group) Rank() int { return g.rank }
 // Size returns the number of workers in the group.
 func (g *Group) Size() int { return g.size }
 
-// Close closes the ring connections. Collectives queued or running fail with
-// an error wrapping ErrBroken; peers see their connection close. Close is
-// idempotent.
+// SharedMemory reports whether the group's all-reduces go through shared
+// memory instead of the TCP ring. Every rank of a group reports the same.
+func (g *Group) SharedMemory() bool { return g.shm != nil }
+
+// Close closes the ring connections and unmaps the shared memory.
+// Collectives queued or running fail with an error wrapping ErrBroken;
+// peers see their connection close. Close is idempotent.
 func (g *Group) Close() error {
 	g.mu.Lock()
 	if g.closed {
@@ -137,6 +160,9 @@ func (g *Group) Close() error {
 	close(g.ops)
 	g.qmu.Unlock()
 	<-g.done
+	if g.shm != nil {
+		g.shm.close() // no collective is running any more
+	}
 	return nil
 }
 

@@ -28,14 +28,14 @@ func (g *Group) AllReduceMean(ctx context.Context, buf []float32) error {
 // is still running.
 func (g *Group) AllReduceSumAsync(ctx context.Context, buf []float32) *Handle {
 	return g.start(ctx, "all-reduce", func(_ context.Context, seq uint32) error {
-		return g.ringAllReduce(seq, buf)
+		return g.allReduce(seq, buf)
 	})
 }
 
 // AllReduceMeanAsync is the asynchronous form of AllReduceMean.
 func (g *Group) AllReduceMeanAsync(ctx context.Context, buf []float32) *Handle {
 	return g.start(ctx, "all-reduce", func(_ context.Context, seq uint32) error {
-		if err := g.ringAllReduce(seq, buf); err != nil {
+		if err := g.allReduce(seq, buf); err != nil {
 			return err
 		}
 		scale := 1 / float32(g.size)
@@ -44,6 +44,15 @@ func (g *Group) AllReduceMeanAsync(ctx context.Context, buf []float32) *Handle {
 		}
 		return nil
 	})
+}
+
+// allReduce sums buf over all ranks through shared memory when the group
+// has it, otherwise over the TCP ring.
+func (g *Group) allReduce(seq uint32, buf []float32) error {
+	if g.shm != nil {
+		return g.shmAllReduce(seq, buf)
+	}
+	return g.ringAllReduce(seq, buf)
 }
 
 // ringAllReduce is the bandwidth-optimal ring algorithm: buf is cut into
@@ -257,18 +266,10 @@ func (g *Group) Broadcast(ctx context.Context, root int, buf []float32) error {
 }
 
 // Barrier returns when every rank has called it (or with an error when a
-// rank failed): Size-1 rounds of empty messages around the ring.
+// rank failed): Size-1 rounds of small messages around the ring.
 func (g *Group) Barrier(ctx context.Context) error {
 	return g.start(ctx, "barrier", func(_ context.Context, seq uint32) error {
-		for range g.size - 1 {
-			if err := g.next.send(opBarrier, seq, nil); err != nil {
-				return err
-			}
-			if err := g.prev.recvExact(opBarrier, seq, 0); err != nil {
-				return err
-			}
-		}
-		return nil
+		return g.syncRing(opBarrier, seq, 0)
 	}).Wait()
 }
 

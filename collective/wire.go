@@ -18,9 +18,10 @@ const (
 	opGatherRows
 	opBroadcast
 	opBarrier
+	opSetup // shared-memory set-up in Join
 )
 
-var opNames = map[byte]string{opAllReduce: "all-reduce", opGatherRows: "all-gather-rows", opBroadcast: "broadcast", opBarrier: "barrier"}
+var opNames = map[byte]string{opAllReduce: "all-reduce", opGatherRows: "all-gather-rows", opBroadcast: "broadcast", opBarrier: "barrier", opSetup: "set-up"}
 
 const (
 	headerLen = 16
