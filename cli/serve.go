@@ -3,6 +3,7 @@ package cli
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -123,6 +124,8 @@ const onnxFile = "model.onnx"
 func parseModelRef(s string) (modelRef, error) {
 	st, err := os.Stat(s)
 	switch {
+	case err != nil && strings.HasSuffix(s, ".onnx"):
+		return modelRef{}, usagef("model %q: %v", s, errors.Unwrap(err))
 	case err == nil && !st.IsDir() && strings.HasSuffix(s, ".onnx"):
 		return modelRef{onnx: s}, nil
 	case err == nil && st.IsDir():

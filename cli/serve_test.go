@@ -333,6 +333,7 @@ func checkPredictions(t *testing.T, what string, got []float32, want [][]float32
 func TestServeBadArguments(t *testing.T) {
 	for _, args := range [][]string{
 		{"serve", "no-such-dir"},
+		{"serve", "no-such-model.onnx"},
 		{"serve", "ctr@prod", "--max-batch-size", "0"},
 		{"serve", "ctr/1", "--queue-size", "0"},
 		{"serve", "ctr/1", "--poll", "0s"},
