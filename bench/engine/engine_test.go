@@ -70,3 +70,24 @@ func BenchmarkTrainStep(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkInference times one forward pass without a graph (a no-grad
+// arena, as Run's inference figure) of each benchmark model.
+func BenchmarkInference(b *testing.B) {
+	for _, c := range []struct {
+		model string
+		batch int
+	}{{"mlp", 512}, {"dlrm", 512}, {"cnn", 64}} {
+		b.Run(c.model, func(b *testing.B) {
+			m := newModel(c.model, c.batch)
+			ar := tensor.NewArena()
+			ar.SetGrad(false)
+			b.ResetTimer()
+			for range b.N {
+				ar.Reset()
+				m.forward(ar)
+			}
+			b.ReportMetric(float64(b.N*c.batch)/b.Elapsed().Seconds(), "examples/s")
+		})
+	}
+}
