@@ -40,16 +40,35 @@ func TestRunClosedLoop(t *testing.T) {
 	}
 }
 
-// slow answers after a fixed delay, so that a tiny queue overflows.
-type slow struct{ *mlp }
+// slow answers after a fixed delay.
+type slow struct {
+	*mlp
+	delay time.Duration
+}
 
 func (m slow) Infer(ctx context.Context, in []serve.Tensor) ([]serve.Tensor, error) {
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(m.delay)
 	return m.mlp.Infer(ctx, in)
 }
 
+// TestRunWaitsForStragglers checks that a request still in flight when the
+// run ends is waited for: counted with its latency, but not in the rate,
+// which counts answers within the run's duration.
+func TestRunWaitsForStragglers(t *testing.T) {
+	srv := startServer(t, slow{newMLP(), 300 * time.Millisecond}, serve.BatchConfig{}, nil)
+	cfg := config(srv, HTTP, false, "mlp")
+	cfg.Concurrency, cfg.Duration = 1, 100*time.Millisecond
+	s, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Requests != 1 || s.Failed != 0 || s.Max < 300*time.Millisecond || s.PerSecond != 0 {
+		t.Errorf("stats %+v: want the one 300 ms request answered after the 100 ms run, outside the rate", s)
+	}
+}
+
 func TestRunOpenLoopCountsRejections(t *testing.T) {
-	srv := startServer(t, slow{newMLP()}, serve.BatchConfig{QueueSize: 1}, nil)
+	srv := startServer(t, slow{newMLP(), 20 * time.Millisecond}, serve.BatchConfig{QueueSize: 1}, nil)
 	for _, p := range []string{HTTP, GRPC} {
 		cfg := config(srv, p, false, "mlp")
 		cfg.Concurrency, cfg.Rate, cfg.Duration = 16, 500, 300*time.Millisecond
