@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"math"
-	"runtime"
-	"sync"
 )
 
 // ReduceRequest asks for one metric of one run reduced to at most about
@@ -37,41 +35,11 @@ const finite = `NOT is_nan AND value > ? AND value < ?`
 
 var finiteArgs = []any{math.Inf(-1), math.Inf(1)}
 
-// Queries of one bucket, run once per bucket on prepared statements.
-// Their first four arguments are the run key, the metric key and the
-// bucket's first and last step.
-const (
-	// bucketStats reads every point of a bucket once. NaN is stored as
-	// value 0 with is_nan set, so its minimum and maximum are those of
-	// the finite values unless the bucket holds ±Inf, or NaN where 0 is
-	// an extreme; finiteStats then counts again.
-	bucketStats = `SELECT COUNT(*), COUNT(*) FILTER (WHERE is_nan), MIN(value), MAX(value)
-		FROM metrics WHERE run_key = ? AND key = ? AND step >= ? AND step <= ?`
-	finiteStats = `SELECT COUNT(*), 0, MIN(value), MAX(value)
-		FROM metrics WHERE run_key = ? AND key = ? AND step >= ? AND step <= ? AND ` + finite
-	// bucketPoints returns the finite points at the bucket's first and
-	// last finite step and at the earliest steps of its smallest and
-	// largest value (the last two arguments). Each step is found by
-	// walking the primary key in step order.
-	inBucket     = `FROM metrics WHERE run_key = ? AND key = ? AND step >= ? AND step <= ? AND `
-	bucketPoints = `SELECT step, timestamp, value FROM metrics WHERE run_key = ? AND key = ? AND step >= ? AND step <= ? AND ` + finite + ` AND step IN (
-		(SELECT step ` + inBucket + finite + ` ORDER BY step LIMIT 1),
-		(SELECT step ` + inBucket + finite + ` ORDER BY step DESC LIMIT 1),
-		(SELECT step ` + inBucket + `value = ? AND NOT is_nan ORDER BY step LIMIT 1),
-		(SELECT step ` + inBucket + `value = ? AND NOT is_nan ORDER BY step LIMIT 1))
-		ORDER BY step, timestamp, value`
-)
-
-// reduceWorkers is how many connections one reduction reads its
-// buckets on at once.
-var reduceWorkers = min(runtime.GOMAXPROCS(0), 4)
-
 // ReduceMetricHistory reduces a metric history in the database, so that
 // a chart of a long series reads a few thousand rows instead of all of
-// them. It reads each point of the step range once, bucket by bucket on
-// up to reduceWorkers connections (a point logged meanwhile may or may
-// not be counted), and finds the kept steps by short walks of the
-// primary key.
+// them. It reads each point of the step range once, bucket by bucket,
+// and finds the kept steps by short walks of the primary key. A point
+// logged meanwhile may or may not be counted.
 func (s *SQLStore) ReduceMetricHistory(ctx context.Context, r ReduceRequest) (*Reduced, error) {
 	if r.Buckets < 1 || r.Buckets > MaxReduceBuckets {
 		return nil, Errorf(InvalidParameterValue, "buckets must be 1 to %d, got %d", MaxReduceBuckets, r.Buckets)
@@ -143,11 +111,19 @@ func (s *SQLStore) reduce(ctx context.Context, run int64, r ReduceRequest) (*Red
 	if err != nil {
 		return nil, err
 	}
-	all, err := s.scanBuckets(ctx, run, r.Key, buckets(lo, hi, r.Buckets), out)
+	reduceBuckets := s.sqliteBuckets
+	if s.d.name == "postgres" {
+		reduceBuckets = s.postgresBuckets
+	}
+	stats, err := reduceBuckets(ctx, run, r.Key, buckets(lo, hi, r.Buckets), &out.Points)
 	if err != nil {
 		return nil, err
 	}
-	inRangeCount := before + after + all
+	inRangeCount := before + after
+	for _, b := range stats {
+		inRangeCount += b.all
+		out.InRange += b.fin
+	}
 	out.NonFinite = inRangeCount - out.InRange
 	if !bounded {
 		out.Total = inRangeCount
@@ -161,7 +137,11 @@ type stepRange struct{ first, last int64 }
 // buckets splits lo through hi into n equal step ranges, fewer when the
 // range has fewer than n steps.
 func buckets(lo, hi int64, n int) []stepRange {
-	// Unsigned offsets from lo cover any span of int64 steps.
+	if n == 1 {
+		return []stepRange{{lo, hi}}
+	}
+	// Unsigned offsets from lo cover any span of int64 steps; with n > 1
+	// the width cannot overflow.
 	span := uint64(hi) - uint64(lo)
 	width := span/uint64(n) + 1
 	var out []stepRange
@@ -177,116 +157,172 @@ func buckets(lo, hi int64, n int) []stepRange {
 	}
 }
 
-// scanBuckets reduces the buckets bs of one metric, in consecutive
-// shares on up to reduceWorkers connections. It appends the kept points
-// to out.Points in step order, adds the finite points to out.InRange and
-// returns how many points the buckets hold.
-func (s *SQLStore) scanBuckets(ctx context.Context, run int64, key string, bs []stepRange, out *Reduced) (int, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	shares := make([]bucketScan, min(reduceWorkers, len(bs)))
-	var wg sync.WaitGroup
-	for i := range shares {
-		sh := &shares[i]
-		*sh = bucketScan{s: s, run: run, key: key}
-		wg.Go(func() {
-			if sh.err = sh.scan(ctx, bs[i*len(bs)/len(shares):(i+1)*len(bs)/len(shares)]); sh.err != nil {
-				cancel()
-			}
-		})
-	}
-	wg.Wait()
-	all := 0
-	for _, sh := range shares {
-		if sh.err != nil {
-			return 0, sh.err
-		}
-		all += sh.all
-		out.InRange += sh.fin
-		out.Points = append(out.Points, sh.points...)
-	}
-	return all, nil
-}
-
-// bucketScan reduces a share of the buckets of one metric on one
-// connection, counting their points (all) and finite points (fin).
-type bucketScan struct {
-	s        *SQLStore
-	run      int64
-	key      string
-	stats    *sql.Stmt // bucketStats
-	fallback *sql.Stmt // finiteStats
-	keep     *sql.Stmt // bucketPoints
+// bucketStat is what one bucket holds: how many points, how many finite
+// ones, and the least and greatest finite value.
+type bucketStat struct {
+	stepRange
 	all, fin int
-	points   []Metric
-	err      error
+	lo, hi   float64
 }
 
-func (b *bucketScan) scan(ctx context.Context, bs []stepRange) error {
-	conn, err := b.s.rdb.Conn(ctx)
+// Queries of one SQLite bucket, run once per bucket on prepared
+// statements of one connection (SQLite runs in process, so a query is
+// cheap; it has no LATERAL join to do them all in one). Their first four
+// arguments are the run key, the metric key and the bucket's first and
+// last step.
+const (
+	// sqliteStats reads every point of a bucket once. NaN is stored as
+	// value 0 with is_nan set, so its minimum and maximum are those of
+	// the finite values unless the bucket holds ±Inf, or NaN where 0 is
+	// an extreme; sqliteFiniteStats then counts again.
+	sqliteStats = `SELECT COUNT(*), COUNT(*) FILTER (WHERE is_nan), MIN(value), MAX(value)
+		FROM metrics WHERE run_key = ? AND key = ? AND step >= ? AND step <= ?`
+	sqliteFiniteStats = `SELECT COUNT(*), MIN(value), MAX(value)
+		FROM metrics WHERE run_key = ? AND key = ? AND step >= ? AND step <= ? AND ` + finite
+	// sqliteKept returns the finite points at the bucket's first and last
+	// finite step and at the earliest steps of its least and greatest
+	// value (the last two arguments).
+	sqliteInBucket = `FROM metrics WHERE run_key = ? AND key = ? AND step >= ? AND step <= ? AND `
+	sqliteKept     = `SELECT step, timestamp, value ` + sqliteInBucket + finite + ` AND step IN (
+		(SELECT step ` + sqliteInBucket + finite + ` ORDER BY step LIMIT 1),
+		(SELECT step ` + sqliteInBucket + finite + ` ORDER BY step DESC LIMIT 1),
+		(SELECT step ` + sqliteInBucket + `value = ? AND NOT is_nan ORDER BY step LIMIT 1),
+		(SELECT step ` + sqliteInBucket + `value = ? AND NOT is_nan ORDER BY step LIMIT 1))
+		ORDER BY step, timestamp, value`
+)
+
+// sqliteBuckets returns the stats of the buckets bs of one metric and
+// appends their kept points to pts, in step order.
+func (s *SQLStore) sqliteBuckets(ctx context.Context, run int64, key string, bs []stepRange, pts *[]Metric) ([]bucketStat, error) {
+	conn, err := s.rdb.Conn(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer conn.Close()
-	prep := func(q string) *sql.Stmt {
+	var stmts []*sql.Stmt
+	defer func() {
+		for _, st := range stmts {
+			st.Close()
+		}
+	}()
+	for _, q := range []string{sqliteStats, sqliteFiniteStats, sqliteKept} {
+		st, err := conn.PrepareContext(ctx, q)
 		if err != nil {
-			return nil
+			return nil, err
 		}
-		var st *sql.Stmt
-		st, err = conn.PrepareContext(ctx, b.s.d.rebind(q))
-		return st
+		stmts = append(stmts, st)
 	}
-	b.stats, b.fallback, b.keep = prep(bucketStats), prep(finiteStats), prep(bucketPoints)
-	for _, st := range []*sql.Stmt{b.stats, b.fallback, b.keep} {
-		if st != nil {
-			defer st.Close()
+	stats, fallback, kept := stmts[0], stmts[1], stmts[2]
+	out := make([]bucketStat, len(bs))
+	for i, r := range bs {
+		b := &out[i]
+		b.stepRange = r
+		args := []any{run, key, r.first, r.last}
+		var nan int
+		var lo, hi sql.NullFloat64
+		if err := stats.QueryRowContext(ctx, args...).Scan(&b.all, &nan, &lo, &hi); err != nil {
+			return nil, err
+		}
+		b.fin = b.all - nan
+		if math.IsInf(lo.Float64, 0) || math.IsInf(hi.Float64, 0) || nan > 0 && (lo.Float64 >= 0 || hi.Float64 <= 0) {
+			if err := fallback.QueryRowContext(ctx, append(args, finiteArgs...)...).Scan(&b.fin, &lo, &hi); err != nil {
+				return nil, err
+			}
+		}
+		if b.fin == 0 {
+			continue
+		}
+		b.lo, b.hi = lo.Float64, hi.Float64
+		var q []any
+		for _, extra := range [][]any{finiteArgs, finiteArgs, finiteArgs, {b.lo}, {b.hi}} {
+			q = append(append(q, args...), extra...)
+		}
+		rows, err := kept.QueryContext(ctx, q...)
+		if err := scanMetrics(rows, err, key, pts); err != nil {
+			return nil, err
 		}
 	}
-	if err != nil {
-		return err
-	}
-	for _, r := range bs {
-		if err := b.bucket(ctx, r); err != nil {
-			return err
-		}
-	}
-	return nil
+	return out, nil
 }
 
-// bucket counts the points of the steps r and appends the kept ones.
-func (b *bucketScan) bucket(ctx context.Context, r stepRange) error {
-	args := []any{b.run, b.key, r.first, r.last}
-	var all, nan, fin int
-	var lo, hi sql.NullFloat64
-	if err := b.stats.QueryRowContext(ctx, args...).Scan(&all, &nan, &lo, &hi); err != nil {
-		return err
+// PostgreSQL queries of all buckets at once, one round trip each: the
+// buckets come as arrays ($3 first steps, $4 last steps; $5 and $6 the
+// least and greatest values). Each bucket's steps are found by scalar
+// subqueries, which the planner cannot turn into a join over every point.
+const (
+	pgFinite = `NOT is_nan AND value > '-Infinity' AND value < 'Infinity'`
+	pgStats  = `SELECT s.n, s.fin, s.lo, s.hi FROM unnest($3::bigint[], $4::bigint[]) WITH ORDINALITY AS b(first, last, i)
+		CROSS JOIN LATERAL (SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE ` + pgFinite + `) AS fin,
+			MIN(value) FILTER (WHERE ` + pgFinite + `) AS lo, MAX(value) FILTER (WHERE ` + pgFinite + `) AS hi
+			FROM metrics WHERE run_key = $1 AND key = $2 AND step >= b.first AND step <= b.last) AS s
+		ORDER BY b.i`
+	pgInBucket  = `FROM metrics WHERE run_key = $1 AND key = $2 AND step >= b.first AND step <= b.last AND `
+	pgKeptSteps = `SELECT (SELECT step ` + pgInBucket + pgFinite + ` ORDER BY step LIMIT 1),
+		(SELECT step ` + pgInBucket + pgFinite + ` ORDER BY step DESC LIMIT 1),
+		(SELECT step ` + pgInBucket + `value = b.lo AND NOT is_nan ORDER BY step LIMIT 1),
+		(SELECT step ` + pgInBucket + `value = b.hi AND NOT is_nan ORDER BY step LIMIT 1)
+		FROM unnest($3::bigint[], $4::bigint[], $5::float8[], $6::float8[]) AS b(first, last, lo, hi)`
+	pgKept = `SELECT step, timestamp, value FROM metrics WHERE run_key = $1 AND key = $2 AND step = ANY($3::bigint[]) AND ` + pgFinite + `
+		ORDER BY step, timestamp, value`
+)
+
+// postgresBuckets is sqliteBuckets for PostgreSQL, where every query is
+// a round trip to the server.
+func (s *SQLStore) postgresBuckets(ctx context.Context, run int64, key string, bs []stepRange, pts *[]Metric) ([]bucketStat, error) {
+	firsts, lasts := make([]int64, len(bs)), make([]int64, len(bs))
+	for i, r := range bs {
+		firsts[i], lasts[i] = r.first, r.last
 	}
-	fin = all - nan
-	if math.IsInf(lo.Float64, 0) || math.IsInf(hi.Float64, 0) || nan > 0 && (lo.Float64 >= 0 || hi.Float64 <= 0) {
-		if err := b.fallback.QueryRowContext(ctx, append(args, finiteArgs...)...).Scan(&fin, &nan, &lo, &hi); err != nil {
-			return err
+	out := make([]bucketStat, 0, len(bs))
+	err := s.each(ctx, pgStats, []any{run, key, firsts, lasts}, func(rows *sql.Rows) error {
+		b := bucketStat{stepRange: bs[len(out)]}
+		var lo, hi sql.NullFloat64
+		err := rows.Scan(&b.all, &b.fin, &lo, &hi)
+		b.lo, b.hi = lo.Float64, hi.Float64
+		out = append(out, b)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	firsts, lasts = firsts[:0], lasts[:0]
+	var los, his []float64
+	for _, b := range out {
+		if b.fin > 0 {
+			firsts, lasts, los, his = append(firsts, b.first), append(lasts, b.last), append(los, b.lo), append(his, b.hi)
 		}
 	}
-	b.all += all
-	b.fin += fin
-	if fin == 0 {
-		return nil
+	var steps []int64
+	err = s.each(ctx, pgKeptSteps, []any{run, key, firsts, lasts, los, his}, func(rows *sql.Rows) error {
+		var kept [4]sql.NullInt64
+		err := rows.Scan(&kept[0], &kept[1], &kept[2], &kept[3])
+		for _, st := range kept {
+			if st.Valid {
+				steps = append(steps, st.Int64)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	var q []any
-	for _, extra := range [][]any{finiteArgs, finiteArgs, finiteArgs, {lo.Float64}, {hi.Float64}} {
-		q = append(append(q, args...), extra...)
-	}
-	rows, err := b.keep.QueryContext(ctx, q...)
+	rows, err := s.query(ctx, pgKept, run, key, steps)
+	return out, scanMetrics(rows, err, key, pts)
+}
+
+// scanMetrics appends the points of metric key in rows (step, timestamp,
+// value) to pts and closes rows; err is the error of the query.
+func scanMetrics(rows *sql.Rows, err error, key string, pts *[]Metric) error {
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		m := Metric{Key: b.key}
+		m := Metric{Key: key}
 		if err := rows.Scan(&m.Step, &m.Timestamp, &m.Value); err != nil {
 			return err
 		}
-		b.points = append(b.points, m)
+		*pts = append(*pts, m)
 	}
 	return rows.Err()
 }

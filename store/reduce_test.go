@@ -73,6 +73,19 @@ func TestReduceMetricHistory(t *testing.T) {
 			t.Fatalf("range 4..6 reduced to %+v (total %d, in range %d, non-finite %d)", got.Points, got.Total, got.InRange, got.NonFinite)
 		}
 
+		// Steps as far apart as int64 allows: one bucket keeps the ends
+		// (the least and greatest values), more keep step 0 too.
+		wide := []store.Metric{{Key: "wide", Value: 1, Step: math.MinInt64}, {Key: "wide", Value: 2}, {Key: "wide", Value: 3, Step: math.MaxInt64}}
+		mustNoErr(t, s.LogBatch(ctx, store.Batch{RunID: id, Metrics: wide}))
+		for _, n := range []int{1, 2, 3, 5000} {
+			got, err = s.ReduceMetricHistory(ctx, store.ReduceRequest{RunID: id, Key: "wide", Buckets: n})
+			mustNoErr(t, err)
+			kept := min(n+1, 3)
+			if got.InRange != 3 || len(got.Points) != kept || got.Points[0].Step != math.MinInt64 || got.Points[kept-1].Step != math.MaxInt64 {
+				t.Fatalf("steps MinInt64, 0, MaxInt64 in %d buckets reduced to %+v", n, got)
+			}
+		}
+
 		_, err = s.ReduceMetricHistory(ctx, store.ReduceRequest{RunID: id, Key: "m", Buckets: 0})
 		wantCode(t, err, store.InvalidParameterValue)
 		_, err = s.ReduceMetricHistory(ctx, store.ReduceRequest{RunID: "nope", Key: "m", Buckets: 10})

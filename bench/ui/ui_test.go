@@ -3,14 +3,18 @@
 // runs takes to become interactive, how long sorting and filtering those
 // runs take, and how long a run page with a 1,000,000-point metric takes
 // to draw its chart. Timings are read in the browser (Performance API).
+// Each benchmark runs over SQLite and, when MLENV_TEST_POSTGRES names a
+// database (scripts/with-postgres.sh sets it), over PostgreSQL too.
 //
 //	go test -run '^$' -bench . -benchtime 3x ./bench/ui/
+//	scripts/with-postgres.sh go test -run '^$' -bench . -benchtime 3x ./bench/ui/
 package uibench
 
 import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +23,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/mlenv/mlenv/store"
+	"github.com/mlenv/mlenv/store/storetest"
 	"github.com/mlenv/mlenv/ui/uitest"
 )
 
@@ -54,6 +59,15 @@ func parallel(b *testing.B, n int, f func(i int) error) {
 	case err := <-errs:
 		b.Fatal(err)
 	default:
+	}
+}
+
+// backEnds runs f as a sub-benchmark per store back end, each with a
+// server over a fresh store.
+func backEnds(b *testing.B, f func(b *testing.B, env *uitest.Env)) {
+	b.Run("sqlite", func(b *testing.B) { f(b, uitest.StartOn(b, storetest.SQLite(b))) })
+	if dsn := os.Getenv(storetest.EnvPostgres); dsn != "" {
+		b.Run("postgres", func(b *testing.B) { f(b, uitest.StartOn(b, storetest.Postgres(b, dsn))) })
 	}
 }
 
@@ -114,8 +128,9 @@ func tableChange(b *testing.B, ctx context.Context, action string) float64 {
 		return performance.now() - t0 })()`)
 }
 
-func BenchmarkRunsPage10k(b *testing.B) {
-	env := uitest.Start(b)
+func BenchmarkRunsPage10k(b *testing.B) { backEnds(b, runsPage10k) }
+
+func runsPage10k(b *testing.B, env *uitest.Env) {
 	expID := logRuns(b, env, 10_000)
 	ctx := uitest.Browser(b)
 	load(b, ctx, env.URL, "") // starts the browser's renderer; not measured
@@ -140,9 +155,10 @@ func BenchmarkRunsPage10k(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
-func BenchmarkMetricChart1M(b *testing.B) {
+func BenchmarkMetricChart1M(b *testing.B) { backEnds(b, metricChart1M) }
+
+func metricChart1M(b *testing.B, env *uitest.Env) {
 	const points = 1_000_000
-	env := uitest.Start(b)
 	ctx0 := context.Background()
 	expID, err := env.Client.CreateExperiment(ctx0, "bench-1m")
 	if err != nil {
@@ -169,8 +185,10 @@ func BenchmarkMetricChart1M(b *testing.B) {
 	b.Logf("logged %d points through the REST API in %s", points, time.Since(start).Round(time.Millisecond))
 	ctx := uitest.Browser(b)
 	load(b, ctx, env.URL, "")
-	// The first view reads every point from the store; later views, zooms
-	// and axis changes are served from the UI's cache of the series.
+	// A series this long is reduced in the store on every step-axis view
+	// (the UI caches only the series it reads whole), so the first view
+	// and later ones take the same path, the later ones with the store's
+	// pages in memory.
 	cold := load(b, ctx, env.URL, "#/runs/"+id)
 	coldHistory := requestMS(b, ctx, "ui-api/metric-history")
 	checkChart(b, ctx, points)

@@ -32,38 +32,36 @@ import (
 	"github.com/mlenv/mlenv/artifact"
 	"github.com/mlenv/mlenv/server"
 	"github.com/mlenv/mlenv/store"
+	"github.com/mlenv/mlenv/store/storetest"
 	"github.com/mlenv/mlenv/track"
 )
 
-// Env is a running server with the UI over a fresh SQLite store and
-// artifact directory, both removed when the test ends.
+// Env is a running server with the UI over a store and a fresh artifact
+// directory, removed when the test ends.
 type Env struct {
 	URL    string // base URL, such as http://127.0.0.1:41234
 	Client *track.Client
 }
 
-// Start starts the server for tb and stops it when tb ends.
+// Start starts the server over a fresh SQLite store for tb and stops it
+// when tb ends.
 func Start(tb testing.TB) *Env {
 	tb.Helper()
-	dir := tb.TempDir()
-	ctx := context.Background()
+	return StartOn(tb, storetest.SQLite(tb))
+}
+
+// StartOn starts the server over st for tb and stops it when tb ends,
+// before st is closed (st must have been opened for tb, as storetest's
+// stores are).
+func StartOn(tb testing.TB, st *store.SQLStore) *Env {
+	tb.Helper()
 	log := slog.New(slog.DiscardHandler)
-	st, err := store.Open(ctx, "sqlite:///"+filepath.Join(dir, "mlenv.db"), store.Options{Logger: log})
+	files, err := artifact.Open(context.Background(), filepath.Join(tb.TempDir(), "artifacts"))
 	if err != nil {
-		tb.Fatalf("open store: %v", err)
-	}
-	files, err := artifact.Open(ctx, filepath.Join(dir, "artifacts"))
-	if err != nil {
-		st.Close()
 		tb.Fatalf("open artifact store: %v", err)
 	}
 	srv := httptest.NewServer(server.NewHandler(st, files, log))
-	tb.Cleanup(func() {
-		srv.Close()
-		if err := st.Close(); err != nil {
-			tb.Errorf("close store: %v", err)
-		}
-	})
+	tb.Cleanup(srv.Close)
 	c, err := track.NewClient(srv.URL, track.ClientOptions{})
 	if err != nil {
 		tb.Fatal(err)
