@@ -47,12 +47,16 @@ func worker(mode string) error {
 	iters, _ := strconv.Atoi(os.Getenv(envIters))
 	var once func() error
 	switch mode {
-	case "allreduce":
+	case "allreduce", "shm":
+		cfg.NoSharedMemory = mode == "allreduce"
 		g, err := collective.Join(context.Background(), cfg)
 		if err != nil {
 			return err
 		}
 		defer g.Close()
+		if g.SharedMemory() != (mode == "shm") {
+			return fmt.Errorf("mode %s: the group's shared memory is %v", mode, g.SharedMemory())
+		}
 		buf := make([]float32, size/4)
 		once = func() error { return g.AllReduceSum(context.Background(), buf) }
 	case "stream":
@@ -221,13 +225,16 @@ func measure(b *testing.B, mode string, workers, size, iters int) result {
 //     at once;
 //   - allreduce-workers=N: the all-reduce algorithm bandwidth (S / time) and
 //     bus bandwidth (algorithm bandwidth x 2(N-1)/N: the bytes each rank
-//     sends, and receives, per second) of N worker processes, and the bus
-//     bandwidth as a ratio of both baselines.
+//     sends, and receives, per second) of N worker processes on the TCP
+//     ring, and the bus bandwidth as a ratio of both baselines;
+//   - shm-workers=N: the same for the shared-memory transport, which
+//     groups on one host use by default (the bus bandwidth keeps the
+//     ring's formula, as NCCL reports it for every transport).
 //
 // Each also reports cpu-ns/B, the CPU time of all its processes per byte
 // of S, which depends far less than the bandwidths on what else the
-// machine is running; the all-reduce reports it as a ratio of both
-// baselines too (cpu/stream, cpu/bistream). The four are measured one
+// machine is running; the all-reduces report it as a ratio of both
+// baselines too (cpu/stream, cpu/bistream). All modes are measured one
 // after the other for each size, so the ratios see roughly the same load.
 func BenchmarkLoopback(b *testing.B) {
 	const mb = 1 << 20
@@ -249,10 +256,13 @@ func BenchmarkLoopback(b *testing.B) {
 					b.ReportMetric(m.cpu, "cpu-ns/B")
 				})
 			}
-			for _, n := range []int{2, 4} {
-				alg, cpu := run("allreduce", n)
-				bus := alg * 2 * float64(n-1) / float64(n)
-				b.Run(fmt.Sprintf("bytes=%dMB/allreduce-workers=%d", size/mb, n), func(b *testing.B) {
+			for _, c := range []struct {
+				mode string
+				n    int
+			}{{"allreduce", 2}, {"allreduce", 4}, {"shm", 2}, {"shm", 4}} {
+				alg, cpu := run(c.mode, c.n)
+				bus := alg * 2 * float64(c.n-1) / float64(c.n)
+				b.Run(fmt.Sprintf("bytes=%dMB/%s-workers=%d", size/mb, c.mode, c.n), func(b *testing.B) {
 					b.ReportMetric(alg, "alg-MB/s")
 					b.ReportMetric(bus, "bus-MB/s")
 					b.ReportMetric(bus/stream, "bus/stream")
