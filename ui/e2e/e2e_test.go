@@ -391,3 +391,68 @@ func TestChartHelpers(t *testing.T) {
 		}
 	}
 }
+
+// TestStudyPage logs a tuning study as `mlenv tune` records it (a study
+// run, trials nested under it, a resumption run that is no trial) and
+// checks the study's section, its compare link and the trial's link back.
+func TestStudyPage(t *testing.T) {
+	env := uitest.Start(t)
+	ctx0 := context.Background()
+	expID, err := env.Client.CreateExperiment(ctx0, "e2e-study")
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(name string, tags ...store.Tag) string {
+		run, err := env.Client.CreateRun(ctx0, store.RunCreate{ExperimentID: expID, RunName: name, StartTime: time.Now().UnixMilli(), Tags: tags})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return run.Info.RunID
+	}
+	study := create("s1", store.Tag{Key: "mlenv.tune.study", Value: "s1"})
+	logBatch := func(b store.Batch) {
+		if err := env.Client.LogBatch(ctx0, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logBatch(store.Batch{RunID: study,
+		Params: []store.Param{{Key: "tune.metric", Value: "auc"}, {Key: "tune.maximize", Value: "true"},
+			{Key: "tune.space", Value: `[{"name":"lr","kind":"float","low":0.001,"high":0.1,"log":true},{"name":"layers","kind":"int","low":1,"high":4}]`}},
+		Tags: []store.Tag{{Key: "mlenv.tune.best_trial", Value: "1"}, {Key: "mlenv.tune.importance", Value: `[{"Param":"lr","Share":0.75},{"Param":"layers","Share":0.25}]`}}})
+	var trials []string
+	for i, auc := range []float64{0.7, 0.9, 0.8} {
+		state := map[bool]string{true: "complete", false: "pruned"}[i != 2]
+		id := create(fmt.Sprintf("s1-trial-%d", i), store.Tag{Key: "mlflow.parentRunId", Value: study}, store.Tag{Key: "mlenv.tune.study", Value: "s1"},
+			store.Tag{Key: "mlenv.tune.trial", Value: fmt.Sprint(i)}, store.Tag{Key: "mlenv.tune.state", Value: state})
+		logBatch(store.Batch{RunID: id, Params: []store.Param{{Key: "lr", Value: fmt.Sprint(0.01 * float64(i+1))}, {Key: "layers", Value: fmt.Sprint(i + 1)}},
+			Metrics: []store.Metric{{Key: "auc", Value: store.Float(auc), Timestamp: time.Now().UnixMilli()}}})
+		trials = append(trials, id)
+	}
+	create("s1-resume", store.Tag{Key: "mlflow.parentRunId", Value: study}, store.Tag{Key: "mlenv.tune.study", Value: "s1"})
+
+	ctx := uitest.Browser(t)
+	uitest.Navigate(t, ctx, env.URL, "#/runs/"+study)
+	rows := uitest.Eval[[]string](t, ctx, `[...document.querySelectorAll('#trials tbody tr')].map(r => [...r.cells].map(c => c.innerText).join('|'))`)
+	want := []string{"0|s1-trial-0|complete|0.7|0.01|1", "1 (best)|s1-trial-1|complete|0.9|0.02|2", "2|s1-trial-2|pruned|0.8|0.03|3"}
+	if !slices.Equal(rows, want) {
+		t.Fatalf("trials table rows = %q, want %q", rows, want)
+	}
+	if got := uitest.Eval[[]float64](t, ctx, `[...document.querySelectorAll('#importance meter')].map(m => m.value)`); !slices.Equal(got, []float64{0.75, 0.25}) {
+		t.Errorf("importance meters = %v, want 0.75 and 0.25", got)
+	}
+	uitest.Screenshot(t, ctx, "study")
+	// The compare link opens the trials best first.
+	uitest.Follow(t, ctx, `#compare-trials`)
+	if got := uitest.Eval[[]string](t, ctx, `[...document.querySelectorAll('#compare-table thead a')].map(a => a.innerText)`); !slices.Equal(got, []string{"s1-trial-1", "s1-trial-2", "s1-trial-0"}) {
+		t.Errorf("compared runs = %v, want the trials best first", got)
+	}
+	if n := uitest.Eval[int](t, ctx, `document.querySelectorAll('svg.parallel polyline').length`); n != 3 {
+		t.Errorf("parallel coordinates has %d lines, want 3 trials", n)
+	}
+	// A trial links back to its study's run.
+	uitest.Navigate(t, ctx, env.URL, "#/runs/"+trials[0])
+	uitest.Follow(t, ctx, `#parent-run`)
+	if h1 := uitest.Eval[string](t, ctx, `document.querySelector('h1').innerText`); h1 != "s1" {
+		t.Errorf("parent run page heading %q, want s1", h1)
+	}
+}

@@ -1,7 +1,8 @@
 // The run page: facts, metric charts, params, tags, artifacts and logs.
 
-import {api, h, getJSON, query, HISTORY, artifactURL, fmtTime, fmtDuration, fmtNum, table, palette} from './util.js';
+import {api, h, getJSON, query, HISTORY, artifactURL, byKey, fmtTime, fmtDuration, fmtNum, table, palette} from './util.js';
 import {LineChart} from './chart.js';
+import {PARENT, isStudy, studySection} from './study.js';
 
 // fetchHistory reads a server-downsampled metric history; axis is
 // 'step' or 'time' and range an optional [lo, hi] on that axis.
@@ -78,19 +79,22 @@ export async function runPage(main, params, id) {
   const {run} = await api('runs/get', {run_id: id});
   const i = run.info, name = i.run_name || i.run_id;
   document.title = `${name} · mlenv`;
+  const tags = byKey(run.data.tags), parent = tags.get(PARENT);
   const facts = [['Run ID', i.run_id], ['Status', i.status], ['Started', fmtTime(i.start_time)],
-    ['Duration', i.end_time ? fmtDuration(i.end_time - i.start_time) : 'running'], ['User', i.user_id || ''], ['Artifacts', i.artifact_uri || '']];
+    ['Duration', i.end_time ? fmtDuration(i.end_time - i.start_time) : 'running'], ['User', i.user_id || ''], ['Artifacts', i.artifact_uri || ''],
+    ['Parent run', parent && h('a', {href: `#/runs/${encodeURIComponent(parent)}`, id: 'parent-run'}, parent)]];
   const keys = (run.data.metrics || []).map(m => m.key).sort();
   const controls = chartControls((st, what) => charts.forEach(c => what === 'axis' ? c.zoom(null) : c.restyle()));
   const runs = [{id: i.run_id, name, start: i.start_time}];
   const charts = keys.map(k => new MetricChart(k, runs, controls.st));
   const kv = list => (list || []).slice().sort((a, b) => a.key.localeCompare(b.key)).map(p => [p.key, h('code', {}, p.value)]);
   const logs = h('div'), artifacts = h('ul', {class: 'tree', id: 'artifacts'});
-  const crumb = h('span', {}, i.experiment_id);
+  const crumb = h('span', {}, i.experiment_id), study = h('div');
   main.replaceChildren(
     h('p', {}, h('a', {href: '#/'}, 'Experiments'), ' / ', crumb, ' /'),
     h('h1', {}, name),
     h('dl', {class: 'facts'}, facts.filter(([, v]) => v).map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
+    study,
     h('section', {'aria-labelledby': 'h-metrics'}, h('h2', {id: 'h-metrics'}, `Metrics (${keys.length})`),
       keys.length ? [controls.el, h('div', {class: 'charts'}, charts.map(c => c.el))] : h('p', {class: 'muted'}, 'No metrics.')),
     h('section', {'aria-labelledby': 'h-params'}, h('h2', {id: 'h-params'}, 'Parameters'),
@@ -98,9 +102,11 @@ export async function runPage(main, params, id) {
     h('section', {'aria-labelledby': 'h-tags'}, h('h2', {id: 'h-tags'}, 'Tags'), table(['Name', 'Value'], kv(run.data.tags), {id: 'tags'})),
     h('section', {'aria-labelledby': 'h-artifacts'}, h('h2', {id: 'h-artifacts'}, 'Artifacts'), artifacts),
     h('section', {'aria-labelledby': 'h-logs'}, h('h2', {id: 'h-logs'}, 'Logs'), logs));
-  // The charts load while the experiment is read and the artifacts listed.
+  // The charts load while the experiment is read, a study's trials
+  // found and the artifacts listed.
   const drawn = loadCharts(charts);
   drawn.catch(() => {}); // awaited below
+  if (isStudy(tags)) study.replaceWith(await studySection(run));
   const exp = await api('experiments/get', {experiment_id: i.experiment_id}).then(r => r.experiment, () => null);
   if (exp) crumb.replaceChildren(h('a', {href: `#/experiments/${encodeURIComponent(exp.experiment_id)}`}, exp.name));
   artifacts.append(...await artifactTree(i, '', logs));
