@@ -278,6 +278,15 @@ func packPanel(panel []float32, width, count, kb int, x []float32, ld, first, p0
 		return
 	}
 	i := 0
+	for ; transpose8 != nil && i+8 <= count; i += 8 { // 8×8 blocks in registers
+		n8 := kb &^ 7
+		transpose8(panel[i:], width, x[(first+i)*ld+p0:], ld, n8)
+		for p := n8; p < kb; p++ {
+			for q := range 8 {
+				panel[p*width+i+q] = x[(first+i+q)*ld+p0+p]
+			}
+		}
+	}
 	for ; i+4 <= count; i += 4 { // four rows at a time: 16-byte writes
 		r0 := x[(first+i)*ld+p0:][:kb]
 		r1 := x[(first+i+1)*ld+p0:][:kb]

@@ -34,6 +34,10 @@ var (
 	addReLU  = pick(addReLUAVX2, addReLUGo)
 	reluGrad = pick(reluGradAVX2, reluGradGo)
 	adamStep = pick(adamStepAVX2, adamStepGo)
+
+	// transpose8 is packPanel's fast path for transposed panels; nil
+	// without AVX2.
+	transpose8 = pick(transpose8AVX2, nil)
 )
 
 // pick returns fast if the processor runs the AVX2 kernels, else slow.
@@ -77,6 +81,18 @@ func adamStepAVX2(w, g, m, v []float32, p *AdamParams) {
 	n := len(w) &^ 7
 	adamStepKernelAVX2(w[:n], g[:n], m[:n], v[:n], p)
 	adamStepGo(w[n:], g[n:len(w)], m[n:len(w)], v[n:len(w)], p)
+}
+
+// transpose8AVX2 writes the transpose of the 8×cols block of src (rows
+// lds apart) into dst: cols rows of 8 values, ldd apart. cols is a
+// multiple of 8.
+func transpose8AVX2(dst []float32, ldd int, src []float32, lds, cols int) {
+	if cols == 0 {
+		return
+	}
+	_ = src[7*lds+cols-1] // bounds, which the assembly does not check
+	_ = dst[(cols-1)*ldd+7]
+	transpose8KernelAVX2(dst, ldd, src, lds, cols/8)
 }
 
 // asmImpls returns the assembly implementations this processor runs,
@@ -129,3 +145,9 @@ func reluGradKernelAVX2(dst, g, y []float32)
 //
 //go:noescape
 func adamStepKernelAVX2(w, g, m, v []float32, p *AdamParams)
+
+// transpose8KernelAVX2 transposes an 8×8n block of src into dst, 8×8 at a
+// time; see transpose8AVX2.
+//
+//go:noescape
+func transpose8KernelAVX2(dst []float32, ldd int, src []float32, lds, n int)

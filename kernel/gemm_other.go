@@ -14,4 +14,7 @@ var (
 	addReLU  = addReLUGo
 	reluGrad = reluGradGo
 	adamStep = adamStepGo
+
+	// transpose8 is packPanel's fast path for transposed panels: none.
+	transpose8 func(dst []float32, ldd int, src []float32, lds, cols int)
 )

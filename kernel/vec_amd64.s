@@ -201,3 +201,70 @@ loop:
 done:
 	VZEROUPPER
 	RET
+
+// func transpose8KernelAVX2(dst []float32, ldd int, src []float32, lds, n int)
+// Transposes the 8×8n block of src (8 rows lds floats apart) into the
+// 8n×8 block of dst (rows ldd floats apart), 8×8 at a time: unpack pairs
+// of rows, shuffle pairs of pairs, then swap 128-bit lanes. The caller
+// checks the bounds; n > 0.
+TEXT ·transpose8KernelAVX2(SB), NOSPLIT, $0-72
+	MOVQ dst_base+0(FP), DI
+	MOVQ ldd+24(FP), R9
+	SHLQ $2, R9
+	MOVQ src_base+32(FP), SI
+	MOVQ lds+56(FP), R8
+	SHLQ $2, R8
+	MOVQ n+64(FP), CX
+	LEAQ (R8)(R8*2), R10
+	LEAQ (SI)(R8*4), R11
+	LEAQ (R9)(R9*2), R12
+	LEAQ (DI)(R9*4), DX
+loop:
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(R8*1), Y1
+	VMOVUPS (SI)(R8*2), Y2
+	VMOVUPS (SI)(R10*1), Y3
+	VMOVUPS (R11), Y4
+	VMOVUPS (R11)(R8*1), Y5
+	VMOVUPS (R11)(R8*2), Y6
+	VMOVUPS (R11)(R10*1), Y7
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y12
+	VUNPCKHPS Y5, Y4, Y13
+	VUNPCKLPS Y7, Y6, Y14
+	VUNPCKHPS Y7, Y6, Y15
+	VSHUFPS $0x44, Y10, Y8, Y0
+	VSHUFPS $0xEE, Y10, Y8, Y1
+	VSHUFPS $0x44, Y11, Y9, Y2
+	VSHUFPS $0xEE, Y11, Y9, Y3
+	VSHUFPS $0x44, Y14, Y12, Y4
+	VSHUFPS $0xEE, Y14, Y12, Y5
+	VSHUFPS $0x44, Y15, Y13, Y6
+	VSHUFPS $0xEE, Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x31, Y7, Y3, Y15
+	VMOVUPS Y8, (DI)
+	VMOVUPS Y9, (DI)(R9*1)
+	VMOVUPS Y10, (DI)(R9*2)
+	VMOVUPS Y11, (DI)(R12*1)
+	VMOVUPS Y12, (DX)
+	VMOVUPS Y13, (DX)(R9*1)
+	VMOVUPS Y14, (DX)(R9*2)
+	VMOVUPS Y15, (DX)(R12*1)
+	ADDQ $32, SI
+	ADDQ $32, R11
+	LEAQ (DI)(R9*8), DI
+	LEAQ (DX)(R9*8), DX
+	DECQ CX
+	JNE loop
+	VZEROUPPER
+	RET
