@@ -349,6 +349,12 @@ func TestModelRegistryPages(t *testing.T) {
 	if h1 := uitest.Eval[string](t, ctx, `document.querySelector('h1').innerText`); h1 != "run-00" {
 		t.Errorf("source run page heading %q, want run-00", h1)
 	}
+	// A model without a description (as `mlenv models register` makes).
+	env.Do(t, "POST", "registered-models/create", map[string]any{"name": "bare"}, nil)
+	uitest.Navigate(t, ctx, env.URL, "#/models/bare")
+	if got := uitest.Eval[string](t, ctx, `document.querySelector('main').innerText`); strings.Contains(got, "null") || strings.Contains(got, "undefined") {
+		t.Errorf("model page without a description reads %q", got)
+	}
 }
 
 func TestUnknownRouteAndMissingRun(t *testing.T) {

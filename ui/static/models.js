@@ -26,7 +26,7 @@ export async function modelPage(main, params, name) {
   const r = await api('model-versions/search', {filter: `name='${name.replaceAll("'", "\\'")}'`, max_results: 1000});
   const versions = (r.model_versions || []).sort((a, b) => Number(b.version) - Number(a.version));
   main.replaceChildren(h('p', {}, h('a', {href: '#/models'}, 'Models'), ' /'),
-    h('h1', {}, m.name), m.description ? h('p', {}, m.description) : null,
+    h('h1', {}, m.name), ...(m.description ? [h('p', {}, m.description)] : []),
     h('dl', {class: 'facts'}, h('dt', {}, 'Aliases'), h('dd', {}, (m.aliases || []).length
       ? m.aliases.map(a => h('span', {class: 'badge'}, h('a', {href: versionHref(name, a.version)}, `@${a.alias} → v${a.version}`))) : 'none'),
     h('dt', {}, 'Created'), h('dd', {}, fmtTime(m.creation_timestamp)), h('dt', {}, 'Updated'), h('dd', {}, fmtTime(m.last_updated_timestamp))),
