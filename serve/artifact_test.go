@@ -134,8 +134,8 @@ func TestArtifactMatchesPredict(t *testing.T) {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	for lo := 0; lo < len(rows); {
-		hi := min(lo+1+lo%13, len(rows))
+	for lo, hi := 0, 0; lo < len(rows); lo = hi {
+		hi = min(lo+1+lo%13, len(rows))
 		wg.Go(func() {
 			res, err := repo.Infer(context.Background(), "ctr", "", columnTensors(rows[lo:hi]))
 			if err != nil {
@@ -149,7 +149,6 @@ func TestArtifactMatchesPredict(t *testing.T) {
 				}
 			}
 		})
-		lo = hi
 	}
 	wg.Wait()
 }
@@ -257,7 +256,7 @@ func TestArtifactEncodeMatchesApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := a.encode(m.Meta.Transforms, columnTensors(rows), len(rows))
+	got, err := a.encode(columnTensors(rows), len(rows))
 	if err != nil {
 		t.Fatal(err)
 	}
