@@ -51,8 +51,9 @@ const (
 type shmem struct {
 	stage int // floats per staging buffer
 	segs  [][]float32
-	maps  [][]byte // the mappings behind segs, by rank, for unmapping
-	next  int      // staging buffer of the next chunk; continues across all-reduces
+	maps  [][]byte  // the mappings behind segs, by rank, for unmapping
+	next  int       // staging buffer of the next chunk; continues across all-reduces
+	sum   []float32 // cache-sized piece in which reduce adds
 }
 
 // close unmaps every segment. The memory is freed once no process maps it.
@@ -77,7 +78,7 @@ func (m *shmem) close() {
 // mapped it or given up, so nothing is left in /dev/shm if a process dies
 // later. Only a failure of the ring itself is returned as an error.
 func (g *Group) setupShm(noShm bool, stage int) error {
-	m := &shmem{stage: stage, segs: make([][]float32, g.size), maps: make([][]byte, g.size)}
+	m := &shmem{stage: stage, segs: make([][]float32, g.size), maps: make([][]byte, g.size), sum: make([]float32, addChunk/4)}
 	size := shmHeader + shmBuffers*4*stage
 	var offer []byte
 	path := ""
@@ -195,7 +196,8 @@ func (g *Group) gatherSetup(blob []byte) ([][]byte, error) {
 // shmAllReduce sums buf over all ranks through the segments. buf is cut
 // into chunks of one staging buffer; for chunk k every rank
 //
-//  1. copies chunk k of buf into its staging buffer k mod 3;
+//  1. copies chunk k of buf into its staging buffer k mod 3, except its
+//     own slice r, which only it reads (from buf);
 //  2. synchronises (all ranks have written chunk k);
 //  3. copies the slices of chunk k-1 that the other ranks summed from
 //     their segments into buf;
@@ -220,7 +222,7 @@ func (g *Group) shmAllReduce(seq uint32, buf []float32) error {
 		b := (m.next + k) % shmBuffers
 		return m.segs[rank][b*m.stage:][:len(chunk(k))]
 	}
-	copy(staging(g.rank, 0), chunk(0))
+	m.stageOthers(g.rank, staging(g.rank, 0), chunk(0))
 	for k := range nchunks + 1 {
 		if err := g.syncRing(opAllReduce, seq, uint64(len(buf))); err != nil {
 			return fmt.Errorf("chunk %d of %d: %w", k+1, nchunks, err)
@@ -233,7 +235,7 @@ func (g *Group) shmAllReduce(seq uint32, buf []float32) error {
 		}
 		m.reduce(g.rank, chunk(k), func(r int) []float32 { return staging(r, k) })
 		if k+1 < nchunks {
-			copy(staging(g.rank, k+1), chunk(k+1))
+			m.stageOthers(g.rank, staging(g.rank, k+1), chunk(k+1))
 		}
 	}
 	m.next = (m.next + nchunks) % shmBuffers
@@ -246,21 +248,37 @@ func (m *shmem) slice(r, n int) (lo, hi int) {
 	return r * n / size, (r + 1) * n / size
 }
 
-// reduce sums rank's slice of a chunk over every rank's staging copy
-// (staging(r), by rank) into dst and into rank's own staging copy. It
-// works through pieces small enough to stay in cache between the copy,
-// the additions and the copy back.
+// stageOthers copies the chunk src into this rank's staging buffer dst,
+// all but rank's own slice: the other ranks read only their slices.
+func (m *shmem) stageOthers(rank int, dst, src []float32) {
+	lo, hi := m.slice(rank, len(src))
+	copy(dst[:lo], src[:lo])
+	copy(dst[hi:], src[hi:])
+}
+
+// reduce sums rank's slice of the chunk dst over all ranks, in rank
+// order, into dst and into rank's own staging buffer (staging(r) is rank
+// r's; this rank's own values are read from dst). It works through pieces
+// small enough to stay in cache from the first addition to the copies out.
 func (m *shmem) reduce(rank int, dst []float32, staging func(r int) []float32) {
 	lo, hi := m.slice(rank, len(dst))
 	own := staging(rank)
-	for a := lo; a < hi; a += addChunk / 4 {
-		b := min(a+addChunk/4, hi)
-		piece := dst[a:b]
-		copy(piece, staging(0)[a:b])
-		for r := 1; r < len(m.segs); r++ {
-			kernel.Axpy(1, staging(r)[a:b], piece) // 1 x v + y is exactly v + y
+	for a := lo; a < hi; a += len(m.sum) {
+		b := min(a+len(m.sum), hi)
+		sum := m.sum[:b-a]
+		for r := range m.segs {
+			x := staging(r)[a:b]
+			if r == rank {
+				x = dst[a:b]
+			}
+			if r == 0 {
+				copy(sum, x)
+			} else {
+				kernel.Axpy(1, x, sum) // 1 x v + y is exactly v + y
+			}
 		}
-		copy(own[a:b], piece)
+		copy(dst[a:b], sum)
+		copy(own[a:b], sum)
 	}
 }
 
