@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -27,17 +28,28 @@ func joinAll(t testing.TB, n int, timeout time.Duration) []*Group {
 	return joinWith(t, n, timeout, func(c *Config) { c.NoSharedMemory = true })
 }
 
-// joinGroups is joinAll with all-reduces through shared memory when shm
-// is set; it fails the test if the group does not use it.
+// joinGroups is joinAll with all-reduces through shared memory, in
+// staging buffers of 1024 floats, when shm is set.
 func joinGroups(t testing.TB, n int, timeout time.Duration, shm bool) []*Group {
 	t.Helper()
 	if !shm {
 		return joinAll(t, n, timeout)
 	}
-	groups := joinWith(t, n, timeout, func(*Config) {})
+	return joinShm(t, n, timeout, 1024)
+}
+
+// joinShm starts n workers whose all-reduces go through shared memory in
+// staging buffers of stage floats; it fails the test if they do not use
+// it, and skips it where the transport does not exist (not Linux).
+func joinShm(t testing.TB, n int, timeout time.Duration, stage int) []*Group {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("the shared-memory transport is Linux-only")
+	}
+	groups := joinWith(t, n, timeout, func(c *Config) { c.shmStage = stage })
 	for r, g := range groups {
 		if n > 1 && !g.SharedMemory() {
-			t.Fatalf("rank %d of %d on one host does not use shared memory", r, n)
+			t.Fatalf("rank %d of %d on one host does not use shared memory (is %s there and has it room?)", r, n, shmDir)
 		}
 	}
 	return groups
