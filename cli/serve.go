@@ -35,6 +35,7 @@ type serveFlags struct {
 	trackingDir string
 	poll        time.Duration
 	batch       serve.BatchConfig
+	prepared    bool
 }
 
 func newServeCmd() *cobra.Command {
@@ -55,8 +56,11 @@ embedded tracking directory --tracking-dir (what mlenv train records into
 by default, ./.mlenv). Artifacts come through the server's artifact proxy.
 
 Requests carry the raw feature columns of the model's signature by name
-(numeric FP32 [n], categorical and multi_hot BYTES [n]); the answer is
-"probability" [n,1], "probabilities" [n,classes] or "value" [n,k].
+(numeric FP32 [n], categorical and multi_hot BYTES [n]); with --prepared
+they carry what the fitted transforms would produce instead: "dense" FP32
+[n,d], "categorical" INT64 [n,c] ids and, per multi_hot feature, INT64
+[n,L] ids padded with -1. The answer is "probability" [n,1],
+"probabilities" [n,classes] or "value" [n,k].
 An ONNX model is served under its file name (or its directory's name), with
 the graph's FP32 inputs and outputs, run by mlenv's engine; a graph with a
 fixed batch dimension is served without batching.
@@ -86,6 +90,7 @@ requests, answers those in flight and exits.`,
 	fl.DurationVar(&f.batch.MaxQueueDelay, "max-queue-delay", 0, "how long a batch waits for more requests (0: merge only requests already waiting, as Triton does by default)")
 	fl.IntVar(&f.batch.QueueSize, "queue-size", serve.DefaultQueueSize, "requests that may wait per model; more are rejected with 429")
 	fl.IntVar(&f.batch.Instances, "instances", 1, "batches of one model that may run at once (an artifact is loaded once per instance)")
+	fl.BoolVar(&f.prepared, "prepared", false, "artifacts take encoded tensors (dense, categorical ids, multi_hot id lists) instead of raw columns")
 	return cmd
 }
 
@@ -210,16 +215,16 @@ func runServe(ctx context.Context, stdout io.Writer, args []string, f serveFlags
 // first version is loaded.
 func loadRef(ctx context.Context, following *sync.WaitGroup, repo *serve.Repository, fetch *artifactFetcher, r modelRef, f serveFlags, log *slog.Logger) (string, error) {
 	if r.dir != "" {
-		a, err := serve.LoadArtifact(r.dir, "", "1", f.batch.Instances)
+		m, err := loadArtifact(r.dir, "", "1", f.batch.Instances, f.prepared)
 		if err != nil {
 			return "", err
 		}
-		return a.Metadata().Name, repo.Load(a, f.batch)
+		return m.Metadata().Name, repo.Load(m, f.batch)
 	}
 	if r.onnx != "" {
 		return loadONNX(repo, r, f.batch, log)
 	}
-	src := &registrySource{fetch: fetch, ref: r, copies: f.batch.Instances}
+	src := &registrySource{fetch: fetch, ref: r, copies: f.batch.Instances, prepared: f.prepared}
 	if r.alias == "" {
 		m, err := src.Load(ctx, r.version)
 		if err != nil {
@@ -281,9 +286,10 @@ func listenAndServe(ctx context.Context, stdout io.Writer, repo *serve.Repositor
 // registrySource serves a registered model version or follows an alias
 // (it implements serve.Source).
 type registrySource struct {
-	fetch  *artifactFetcher
-	ref    modelRef
-	copies int // model copies to load, one per batcher instance
+	fetch    *artifactFetcher
+	ref      modelRef
+	copies   int  // model copies to load, one per batcher instance
+	prepared bool // serve the artifacts' Prepared view
 }
 
 // Resolve returns the version the alias points to, or the fixed version.
@@ -304,11 +310,28 @@ func (s *registrySource) Load(ctx context.Context, version string) (serve.Model,
 	if err != nil {
 		return nil, err
 	}
-	m, err := serve.LoadArtifact(dir, s.ref.name, version, s.copies)
+	m, err := loadArtifact(dir, s.ref.name, version, s.copies, s.prepared)
 	if err != nil {
 		return nil, fmt.Errorf("model %s/%s: %w", s.ref.name, version, err)
 	}
 	return m, nil
+}
+
+// loadArtifact loads the artifact directory dir (see serve.LoadArtifact),
+// or its Prepared view when prepared is set.
+func loadArtifact(dir, name, version string, copies int, prepared bool) (serve.Model, error) {
+	a, err := serve.LoadArtifact(dir, name, version, copies)
+	if err != nil {
+		return nil, err
+	}
+	if !prepared {
+		return a, nil
+	}
+	p, err := a.Prepared()
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // artifactFetcher finds registered model versions' artifacts on a

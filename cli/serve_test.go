@@ -172,7 +172,53 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	srv.stop(t)
+
+	// The same artifact on encoded inputs.
+	prepared := startServe(t, summary.Model, "--prepared")
+	b, err := model.Meta.Transforms.ApplyBatch(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPredictions(t, "tiny --prepared", inferPrepared(t, prepared.base, b), want)
+	stopAll(t, srv, prepared)
+}
+
+// inferPrepared sends an encoded batch of the tiny spec (2 dense
+// features, 2 categorical, the multi_hot tags) to the --prepared server
+// and returns the probabilities.
+func inferPrepared(t *testing.T, base string, b *data.Batch) []float32 {
+	t.Helper()
+	n := b.Size
+	var cat, tags []int64
+	width := int32(0)
+	for i := range n {
+		cat = append(cat, int64(b.Cat[0][i]), int64(b.Cat[1][i]))
+		width = max(width, b.MultiOffsets[0][i+1]-b.MultiOffsets[0][i])
+	}
+	for i := range n {
+		lo, hi := b.MultiOffsets[0][i], b.MultiOffsets[0][i+1]
+		for k := lo; k < lo+width; k++ {
+			id := int64(-1)
+			if k < hi {
+				id = int64(b.MultiIDs[0][k])
+			}
+			tags = append(tags, id)
+		}
+	}
+	resp := postInfer(t, base, "tiny", []map[string]any{
+		{"name": "dense", "datatype": "FP32", "shape": []int{n, 2}, "data": b.Dense},
+		{"name": "categorical", "datatype": "INT64", "shape": []int{n, 2}, "data": cat},
+		{"name": "tags", "datatype": "INT64", "shape": []int{n, int(width)}, "data": tags},
+	})
+	defer resp.Body.Close()
+	var out struct {
+		Outputs []struct{ Data []float32 }
+		Error   string
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK || len(out.Outputs) != 1 {
+		t.Fatalf("infer with encoded inputs: status %d, %v %q", resp.StatusCode, err, out.Error)
+	}
+	return out.Outputs[0].Data
 }
 
 // servedCmd is an mlenv serve command running in the test process.
@@ -205,20 +251,22 @@ func startServe(t *testing.T, args ...string) *servedCmd {
 	return s
 }
 
-// stop sends SIGTERM, which the command catches, and checks that it exits
-// cleanly.
-func (s *servedCmd) stop(t *testing.T) {
+// stopAll sends one SIGTERM, which every running command catches, and
+// checks that each exits cleanly.
+func stopAll(t *testing.T, cmds ...*servedCmd) {
 	t.Helper()
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case code := <-s.done:
-		if code != exitOK {
-			t.Errorf("serve after SIGTERM: code %d, stderr %s", code, s.stderr.String())
+	for _, s := range cmds {
+		select {
+		case code := <-s.done:
+			if code != exitOK {
+				t.Errorf("serve after SIGTERM: code %d, stderr %s", code, s.stderr.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("serve did not stop after SIGTERM")
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop after SIGTERM")
 	}
 }
 
@@ -445,7 +493,7 @@ func TestServeONNX(t *testing.T) {
 	if !regexp.MustCompile(`mlenv_serve_requests_total\{model="mlp",version="1"\} [1-9]`).Match(metrics) {
 		t.Errorf("no request count for mlp in /metrics")
 	}
-	srv.stop(t)
+	stopAll(t, srv)
 }
 
 // benchServe runs mlenv bench serve with args for 0.3 s at concurrency 4

@@ -35,12 +35,16 @@ import (
 // and each Infer call takes an idle one: with k copies, k batches (the
 // batcher's Instances) run at once.
 type Artifact struct {
-	idle    chan *modelfile.Model // the copies not running a batch
-	meta    Metadata
-	image   []bool   // per input: whether it is an image column
-	split   []string // per input: where to split a multi_hot element ourselves, or "" to leave it to the transforms
-	sources []int    // per column of the transforms' Records: the input it is read from (see fieldSources)
+	idle       chan *modelfile.Model // the copies not running a batch
+	transforms *data.Transforms      // the copies' fitted transforms (all equal)
+	meta       Metadata
+	image      []bool          // raw inputs: whether it is an image column
+	split      []string        // raw inputs: where to split a multi_hot element ourselves, or "" to leave it to the transforms
+	sources    []int           // per column of the transforms' Records: the raw input it is read from (see fieldSources)
+	prepared   []preparedInput // per input of a Prepared view; nil for raw inputs
 }
+
+var _ InputChecker = (*Artifact)(nil)
 
 // LoadArtifact loads the artifact directory dir (see modelfile.Load) copies
 // times (at least once) and serves it as model name at version label ver;
@@ -66,7 +70,7 @@ func LoadArtifact(dir, name, ver string, copies int) (*Artifact, error) {
 // signature has a column type it cannot take.
 func NewArtifact(m *modelfile.Model, name, ver string, copies ...*modelfile.Model) (*Artifact, error) {
 	sig := m.Meta.Signature
-	a := &Artifact{idle: make(chan *modelfile.Model, 1+len(copies)), meta: Metadata{Name: name, Version: ver, Platform: "mlenv"}}
+	a := &Artifact{idle: make(chan *modelfile.Model, 1+len(copies)), transforms: m.Meta.Transforms, meta: Metadata{Name: name, Version: ver, Platform: "mlenv"}}
 	a.idle <- m
 	for _, c := range copies {
 		a.idle <- c
@@ -128,8 +132,9 @@ func listSeparator(t *data.Transforms, c modelfile.Column) string {
 // Metadata returns the model's name, version and raw-column signature.
 func (a *Artifact) Metadata() Metadata { return a.meta }
 
-// Infer encodes the column tensors with the artifact's transforms and runs
-// the network on them as one batch. Inputs
+// Infer encodes the column tensors with the artifact's transforms (or, in
+// a Prepared view, lays the prepared tensors out) and runs the network on
+// them as one batch. Inputs
 // with different row counts (possible when the model is served without
 // batching, which does not compare them) are an error wrapping
 // ErrBadRequest.
@@ -145,12 +150,17 @@ func (a *Artifact) Infer(_ context.Context, inputs []Tensor) ([]Tensor, error) {
 		out.Data = []float32{}
 		return []Tensor{out}, nil
 	}
+	b := (*data.Batch)(nil)
+	if a.prepared != nil {
+		b = a.preparedBatch(inputs, n)
+	} else {
+		var err error
+		if b, err = a.encode(inputs, n); err != nil {
+			return nil, err
+		}
+	}
 	m := <-a.idle
 	defer func() { a.idle <- m }()
-	b, err := a.encode(m.Meta.Transforms, inputs, n)
-	if err != nil {
-		return nil, err
-	}
 	preds, err := m.PredictBatch(b)
 	if err != nil {
 		return nil, err

@@ -268,3 +268,116 @@ func TestArtifactEncodeMatchesApply(t *testing.T) {
 		t.Errorf("encoded batch\n%+v\nApplyBatch gives\n%+v", got, want)
 	}
 }
+
+// preparedTensors lays an encoded batch out as the inputs of a Prepared
+// artifact: dense and categorical matrices, and each bag padded with -1
+// to the longest one.
+func preparedTensors(b *data.Batch, s data.Schema) []Tensor {
+	n := int64(b.Size)
+	ts := []Tensor{{Name: "dense", Datatype: FP32, Shape: []int64{n, int64(len(s.Dense))}, Data: b.Dense}}
+	cat := make([]int64, 0, b.Size*len(b.Cat))
+	for i := range b.Size {
+		for _, col := range b.Cat {
+			cat = append(cat, int64(col[i]))
+		}
+	}
+	ts = append(ts, Tensor{Name: "categorical", Datatype: Int64, Shape: []int64{n, int64(len(b.Cat))}, Data: cat})
+	for f, slot := range s.MultiHot {
+		off, width := b.MultiOffsets[f], int32(0)
+		for i := range b.Size {
+			width = max(width, off[i+1]-off[i])
+		}
+		ids := make([]int64, 0, b.Size*int(width))
+		for i := range b.Size {
+			for k := off[i]; k < off[i]+width; k++ {
+				id := int64(-1)
+				if k < off[i+1] {
+					id = int64(b.MultiIDs[f][k])
+				}
+				ids = append(ids, id)
+			}
+		}
+		ts = append(ts, Tensor{Name: slot.Name, Datatype: Int64, Shape: []int64{n, int64(width)}, Data: ids})
+	}
+	return ts
+}
+
+// TestArtifactPrepared serves the artifact's Prepared view with batching,
+// sends the rows encoded by the transforms in requests of different sizes
+// (so bags of different widths), and checks the answers against Predict on
+// the raw rows; ids out of range are bad requests that fail alone.
+func TestArtifactPrepared(t *testing.T) {
+	m, rows := artifactFixture(t)
+	want, err := m.Predict(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewArtifact(m, "ctr", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := a.Prepared()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := m.Meta.Transforms.Schema()
+	var specs []string
+	for _, in := range p.Metadata().Inputs {
+		specs = append(specs, fmt.Sprintf("%s %s %v", in.Name, in.Datatype, in.Shape))
+	}
+	if got, wantSpecs := fmt.Sprint(specs), fmt.Sprintf("[dense FP32 [-1 %d] categorical INT64 [-1 %d] tags INT64 [-1 -1]]", len(s.Dense), len(s.Categorical)); got != wantSpecs {
+		t.Fatalf("prepared inputs %s, want %s", got, wantSpecs)
+	}
+	repo := NewRepository(nil, nil)
+	defer repo.Close()
+	if err := repo.Load(p, BatchConfig{MaxBatchSize: 16, MaxQueueDelay: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for lo, hi := 0, 0; lo < len(rows); lo = hi {
+		hi = min(lo+1+lo%7, len(rows))
+		b, err := m.Meta.Transforms.ApplyBatch(rows[lo:hi])
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			res, err := repo.Infer(context.Background(), "ctr", "", preparedTensors(b, s))
+			if err != nil {
+				t.Errorf("rows %d-%d: %v", lo, hi, err)
+				return
+			}
+			for i, got := range res.Outputs[0].Data.([]float32) {
+				if d := math.Abs(float64(got - want[lo+i][0])); d > 1e-6 {
+					t.Errorf("row %d: served %v, Predict %v", lo+i, got, want[lo+i][0])
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	b, err := m.Meta.Transforms.ApplyBatch(rows[:2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		input string
+		id    int64
+		want  string
+	}{
+		{"categorical", int64(s.Categorical[0].Cardinality), fmt.Sprintf(`feature %q is outside [0, %d)`, s.Categorical[0].Name, s.Categorical[0].Cardinality)},
+		{"categorical", -1, `input "categorical": row 1`},
+		{"tags", -2, `input "tags": row 1: id -2 of feature "tags"`},
+	} {
+		ts := preparedTensors(b, s)
+		for _, x := range ts {
+			if x.Name == tc.input {
+				ids := x.Data.([]int64)
+				ids[len(ids)/2] = tc.id // row 1, the first column
+			}
+		}
+		_, err := repo.Infer(context.Background(), "ctr", "", ts)
+		if code, _ := errorStatus(err); code != 400 || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s id %d: %v (HTTP %d), want a bad request mentioning %s", tc.input, tc.id, err, code, tc.want)
+		}
+	}
+}

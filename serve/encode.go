@@ -26,7 +26,7 @@ func fieldSources(t *data.Transforms, inputs []TensorSpec) []int {
 // would need, and the same numbers. Columns that no input carries (the
 // label) are given 0, a value every label type accepts; the batch's labels
 // are zero. Record and Example buffers are reused across rows.
-func (a *Artifact) encode(t *data.Transforms, inputs []Tensor, n int) (*data.Batch, error) {
+func (a *Artifact) encode(inputs []Tensor, n int) (*data.Batch, error) {
 	rec := &data.Record{Fields: make([]data.Field, len(a.sources))}
 	for k, j := range a.sources {
 		if j < 0 {
@@ -41,7 +41,7 @@ func (a *Artifact) encode(t *data.Transforms, inputs []Tensor, n int) (*data.Bat
 				rec.Fields[k] = a.field(inputs[j], j, i, n)
 			}
 		}
-		if err := t.Encode(rec, &ex); err != nil {
+		if err := a.transforms.Encode(rec, &ex); err != nil {
 			return nil, fmt.Errorf("row %d: %w", i, err)
 		}
 		if b == nil {

@@ -228,6 +228,9 @@ func (a *admission) infer(ctx context.Context, inputs []Tensor) (Result, error) 
 	a.submitted = true
 	v := a.v
 	ordered, err := v.meta.checkInputs(inputs)
+	if c, ok := v.batcher.model.(InputChecker); ok && err == nil {
+		err = c.CheckInputs(ordered)
+	}
 	if err != nil {
 		v.batcher.release()
 		return Result{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
