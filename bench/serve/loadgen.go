@@ -388,8 +388,9 @@ func randomInputs(specs []tensorMeta, rows int) ([]serve.Tensor, error) {
 }
 
 // randomTensor returns a tensor of n random values valid for the datatype:
-// normal floats, integers in [0, 100), and BYTES elements that are small
-// decimal numbers, which categorical inputs take as ids.
+// normal floats, integers 0 or 1 (ids valid in any vocabulary of two or
+// more), and BYTES elements that are small decimal numbers, which
+// categorical inputs take as category values.
 func randomTensor(name string, d serve.Datatype, shape []int64, n int) (serve.Tensor, error) {
 	t := serve.Tensor{Name: name, Datatype: d, Shape: shape}
 	switch d {
@@ -398,21 +399,21 @@ func randomTensor(name string, d serve.Datatype, shape []int64, n int) (serve.Te
 	case serve.FP64:
 		t.Data = randomSlice(n, rand.NormFloat64)
 	case serve.Int8:
-		t.Data = randomSlice(n, func() int8 { return int8(rand.IntN(100)) })
+		t.Data = randomSlice(n, func() int8 { return int8(rand.IntN(2)) })
 	case serve.Int16:
-		t.Data = randomSlice(n, func() int16 { return int16(rand.IntN(100)) })
+		t.Data = randomSlice(n, func() int16 { return int16(rand.IntN(2)) })
 	case serve.Int32:
-		t.Data = randomSlice(n, func() int32 { return int32(rand.IntN(100)) })
+		t.Data = randomSlice(n, func() int32 { return int32(rand.IntN(2)) })
 	case serve.Int64:
-		t.Data = randomSlice(n, func() int64 { return int64(rand.IntN(100)) })
+		t.Data = randomSlice(n, func() int64 { return int64(rand.IntN(2)) })
 	case serve.Uint8:
-		t.Data = randomSlice(n, func() uint8 { return uint8(rand.IntN(100)) })
+		t.Data = randomSlice(n, func() uint8 { return uint8(rand.IntN(2)) })
 	case serve.Uint16:
-		t.Data = randomSlice(n, func() uint16 { return uint16(rand.IntN(100)) })
+		t.Data = randomSlice(n, func() uint16 { return uint16(rand.IntN(2)) })
 	case serve.Uint32:
-		t.Data = randomSlice(n, func() uint32 { return uint32(rand.IntN(100)) })
+		t.Data = randomSlice(n, func() uint32 { return uint32(rand.IntN(2)) })
 	case serve.Uint64:
-		t.Data = randomSlice(n, func() uint64 { return uint64(rand.IntN(100)) })
+		t.Data = randomSlice(n, func() uint64 { return uint64(rand.IntN(2)) })
 	case serve.Bool:
 		t.Data = randomSlice(n, func() bool { return rand.IntN(2) == 1 })
 	case serve.Bytes:

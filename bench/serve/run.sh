@@ -119,6 +119,15 @@ for proto in http binary grpc; do
 done
 echo "pytorch: $(bench --uri http://127.0.0.1:18002 --concurrency 8 --rows 64)"
 
+echo "== encoded inputs (--prepared): raw Infer, then gRPC"
+(cd "$repo" && go test ./bench/serve/ -run '^$' -bench 'BenchmarkRawInfer' -args -serve.artifact "$work/$model" -serve.prepared | grep '^Benchmark')
+for b in 64 1; do
+	start_mlenv --prepared --max-batch-size "$b" --max-queue-delay 500us
+	echo "batch $b, delay 500us, grpc, concurrency 32: $(bench_cpu grpc 1 --concurrency 32)"
+done
+start_mlenv --prepared --max-batch-size 64
+echo "64 rows per request, grpc, concurrency 8: $(bench_cpu grpc 64 --concurrency 8)"
+
 echo "== 2x overload: capacity at concurrency 32, then twice that rate, queue 128"
 for proto in http grpc; do
 	start_mlenv --max-batch-size 64 --max-queue-delay 500us --queue-size 128

@@ -24,20 +24,29 @@ var (
 	protocol     = flag.String("serve.protocol", HTTP, "protocol of the load: http or grpc")
 	binaryData   = flag.Bool("serve.binary", false, "HTTP load with the binary tensor data extension instead of JSON")
 	requestRows  = flag.Int("serve.rows", 1, "rows per request of BenchmarkServe and BenchmarkServeOverload")
+	prepared     = flag.Bool("serve.prepared", false, "with -serve.artifact, serve the artifact's Prepared view (encoded inputs)")
 )
 
 // benchModel returns the model the benchmarks serve: the -serve.artifact
-// model artifact when given, otherwise the plain Go MLP.
+// model artifact (its Prepared view with -serve.prepared) when given,
+// otherwise the plain Go MLP.
 func benchModel(tb testing.TB) serve.Model {
 	tb.Helper()
 	if *artifactPath == "" {
 		return newMLP()
 	}
-	m, err := serve.LoadArtifact(*artifactPath, "model", "1", 1)
+	a, err := serve.LoadArtifact(*artifactPath, "model", "1", 1)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return m
+	if !*prepared {
+		return a
+	}
+	p, err := a.Prepared()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
 }
 
 // mlp is the benchmark model: y = w2 · relu(W1 x + b1) + b2 with x of 64
