@@ -92,7 +92,8 @@ func (a *Artifact) CheckInputs(inputs []Tensor) error {
 			if in.name == preparedCategorical {
 				f = k % width
 			}
-			if (id < 0 && (id != -1 || in.name == preparedCategorical)) || id >= int64(in.cards[f]) {
+			padding := id == -1 && in.name != preparedCategorical // bags only
+			if !padding && (id < 0 || id >= int64(in.cards[f])) {
 				return fmt.Errorf("input %q: row %d: id %d of feature %q is outside [0, %d)", in.name, k/width, id, in.names[f], in.cards[f])
 			}
 		}
