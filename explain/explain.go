@@ -414,9 +414,9 @@ func (r *run) fill(dense *tensor.Tensor, embs []*tensor.Tensor, base int, x, b [
 		d := t.Data()
 		xs, bs := x[start:end], b[start:end]
 		for s, a := range r.alphas {
-			row := d[(base+s)*w:][:w]
+			row, af := d[(base+s)*w:][:w], float32(a)
 			for j, bj := range bs {
-				row[j] = bj + float32(a)*(xs[j]-bj)
+				row[j] = bj + af*(xs[j]-bj)
 			}
 		}
 		copy(d[(base+len(r.alphas))*w:], xs)

@@ -169,8 +169,9 @@ func backGram(t *Tensor) {
 	forBatches(a, t.in[1], t, func(ao, _, co int, la, _ matLayout) {
 		gc := g[co : co+m*m]
 		for i := range m {
-			for j := range m {
-				sym[i*m+j] = gc[i*m+j] + gc[j*m+i]
+			for j := range i + 1 {
+				s := gc[i*m+j] + gc[j*m+i]
+				sym[i*m+j], sym[j*m+i] = s, s
 			}
 		}
 		kernel.Sgemm(false, la.trans, m, k, m, 1, sym, m, a.data[ao:], la.ld, beta, da[co/m*k:], k)
