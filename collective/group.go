@@ -119,11 +119,7 @@ func Join(ctx context.Context, cfg Config) (*Group, error) {
 			return nil, fmt.Errorf("collective: rank %d of %d: rendezvous at %s: %w", cfg.Rank, cfg.Size, cfg.Rendezvous, err)
 		}
 		g.next, g.prev = next, prev
-		stage := cfg.shmStage
-		if stage == 0 {
-			stage = shmStageBytes / 4
-		}
-		if err := g.setupShm(cfg.NoSharedMemory, stage); err != nil {
+		if err := g.startShm(ctx, cfg); err != nil {
 			g.closeConns()
 			return nil, fmt.Errorf("collective: rank %d of %d: %w", cfg.Rank, cfg.Size, err)
 		}

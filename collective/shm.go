@@ -2,6 +2,7 @@ package collective
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
@@ -19,8 +20,8 @@ import (
 // machine). When every rank of a group runs on one host, each rank instead
 // maps every rank's staging segment in /dev/shm and the all-reduce becomes
 // plain memory copies and additions, as NCCL's intra-node SHM transport
-// does. Only the synchronisation travels over the TCP ring, one 8-byte
-// message per rank and staging chunk, so a dead or hung peer fails every
+// does. Only the synchronisation travels over the TCP ring, Size-1 8-byte
+// messages per rank and staging chunk, so a dead or hung peer fails every
 // rank exactly as on the TCP path: through the ring's deadlines and closed
 // connections.
 const (
@@ -31,9 +32,8 @@ const (
 	shmPrefix = "mlenv-collective-"
 	// shmStageBytes is the size of one staging buffer. The segment holds
 	// shmBuffers of them, whatever the all-reduce's size, so a group of
-	// 4 ranks needs 48 MB of /dev/shm (Docker's default is 64 MB); larger
-	// buffers only save synchronisation messages, which cost little next
-	// to copying 4 MB.
+	// 4 ranks needs 48 MB of /dev/shm (Docker's default is 64 MB). Larger
+	// buffers would only save synchronisations, one per buffer copied.
 	shmStageBytes = 4 << 20
 	// shmBuffers is the number of staging buffers per segment. Chunk k
 	// uses buffer k mod 3: a rank writes chunk k+1 before the others have
@@ -63,6 +63,26 @@ func (m *shmem) close() {
 			unmapSegment(b)
 		}
 	}
+}
+
+// startShm runs setupShm with cfg's staging size, bounded by ctx (the
+// rendezvous timeout): when ctx ends first, the ring's connections are
+// closed, which fails the set-up on every rank.
+func (g *Group) startShm(ctx context.Context, cfg Config) error {
+	stage := cfg.shmStage
+	if stage == 0 {
+		stage = shmStageBytes / 4
+	}
+	stop := context.AfterFunc(ctx, g.closeConns)
+	err := g.setupShm(cfg.NoSharedMemory, stage)
+	if !stop() && err == nil {
+		err = fmt.Errorf("shared-memory set-up: %w", ctx.Err())
+	}
+	if err != nil && g.shm != nil {
+		g.shm.close()
+		g.shm = nil
+	}
+	return err
 }
 
 // setupShm decides, with every other rank, whether the group's all-reduces
@@ -177,20 +197,26 @@ func (g *Group) gatherSetup(blob []byte) ([][]byte, error) {
 		if err := g.next.send(opSetup, 0, blobs[mod(g.rank-s, g.size)]); err != nil {
 			return nil, fmt.Errorf("shared-memory set-up: %w", err)
 		}
-		n, err := g.prev.recvHeader(opSetup, 0)
-		if err == nil && n > maxSetupMessage {
-			err = fmt.Errorf("rank %d sent a %d-byte set-up message, at most %d expected", g.prev.rank, n, maxSetupMessage)
-		}
-		in := make([]byte, n)
-		if err == nil {
-			err = g.prev.read(in)
-		}
+		in, err := g.recvSetup()
 		if err != nil {
 			return nil, fmt.Errorf("shared-memory set-up: %w", err)
 		}
 		blobs[mod(g.rank-s-1, g.size)] = in
 	}
 	return blobs, nil
+}
+
+// recvSetup reads one set-up message from the previous rank.
+func (g *Group) recvSetup() ([]byte, error) {
+	n, err := g.prev.recvHeader(opSetup, 0)
+	if err != nil {
+		return nil, err
+	}
+	if n > maxSetupMessage {
+		return nil, fmt.Errorf("rank %d sent a %d-byte set-up message, at most %d expected", g.prev.rank, n, maxSetupMessage)
+	}
+	in := make([]byte, n)
+	return in, g.prev.read(in)
 }
 
 // shmAllReduce sums buf over all ranks through the segments. buf is cut
