@@ -1,7 +1,9 @@
 // Package collective is mlenv's collective communication for data-parallel
 // training: a TCP rendezvous at rank 0's address, a ring of TCP connections
 // between the workers, and on top of it ring all-reduce, all-gather of sparse
-// embedding rows, broadcast and barrier.
+// embedding rows, broadcast and barrier. When all workers share a host,
+// all-reduces go through shared memory instead of the ring's sockets (see
+// Group.SharedMemory), synchronised over the ring.
 //
 // Every worker of a job calls Join with the same world size and rendezvous
 // address and its own rank. Collectives must then be called by every rank in
