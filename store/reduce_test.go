@@ -38,17 +38,10 @@ func TestReduceMetricHistory(t *testing.T) {
 		}
 		// Buckets [0, 50) and [50, 100): first, last, lowest and highest
 		// (the earliest of equal values: 59 in the second bucket).
-		want := []struct {
-			step int64
-			v    float64
-		}{{0, 0}, {37, 100}, {49, 9}, {50, 0}, {59, 9}, {62, -100}, {99, 9}}
-		if len(got.Points) != len(want) {
-			t.Fatalf("reduced to %+v, want steps %v", got.Points, want)
-		}
-		for i, w := range want {
-			p := got.Points[i]
-			if p.Step != w.step || float64(p.Value) != w.v || p.Timestamp != 1000+w.step {
-				t.Fatalf("point %d = %+v, want step %d value %g", i, p, w.step, w.v)
+		wantPoints(t, got.Points, []stepValue{{0, 0}, {37, 100}, {49, 9}, {50, 0}, {59, 9}, {62, -100}, {99, 9}})
+		for _, p := range got.Points {
+			if p.Timestamp != 1000+p.Step {
+				t.Fatalf("point %+v has another step's timestamp", p)
 			}
 		}
 
@@ -129,18 +122,7 @@ func TestReduceMetricHistoryNonFinite(t *testing.T) {
 		if got.Total != 24 || got.NonFinite != 9 || got.InRange != 15 {
 			t.Fatalf("total/non-finite/in range = %d/%d/%d, want 24/9/15", got.Total, got.NonFinite, got.InRange)
 		}
-		want := []struct {
-			step int64
-			v    float64
-		}{{4, 4}, {8, 8}, {9, 9}, {11, 11}, {12, -5}, {13, 4}, {14, 14}, {16, 7}, {18, 18}}
-		if len(got.Points) != len(want) {
-			t.Fatalf("reduced to %+v, want %v", got.Points, want)
-		}
-		for i, w := range want {
-			if p := got.Points[i]; p.Step != w.step || float64(p.Value) != w.v {
-				t.Fatalf("point %d = %+v, want step %d value %g", i, p, w.step, w.v)
-			}
-		}
+		wantPoints(t, got.Points, []stepValue{{4, 4}, {8, 8}, {9, 9}, {11, 11}, {12, -5}, {13, 4}, {14, 14}, {16, 7}, {18, 18}})
 
 		lo, hi := int64(0), int64(3)
 		got, err = s.ReduceMetricHistory(ctx, store.ReduceRequest{RunID: id, Key: "m", Buckets: 10, MinStep: &lo, MaxStep: &hi})
@@ -149,4 +131,22 @@ func TestReduceMetricHistoryNonFinite(t *testing.T) {
 			t.Fatalf("range 0..3 (NaN only) reduced to %+v", got)
 		}
 	})
+}
+
+type stepValue struct {
+	step int64
+	v    float64
+}
+
+// wantPoints fails t unless pts are at the steps, with the values, of want.
+func wantPoints(t *testing.T, pts []store.Metric, want []stepValue) {
+	t.Helper()
+	if len(pts) != len(want) {
+		t.Fatalf("reduced to %+v, want %v", pts, want)
+	}
+	for i, w := range want {
+		if p := pts[i]; p.Step != w.step || float64(p.Value) != w.v {
+			t.Fatalf("point %d = %+v, want step %d value %g", i, p, w.step, w.v)
+		}
+	}
 }
