@@ -25,6 +25,9 @@ var opNames = map[byte]string{opAllReduce: "all-reduce", opGatherRows: "all-gath
 
 const (
 	headerLen = 16
+	// smallPayload is the largest payload send writes together with its
+	// header.
+	smallPayload = 64
 	// ioChunk bounds one read or write call, so the per-call deadline holds
 	// for any message size. 4 MB took about 10% less CPU time per byte
 	// than 1 MB on loopback (fewer system calls and wake-ups), and larger
@@ -59,8 +62,16 @@ func newPeer(c net.Conn, rank int, addr string, timeout time.Duration) *peer {
 }
 
 // send writes one message: a header naming op, seq and the payload length,
-// then the payload.
+// then the payload. A small payload goes out in one write with its header:
+// one packet and one wake-up of the receiver instead of two, which is
+// most of the cost of the synchronisation messages.
 func (p *peer) send(op byte, seq uint32, payload []byte) error {
+	if len(payload) <= smallPayload {
+		var b [headerLen + smallPayload]byte
+		putHeader(b[:], op, seq, len(payload))
+		n := copy(b[headerLen:], payload)
+		return p.write(b[:headerLen+n])
+	}
 	if err := p.sendHeader(op, seq, len(payload)); err != nil {
 		return err
 	}
@@ -78,10 +89,15 @@ func (p *peer) send(op byte, seq uint32, payload []byte) error {
 // caller then writes itself.
 func (p *peer) sendHeader(op byte, seq uint32, n int) error {
 	var h [headerLen]byte
+	putHeader(h[:], op, seq, n)
+	return p.write(h[:])
+}
+
+// putHeader writes the header of a message of n payload bytes into h.
+func putHeader(h []byte, op byte, seq uint32, n int) {
 	h[0] = op
 	binary.LittleEndian.PutUint32(h[4:8], seq)
-	binary.LittleEndian.PutUint64(h[8:], uint64(n))
-	return p.write(h[:])
+	binary.LittleEndian.PutUint64(h[8:headerLen], uint64(n))
 }
 
 // write writes b, which is at most ioChunk bytes, under a fresh deadline.
