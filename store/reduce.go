@@ -212,37 +212,50 @@ func (s *SQLStore) sqliteBuckets(ctx context.Context, run int64, key string, bs 
 		}
 		stmts = append(stmts, st)
 	}
-	stats, fallback, kept := stmts[0], stmts[1], stmts[2]
+	q := sqliteBucket{stats: stmts[0], fallback: stmts[1], kept: stmts[2], run: run, key: key}
 	out := make([]bucketStat, len(bs))
 	for i, r := range bs {
-		b := &out[i]
-		b.stepRange = r
-		args := []any{run, key, r.first, r.last}
-		var nan int
-		var lo, hi sql.NullFloat64
-		if err := stats.QueryRowContext(ctx, args...).Scan(&b.all, &nan, &lo, &hi); err != nil {
-			return nil, err
-		}
-		b.fin = b.all - nan
-		if math.IsInf(lo.Float64, 0) || math.IsInf(hi.Float64, 0) || nan > 0 && (lo.Float64 >= 0 || hi.Float64 <= 0) {
-			if err := fallback.QueryRowContext(ctx, append(args, finiteArgs...)...).Scan(&b.fin, &lo, &hi); err != nil {
-				return nil, err
-			}
-		}
-		if b.fin == 0 {
-			continue
-		}
-		b.lo, b.hi = lo.Float64, hi.Float64
-		var q []any
-		for _, extra := range [][]any{finiteArgs, finiteArgs, finiteArgs, {b.lo}, {b.hi}} {
-			q = append(append(q, args...), extra...)
-		}
-		rows, err := kept.QueryContext(ctx, q...)
-		if err := scanMetrics(rows, err, key, pts); err != nil {
+		if out[i], err = q.reduce(ctx, r, pts); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// sqliteBucket reduces the buckets of one metric with prepared
+// statements of sqliteStats, sqliteFiniteStats and sqliteKept.
+type sqliteBucket struct {
+	stats, fallback, kept *sql.Stmt
+	run                   int64
+	key                   string
+}
+
+// reduce returns the stats of the bucket r and appends its kept points
+// to pts.
+func (q *sqliteBucket) reduce(ctx context.Context, r stepRange, pts *[]Metric) (bucketStat, error) {
+	b := bucketStat{stepRange: r}
+	args := []any{q.run, q.key, r.first, r.last}
+	var nan int
+	var lo, hi sql.NullFloat64
+	if err := q.stats.QueryRowContext(ctx, args...).Scan(&b.all, &nan, &lo, &hi); err != nil {
+		return b, err
+	}
+	b.fin = b.all - nan
+	if math.IsInf(lo.Float64, 0) || math.IsInf(hi.Float64, 0) || nan > 0 && (lo.Float64 >= 0 || hi.Float64 <= 0) {
+		if err := q.fallback.QueryRowContext(ctx, append(args, finiteArgs...)...).Scan(&b.fin, &lo, &hi); err != nil {
+			return b, err
+		}
+	}
+	if b.fin == 0 {
+		return b, nil
+	}
+	b.lo, b.hi = lo.Float64, hi.Float64
+	var keptArgs []any
+	for _, extra := range [][]any{finiteArgs, finiteArgs, finiteArgs, {b.lo}, {b.hi}} {
+		keptArgs = append(append(keptArgs, args...), extra...)
+	}
+	rows, err := q.kept.QueryContext(ctx, keptArgs...)
+	return b, scanMetrics(rows, err, q.key, pts)
 }
 
 // PostgreSQL queries of all buckets at once, one round trip each: the
