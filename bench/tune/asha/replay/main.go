@@ -83,10 +83,6 @@ func run(o options) error {
 	if o.n > len(pool) || o.m > len(pool) {
 		return fmt.Errorf("%s holds %d complete trials, fewer than -n %d or -m %d", o.dir, len(pool), o.n, o.m)
 	}
-	sign := 1.0 // makes larger better
-	if !meta.Maximize {
-		sign = -1
-	}
 	var gaps, shares []float64
 	met, close, cheap := 0, 0, 0
 	for d := range o.draws {
@@ -94,18 +90,10 @@ func run(o options) error {
 		if d == 0 {
 			slices.Sort(order) // the recorded order: the real studies' points
 		}
-		full, fullSteps := math.Inf(-1), 0
-		for _, i := range order[:o.n] {
-			t := pool[i]
-			full = math.Max(full, sign*t.values[len(t.values)-1])
-			fullSteps += t.steps[len(t.steps)-1]
-		}
-		best, steps, err := asha(space, meta.Maximize, pool, order[:o.m], o.minR, o.eta)
+		gap, share, err := compare(space, meta.Maximize, pool, order, o)
 		if err != nil {
 			return err
 		}
-		gap := (full - sign*best) / math.Abs(full)
-		share := float64(steps) / float64(fullSteps)
 		gaps, shares = append(gaps, gap), append(shares, share)
 		if gap <= o.gap {
 			close++
@@ -117,8 +105,7 @@ func run(o options) error {
 			met++
 		}
 		if o.verbose {
-			fmt.Printf("draw %3d  random best %.5f (%d steps)  asha best %.5f (%d steps)  gap %.2f%%  share %.3f\n",
-				d, sign*full, fullSteps, best, steps, 100*gap, share)
+			fmt.Printf("draw %3d  ASHA %.2f%% below random search at %.3f of its steps\n", d, 100*gap, share)
 		}
 	}
 	fmt.Printf("%d draws from %d trials: random search %d trials, ASHA %d trials (min_resource %d, eta %d)\n", o.draws, len(pool), o.n, o.m, o.minR, o.eta)
@@ -127,6 +114,27 @@ func run(o options) error {
 	fmt.Printf("ASHA steps / random's: median %.3f, max %.3f\n", tune.MedianOf(shares), slices.Max(shares))
 	fmt.Printf("draws within %.1f%%: %d; at <= %.3f of the steps: %d; both: %d of %d\n", 100*o.gap, close, o.compute, cheap, met, o.draws)
 	return nil
+}
+
+// compare runs random search over the first o.n trials of order and ASHA
+// over the first o.m, and returns how far ASHA's best falls short of
+// random search's (relative) and its share of random search's steps.
+func compare(space *tune.Space, maximize bool, pool []recorded, order []int, o options) (gap, share float64, err error) {
+	sign := 1.0 // makes larger better
+	if !maximize {
+		sign = -1
+	}
+	full, fullSteps := math.Inf(-1), 0
+	for _, i := range order[:o.n] {
+		t := pool[i]
+		full = math.Max(full, sign*t.values[len(t.values)-1])
+		fullSteps += t.steps[len(t.steps)-1]
+	}
+	best, steps, err := asha(space, maximize, pool, order[:o.m], o.minR, o.eta)
+	if err != nil {
+		return 0, 0, err
+	}
+	return (full - sign*best) / math.Abs(full), float64(steps) / float64(fullSteps), nil
 }
 
 // load reads the complete trials of the study in dir.
