@@ -78,40 +78,47 @@ func (g *convGeom) block(ki, kj int) (first, last, shift, lo, hi int) {
 	return r0*g.wo + lo, (r1-1)*g.wo + hi, (ki-g.pad)*g.w + kj - g.pad, lo, hi
 }
 
-// im2col writes one image's columns into the column matrix col [c*kh*kw,
-// ld]: row (c, ki, kj) holds, for each output position, the image value
-// under that kernel tap, 0 in the padding.
-func (g *convGeom) im2col(col []float32, ld int, img []float32) {
+// taps calls fn for each kernel tap (c, ki, kj) of one image with that
+// tap's row of the column matrix col [c*kh*kw, ld] (hw values) and the
+// image plane of channel c.
+func (g *convGeom) taps(col []float32, ld int, img []float32, fn func(row, plane []float32, ki, kj int)) {
 	hw := g.ho * g.wo
 	for c := range g.c {
 		plane := img[c*g.h*g.w:][:g.h*g.w]
 		for t := range g.kh * g.kw {
-			ki, kj := t/g.kw, t%g.kw
-			dst := col[(c*g.kh*g.kw+t)*ld:][:hw]
-			if g.sameSize() {
-				first, last, shift, lo, hi := g.block(ki, kj)
-				clear(dst[:first])
-				copy(dst[first:last], plane[first+shift:])
-				clear(dst[last:])
-				g.clearEdges(dst[first:last], first, lo, hi)
-				continue
-			}
-			for oi := range g.ho {
-				out := dst[oi*g.wo:][:g.wo]
-				r, lo, hi := g.span(oi, ki, kj)
-				if r < 0 {
-					clear(out)
-					continue
-				}
-				clear(out[:lo])
-				clear(out[hi:])
-				src := plane[r*g.w:][:g.w]
-				for oj := lo; oj < hi; oj++ {
-					out[oj] = src[oj*g.stride-g.pad+kj]
-				}
-			}
+			fn(col[(c*g.kh*g.kw+t)*ld:][:hw], plane, t/g.kw, t%g.kw)
 		}
 	}
+}
+
+// im2col writes one image's columns into the column matrix col [c*kh*kw,
+// ld]: row (c, ki, kj) holds, for each output position, the image value
+// under that kernel tap, 0 in the padding.
+func (g *convGeom) im2col(col []float32, ld int, img []float32) {
+	g.taps(col, ld, img, func(dst, plane []float32, ki, kj int) {
+		if g.sameSize() {
+			first, last, shift, lo, hi := g.block(ki, kj)
+			clear(dst[:first])
+			copy(dst[first:last], plane[first+shift:])
+			clear(dst[last:])
+			g.clearEdges(dst[first:last], first, lo, hi)
+			return
+		}
+		for oi := range g.ho {
+			out := dst[oi*g.wo:][:g.wo]
+			r, lo, hi := g.span(oi, ki, kj)
+			if r < 0 {
+				clear(out)
+				continue
+			}
+			clear(out[:lo])
+			clear(out[hi:])
+			src := plane[r*g.w:][:g.w]
+			for oj := lo; oj < hi; oj++ {
+				out[oj] = src[oj*g.stride-g.pad+kj]
+			}
+		}
+	})
 }
 
 // clearEdges zeroes the columns outside [lo, hi) of the output rows that
@@ -136,30 +143,24 @@ func (g *convGeom) clearEdges(seg []float32, first, lo, hi int) {
 // im2col) into the image's gradient img. It zeroes the entries of col
 // that fall in the padding.
 func (g *convGeom) col2im(img, col []float32, ld int) {
-	hw := g.ho * g.wo
-	for c := range g.c {
-		plane := img[c*g.h*g.w:][:g.h*g.w]
-		for t := range g.kh * g.kw {
-			ki, kj := t/g.kw, t%g.kw
-			seg := col[(c*g.kh*g.kw+t)*ld:][:hw]
-			if g.sameSize() {
-				first, last, shift, lo, hi := g.block(ki, kj)
-				g.clearEdges(seg[first:last], first, lo, hi)
-				kernel.Axpy(1, seg[first:last], plane[first+shift:last+shift])
+	g.taps(col, ld, img, func(seg, plane []float32, ki, kj int) {
+		if g.sameSize() {
+			first, last, shift, lo, hi := g.block(ki, kj)
+			g.clearEdges(seg[first:last], first, lo, hi)
+			kernel.Axpy(1, seg[first:last], plane[first+shift:last+shift])
+			return
+		}
+		for oi := range g.ho {
+			r, lo, hi := g.span(oi, ki, kj)
+			if r < 0 {
 				continue
 			}
-			for oi := range g.ho {
-				r, lo, hi := g.span(oi, ki, kj)
-				if r < 0 {
-					continue
-				}
-				dst := plane[r*g.w:][:g.w]
-				for oj, v := range seg[oi*g.wo+lo : oi*g.wo+hi] {
-					dst[(oj+lo)*g.stride-g.pad+kj] += v
-				}
+			dst := plane[r*g.w:][:g.w]
+			for oj, v := range seg[oi*g.wo+lo : oi*g.wo+hi] {
+				dst[(oj+lo)*g.stride-g.pad+kj] += v
 			}
 		}
-	}
+	})
 }
 
 // Conv2d returns the 2-D cross-correlation of x [N, C, H, W] with weight

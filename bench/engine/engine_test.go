@@ -52,13 +52,17 @@ func TestRunGEMMAndErrors(t *testing.T) {
 	}
 }
 
+// benchModels are the models the Go benchmarks time, at the batch sizes
+// of the PyTorch comparison.
+var benchModels = []struct {
+	model string
+	batch int
+}{{"mlp", 512}, {"dlrm", 512}, {"cnn", 64}}
+
 // BenchmarkTrainStep times one training step of each benchmark model;
 // `mlenv bench engine` is the tool for comparisons with PyTorch.
 func BenchmarkTrainStep(b *testing.B) {
-	for _, c := range []struct {
-		model string
-		batch int
-	}{{"mlp", 512}, {"dlrm", 512}, {"cnn", 64}} {
+	for _, c := range benchModels {
 		b.Run(c.model, func(b *testing.B) {
 			m := newModel(c.model, c.batch)
 			ar := tensor.NewArena()
@@ -74,10 +78,7 @@ func BenchmarkTrainStep(b *testing.B) {
 // BenchmarkInference times one forward pass without a graph (a no-grad
 // arena, as Run's inference figure) of each benchmark model.
 func BenchmarkInference(b *testing.B) {
-	for _, c := range []struct {
-		model string
-		batch int
-	}{{"mlp", 512}, {"dlrm", 512}, {"cnn", 64}} {
+	for _, c := range benchModels {
 		b.Run(c.model, func(b *testing.B) {
 			m := newModel(c.model, c.batch)
 			ar := tensor.NewArena()
