@@ -123,8 +123,9 @@ type Progress struct {
 	// data-parallel run.
 	Examples int64
 	Elapsed  time.Duration
-	// Remaining estimates the time to the planned last step at this
-	// run's pace so far.
+	// Remaining estimates the time to the planned last step at the pace
+	// of this run's training loop so far (evaluations included, fitting
+	// the transforms not).
 	Remaining time.Duration
 	// TrainLoss is the mean training loss since the previous evaluation
 	// (of rank 0's batches in a data-parallel run).

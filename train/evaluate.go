@@ -86,7 +86,7 @@ func (r *run) progress(now time.Time) Progress {
 	elapsed, total := now.Sub(r.start), r.totalSteps()
 	var remaining time.Duration
 	if done := r.pos.Step - r.startStep; done > 0 && r.pos.Step < total {
-		remaining = time.Duration(float64(elapsed) / float64(done) * float64(total-r.pos.Step))
+		remaining = time.Duration(float64(now.Sub(r.loopStart)) / float64(done) * float64(total-r.pos.Step))
 	}
 	return Progress{Step: r.pos.Step, TotalSteps: total, Epoch: r.pos.Epoch, Examples: r.examples,
 		Elapsed: elapsed, Remaining: remaining}

@@ -79,8 +79,11 @@ type run struct {
 	train  *data.Loader
 	valid  *data.Loader
 	arena  *tensor.Arena
-	start  time.Time
-	dp     *parallel // nil when training alone
+	start  time.Time // when Run began, fitting the transforms included
+	// loopStart is when the training loop began: the pace of the steps,
+	// for the estimated time left, is measured from it.
+	loopStart time.Time
+	dp        *parallel // nil when training alone
 
 	pos       position
 	saved     position // where the newest checkpoint of this process was written
@@ -283,6 +286,7 @@ func (r *run) done() bool {
 // resumed from a checkpoint written during an evaluation does that
 // evaluation first.
 func (r *run) loop(ctx context.Context) error {
+	r.loopStart = time.Now()
 	if r.pos.EvalPending {
 		if err := r.evaluate(ctx); err != nil {
 			return r.interrupted(ctx, err)
