@@ -26,12 +26,13 @@ var (
 // hasAVX2 reports whether the processor runs the AVX2 and FMA3 kernels.
 var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
-// The vector primitives behind Dot, Axpy, AddReLU, ReLUGrad, AdamStep and
-// gemv.
+// The vector primitives behind Dot, Axpy, AddReLU, ReLU, ReLUGrad,
+// AdamStep and gemv.
 var (
 	dot      = pick(dotAVX2, dotGo)
 	axpy     = pick(axpyAVX2, axpyGo)
 	addReLU  = pick(addReLUAVX2, addReLUGo)
+	relu     = pick(reluAVX2, reluGo)
 	reluGrad = pick(reluGradAVX2, reluGradGo)
 	adamStep = pick(adamStepAVX2, adamStepGo)
 
@@ -67,6 +68,13 @@ func addReLUAVX2(x, bias []float32) {
 	n := len(x) &^ 7
 	addReLUKernelAVX2(x[:n], bias[:n])
 	addReLUGo(x[n:], bias[n:len(x)])
+}
+
+// reluAVX2 is reluGo with the bulk of the vectors in assembly.
+func reluAVX2(dst, x []float32) {
+	n := len(dst) &^ 7
+	reluKernelAVX2(dst[:n], x[:n])
+	reluGo(dst[n:], x[n:len(dst)])
 }
 
 // reluGradAVX2 is reluGradGo with the bulk of the vectors in assembly.
@@ -134,6 +142,12 @@ func axpyKernelAVX2(alpha float32, x, y []float32)
 //
 //go:noescape
 func addReLUKernelAVX2(x, bias []float32)
+
+// reluKernelAVX2 sets dst[i] = max(x[i], 0); len(dst) is a multiple of
+// 8.
+//
+//go:noescape
+func reluKernelAVX2(dst, x []float32)
 
 // reluGradKernelAVX2 sets dst[i] = g[i] if y[i] > 0, else 0; len(dst) is
 // a multiple of 8.

@@ -6,12 +6,13 @@ package kernel
 // only, and the purego build tag turns them off.
 func asmImpls() []impl { return nil }
 
-// The vector primitives behind Dot, Axpy, AddReLU, ReLUGrad, AdamStep and
-// gemv.
+// The vector primitives behind Dot, Axpy, AddReLU, ReLU, ReLUGrad,
+// AdamStep and gemv.
 var (
 	dot      = dotGo
 	axpy     = axpyGo
 	addReLU  = addReLUGo
+	relu     = reluGo
 	reluGrad = reluGradGo
 	adamStep = adamStepGo
 

@@ -56,6 +56,26 @@ func AddReLU(x, bias []float32) {
 	addReLU(x, bias)
 }
 
+// ReLU sets dst[i] = max(x[i], 0): an activation in one pass. A NaN
+// stays NaN. dst may be x. It panics if the lengths differ.
+func ReLU(dst, x []float32) {
+	if len(x) != len(dst) {
+		panic(fmt.Sprintf("kernel: ReLU of lengths %d and %d", len(dst), len(x)))
+	}
+	relu(dst, x)
+}
+
+// reluGo is ReLU in portable Go, for equal lengths.
+func reluGo(dst, x []float32) {
+	x = x[:len(dst)]
+	for i, v := range x {
+		if v < 0 {
+			v = 0
+		}
+		dst[i] = v
+	}
+}
+
 // ReLUGrad sets dst[i] = g[i] where y[i] > 0 and 0 elsewhere: the
 // gradient through a ReLU whose output was y. dst may be g. It panics if
 // the lengths differ.

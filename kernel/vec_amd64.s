@@ -268,3 +268,31 @@ loop:
 	JNE loop
 	VZEROUPPER
 	RET
+
+// func reluKernelAVX2(dst, x []float32)
+// dst[i] = max(x[i], 0) for len(dst), a multiple of 8; len(x) >= len(dst).
+// MAXPS returns its memory operand x[i] when it is a NaN.
+TEXT ·reluKernelAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), DI
+	MOVQ dst_len+8(FP), CX
+	MOVQ x_base+24(FP), SI
+	VXORPS Y15, Y15, Y15
+loop16:
+	CMPQ CX, $16
+	JLT tail8
+	VMAXPS (SI), Y15, Y0
+	VMAXPS 32(SI), Y15, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP loop16
+tail8:
+	CMPQ CX, $8
+	JLT done
+	VMAXPS (SI), Y15, Y0
+	VMOVUPS Y0, (DI)
+done:
+	VZEROUPPER
+	RET

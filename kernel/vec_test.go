@@ -73,6 +73,7 @@ func TestVecLengthMismatchPanics(t *testing.T) {
 		func() { Dot(make([]float32, 3), make([]float32, 4)) },
 		func() { Axpy(1, make([]float32, 9), make([]float32, 8)) },
 		func() { AddReLU(make([]float32, 9), make([]float32, 8)) },
+		func() { ReLU(make([]float32, 9), make([]float32, 8)) },
 		func() { ReLUGrad(make([]float32, 8), make([]float32, 8), make([]float32, 7)) },
 	} {
 		func() {
@@ -121,6 +122,33 @@ func TestAddReLU(t *testing.T) {
 				}
 			}
 			if x[n] != orig[n] && !math.IsNaN(float64(x[n])) {
+				t.Fatalf("length %d: element past the end changed", n)
+			}
+		}
+	}
+}
+
+// TestReLU checks ReLU into another slice and in place, NaNs and zeros
+// of both signs included.
+func TestReLU(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	for _, relu := range []func(dst, x []float32){ReLU, reluGo} {
+		for _, n := range vecLengths() {
+			x := activationInputs(rng, n)
+			dst := randMatrix(rng, 1, n+1, 0)
+			last := dst[n]
+			relu(dst[:n], x)
+			inPlace := slices.Clone(x)
+			relu(inPlace, inPlace)
+			for i, v := range x {
+				want := max(v, 0)
+				for _, got := range []float32{dst[i], inPlace[i]} {
+					if got != want && !(math.IsNaN(float64(got)) && math.IsNaN(float64(want))) {
+						t.Fatalf("length %d: relu(%v) = %v, want %v", n, v, got, want)
+					}
+				}
+			}
+			if dst[n] != last {
 				t.Fatalf("length %d: element past the end changed", n)
 			}
 		}

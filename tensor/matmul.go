@@ -2,7 +2,6 @@ package tensor
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/mlenv/mlenv/kernel"
 )
@@ -235,20 +234,6 @@ func Linear(x, w, bias *Tensor, act Activation) *Tensor {
 	return y
 }
 
-// relu returns max(v, 0) without a branch, by clearing v if its sign bit
-// is set: branches on the signs of activations mispredict half the time.
-func relu(v float32) float32 {
-	b := math.Float32bits(v)
-	return math.Float32frombits(b &^ uint32(int32(b)>>31))
-}
-
-// reluRow computes row = max(row, 0) in place.
-func reluRow(row []float32) {
-	for i, v := range row {
-		row[i] = relu(v)
-	}
-}
-
 // biasAct computes row = act(row + bias) in place; bias may be nil.
 func biasAct(row, bias []float32, act Activation) {
 	if act == ActReLU && bias != nil {
@@ -263,7 +248,7 @@ func biasAct(row, bias []float32, act Activation) {
 	}
 	switch act {
 	case ActReLU:
-		reluRow(row)
+		kernel.ReLU(row, row)
 	case ActSigmoid:
 		for i, v := range row {
 			row[i] = sigmoid(v)

@@ -36,7 +36,8 @@ func Log(x *Tensor) *Tensor { return unary(uLog, x, 0) }
 // Sqrt returns the square root elementwise.
 func Sqrt(x *Tensor) *Tensor { return unary(uSqrt, x, 0) }
 
-// ReLU returns max(x, 0); its gradient at 0 is taken as 0.
+// ReLU returns max(x, 0) (NaN stays NaN); its gradient at 0 is taken as
+// 0.
 func ReLU(x *Tensor) *Tensor { return unary(uReLU, x, 0) }
 
 // GELU returns x * Φ(x) with the exact normal CDF (PyTorch's default).
@@ -91,9 +92,7 @@ func unaryRow(k unaryKind, c float32, dst, src []float32) {
 			dst[i] = float32(math.Sqrt(float64(v)))
 		}
 	case uReLU:
-		for i, v := range src {
-			dst[i] = relu(v)
-		}
+		kernel.ReLU(dst, src)
 	case uGELU:
 		for i, v := range src {
 			dst[i] = float32(0.5 * float64(v) * (1 + math.Erf(float64(v)/math.Sqrt2)))
@@ -175,7 +174,8 @@ func unaryGradRow(k unaryKind, c float32, dst, g, x, y []float32) {
 		}
 	case uReLU:
 		for i := range dst {
-			// Branch-free (see relu): the mask is all ones where x > 0.
+			// Branch-free (branches on the signs of activations
+			// mispredict half the time): the mask is all ones where x > 0.
 			mask := uint32(-int32(math.Float32bits(x[i])) >> 31)
 			dst[i] += math.Float32frombits(math.Float32bits(g[i]) & mask)
 		}
