@@ -125,7 +125,7 @@ func (s *TPE) model(h History) (Params, bool) {
 		return uniformPoint(h.Space, s.rng), false
 	}
 	nBelow := min(int(math.Ceil(0.1*float64(finished))), 25)
-	below, above := ranked[:nBelow], ranked[nBelow:]
+	below, above := byAge(ranked[:nBelow]), byAge(ranked[nBelow:])
 	proposed := Params{}
 	x := h.Space.build(func(p Param) float64 {
 		if v, ok := proposed[p.Name]; ok {
@@ -178,8 +178,9 @@ func evaluated(h History, x Params) (*Trial, bool) {
 	return nil, false
 }
 
-// propose fits l to the trials of below and g to those of above that set
-// all of params, and returns the best of the candidates drawn from l.
+// propose fits l to the trials of below and g to those of above (both
+// oldest first) that set all of params, and returns the best of the
+// candidates drawn from l.
 func (s *TPE) propose(params []Param, below, above []*Trial, cfg parzenConfig) Params {
 	cfg.priorWeight = s.PriorWeight
 	l := s.estimator(params, below, cfg)
@@ -199,21 +200,28 @@ func (s *TPE) propose(params []Param, below, above []*Trial, cfg parzenConfig) P
 	return out
 }
 
-// estimator fits a Parzen estimator to group, weighting observations by
-// age: with n > 25 the oldest n-25 ramp linearly from 1/n up to 1.
+// byAge returns a copy of trials ordered by number, oldest first.
+func byAge(trials []*Trial) []*Trial {
+	out := slices.Clone(trials)
+	slices.SortFunc(out, func(a, b *Trial) int { return a.Number - b.Number })
+	return out
+}
+
+// estimator fits a Parzen estimator to the trials of group (oldest first)
+// that set all of params, weighting them by age: with n > 25 the oldest
+// n-25 ramp linearly from 1/n up to 1.
 func (s *TPE) estimator(params []Param, group []*Trial, cfg parzenConfig) *parzen {
-	var byAge []*Trial
+	var set []*Trial
 	for _, t := range group {
 		if hasAll(t.Params, params) {
-			byAge = append(byAge, t)
+			set = append(set, t)
 		}
 	}
-	slices.SortFunc(byAge, func(a, b *Trial) int { return a.Number - b.Number })
-	n := len(byAge)
+	n := len(set)
 	obs := make([][]float64, n)
 	w := make([]float64, n)
 	ramp := n - 25
-	for i, t := range byAge {
+	for i, t := range set {
 		obs[i] = unitCoords(params, t.Params)
 		w[i] = 1
 		if i < ramp {
