@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"math"
+	"slices"
 )
 
 // ReduceRequest asks for one metric of one run reduced to at most about
@@ -275,8 +276,14 @@ const (
 		(SELECT step ` + pgInBucket + `value = b.lo AND NOT is_nan ORDER BY step LIMIT 1),
 		(SELECT step ` + pgInBucket + `value = b.hi AND NOT is_nan ORDER BY step LIMIT 1)
 		FROM unnest($3::bigint[], $4::bigint[], $5::float8[], $6::float8[]) AS b(first, last, lo, hi)`
-	pgKept = `SELECT step, timestamp, value FROM metrics WHERE run_key = $1 AND key = $2 AND step = ANY($3::bigint[]) AND ` + pgFinite + `
-		ORDER BY step, timestamp, value`
+	// pgKept reads the points at the kept steps $3 (distinct), one index
+	// probe each. OFFSET 0 keeps the planner from flattening the lateral
+	// subquery into a join: right after a bulk insert its statistics say
+	// the run has a few rows and it would scan all of them.
+	pgKept = `SELECT m.step, m.timestamp, m.value FROM unnest($3::bigint[]) AS k(step)
+		CROSS JOIN LATERAL (SELECT step, timestamp, value FROM metrics
+			WHERE run_key = $1 AND key = $2 AND step = k.step AND ` + pgFinite + ` OFFSET 0) AS m
+		ORDER BY m.step, m.timestamp, m.value`
 )
 
 // postgresBuckets is sqliteBuckets for PostgreSQL, where every query is
@@ -309,8 +316,9 @@ func (s *SQLStore) postgresBuckets(ctx context.Context, run int64, key string, b
 	err = s.each(ctx, pgKeptSteps, []any{run, key, firsts, lasts, los, his}, func(rows *sql.Rows) error {
 		var kept [4]sql.NullInt64
 		err := rows.Scan(&kept[0], &kept[1], &kept[2], &kept[3])
+		bucket := len(steps)
 		for _, st := range kept {
-			if st.Valid {
+			if st.Valid && !slices.Contains(steps[bucket:], st.Int64) {
 				steps = append(steps, st.Int64)
 			}
 		}
