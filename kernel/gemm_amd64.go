@@ -26,13 +26,14 @@ var (
 // hasAVX2 reports whether the processor runs the AVX2 and FMA3 kernels.
 var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
-// The vector primitives behind Dot, Axpy, AddReLU, ReLU, ReLUGrad,
-// AdamStep and gemv.
+// The vector primitives behind Dot, Axpy, AddReLU, ReLU, MaxPool2,
+// ReLUGrad, AdamStep and gemv.
 var (
 	dot      = pick(dotAVX2, dotGo)
 	axpy     = pick(axpyAVX2, axpyGo)
 	addReLU  = pick(addReLUAVX2, addReLUGo)
 	relu     = pick(reluAVX2, reluGo)
+	maxPool2 = pick(maxPool2AVX2, maxPool2Go)
 	reluGrad = pick(reluGradAVX2, reluGradGo)
 	adamStep = pick(adamStepAVX2, adamStepGo)
 
@@ -75,6 +76,13 @@ func reluAVX2(dst, x []float32) {
 	n := len(dst) &^ 7
 	reluKernelAVX2(dst[:n], x[:n])
 	reluGo(dst[n:], x[n:len(dst)])
+}
+
+// maxPool2AVX2 is maxPool2Go with the bulk of the row in assembly.
+func maxPool2AVX2(out, r0, r1 []float32) {
+	n := len(out) &^ 7
+	maxPool2KernelAVX2(out[:n], r0[:2*n], r1[:2*n])
+	maxPool2Go(out[n:], r0[2*n:], r1[2*n:])
 }
 
 // reluGradAVX2 is reluGradGo with the bulk of the vectors in assembly.
@@ -148,6 +156,11 @@ func addReLUKernelAVX2(x, bias []float32)
 //
 //go:noescape
 func reluKernelAVX2(dst, x []float32)
+
+// maxPool2KernelAVX2 is MaxPool2 for len(out) a multiple of 8.
+//
+//go:noescape
+func maxPool2KernelAVX2(out, r0, r1 []float32)
 
 // reluGradKernelAVX2 sets dst[i] = g[i] if y[i] > 0, else 0; len(dst) is
 // a multiple of 8.

@@ -6,13 +6,14 @@ package kernel
 // only, and the purego build tag turns them off.
 func asmImpls() []impl { return nil }
 
-// The vector primitives behind Dot, Axpy, AddReLU, ReLU, ReLUGrad,
-// AdamStep and gemv.
+// The vector primitives behind Dot, Axpy, AddReLU, ReLU, MaxPool2,
+// ReLUGrad, AdamStep and gemv.
 var (
 	dot      = dotGo
 	axpy     = axpyGo
 	addReLU  = addReLUGo
 	relu     = reluGo
+	maxPool2 = maxPool2Go
 	reluGrad = reluGradGo
 	adamStep = adamStepGo
 

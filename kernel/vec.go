@@ -76,6 +76,25 @@ func reluGo(dst, x []float32) {
 	}
 }
 
+// MaxPool2 sets out[j] to the largest of r0[2j], r0[2j+1], r1[2j] and
+// r1[2j+1]: one output row of a 2×2 max-pooling with stride 2 over input
+// rows r0 and r1. A NaN in a window makes its output NaN. It panics if
+// r0 or r1 holds fewer than 2*len(out) values.
+func MaxPool2(out, r0, r1 []float32) {
+	if len(r0) < 2*len(out) || len(r1) < 2*len(out) {
+		panic(fmt.Sprintf("kernel: MaxPool2 of lengths %d, %d and %d", len(out), len(r0), len(r1)))
+	}
+	maxPool2(out, r0, r1)
+}
+
+// maxPool2Go is MaxPool2 in portable Go, for long enough rows.
+func maxPool2Go(out, r0, r1 []float32) {
+	r0, r1 = r0[:2*len(out)], r1[:2*len(out)]
+	for j := range out {
+		out[j] = max(max(r0[2*j], r0[2*j+1]), max(r1[2*j], r1[2*j+1]))
+	}
+}
+
 // ReLUGrad sets dst[i] = g[i] where y[i] > 0 and 0 elsewhere: the
 // gradient through a ReLU whose output was y. dst may be g. It panics if
 // the lengths differ.

@@ -296,3 +296,44 @@ tail8:
 done:
 	VZEROUPPER
 	RET
+
+// func maxPool2KernelAVX2(out, r0, r1 []float32)
+// out[j] = max(r0[2j], r0[2j+1], r1[2j], r1[2j+1]) for len(out), a
+// multiple of 8; r0 and r1 hold at least 2*len(out) values. A NaN
+// anywhere in a window makes its output NaN: MAXPS alone would return
+// its second operand, so each step ORs in an unordered-compare mask
+// (all ones, a NaN). The even and odd elements of a row pair are split
+// with SHUFPS within 128-bit lanes and put back in order with VPERMPD.
+TEXT ·maxPool2KernelAVX2(SB), NOSPLIT, $0-72
+	MOVQ out_base+0(FP), DI
+	MOVQ out_len+8(FP), CX
+	MOVQ r0_base+24(FP), SI
+	MOVQ r1_base+48(FP), DX
+loop:
+	CMPQ CX, $8
+	JLT done
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS (DX), Y2
+	VMOVUPS 32(DX), Y3
+	VMAXPS Y2, Y0, Y4
+	VCMPPS $3, Y2, Y0, Y6
+	VORPS Y6, Y4, Y4
+	VMAXPS Y3, Y1, Y5
+	VCMPPS $3, Y3, Y1, Y7
+	VORPS Y7, Y5, Y5
+	VSHUFPS $0x88, Y5, Y4, Y0
+	VSHUFPS $0xDD, Y5, Y4, Y1
+	VMAXPS Y1, Y0, Y2
+	VCMPPS $3, Y1, Y0, Y3
+	VORPS Y3, Y2, Y2
+	VPERMPD $0xD8, Y2, Y2
+	VMOVUPS Y2, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP loop
+done:
+	VZEROUPPER
+	RET

@@ -74,6 +74,7 @@ func TestVecLengthMismatchPanics(t *testing.T) {
 		func() { Axpy(1, make([]float32, 9), make([]float32, 8)) },
 		func() { AddReLU(make([]float32, 9), make([]float32, 8)) },
 		func() { ReLU(make([]float32, 9), make([]float32, 8)) },
+		func() { MaxPool2(make([]float32, 4), make([]float32, 8), make([]float32, 7)) },
 		func() { ReLUGrad(make([]float32, 8), make([]float32, 8), make([]float32, 7)) },
 	} {
 		func() {
@@ -149,6 +150,39 @@ func TestReLU(t *testing.T) {
 				}
 			}
 			if dst[n] != last {
+				t.Fatalf("length %d: element past the end changed", n)
+			}
+		}
+	}
+}
+
+// TestMaxPool2 checks pooled rows against the four-way maximum, with
+// NaNs in each position of a window and zeros of both signs.
+func TestMaxPool2(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	for _, maxPool2 := range []func(out, r0, r1 []float32){MaxPool2, maxPool2Go} {
+		for _, n := range vecLengths() {
+			r0, r1 := activationInputs(rng, 2*n+1), randMatrix(rng, 1, 2*n, 0)
+			// activationInputs put NaNs at odd places of r0; add some at
+			// even places of r0 and at both in r1.
+			for _, i := range []int{2, 19, 36} {
+				if i < len(r1) {
+					r1[i] = float32(math.NaN())
+				}
+				if i+22 < len(r0) {
+					r0[i+22] = float32(math.NaN())
+				}
+			}
+			out := randMatrix(rng, 1, n+1, 0)
+			last := out[n]
+			maxPool2(out[:n], r0, r1)
+			for j := range n {
+				want := max(max(r0[2*j], r0[2*j+1]), max(r1[2*j], r1[2*j+1]))
+				if got := out[j]; got != want && !(math.IsNaN(float64(got)) && math.IsNaN(float64(want))) {
+					t.Fatalf("length %d: out[%d] = %v, want max(%v, %v, %v, %v) = %v", n, j, got, r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1], want)
+				}
+			}
+			if out[n] != last {
 				t.Fatalf("length %d: element past the end changed", n)
 			}
 		}

@@ -326,16 +326,10 @@ func (g *convGeom) window(o int) int {
 }
 
 // maxPool2x2 is maxPool for 2x2 windows with stride 2 over one image
-// plane; max is associative (NaN included), so it needs no branches.
+// plane, a row of outputs at a time.
 func (g *convGeom) maxPool2x2(out, img []float32) {
 	for oi := 0; oi < g.ho; oi++ {
-		r0 := img[2*oi*g.w:][:2*g.wo]
-		r1 := img[(2*oi+1)*g.w:][:2*g.wo]
-		o := out[oi*g.wo:][:g.wo]
-		for oj := range o {
-			j := 2 * oj
-			o[oj] = max(max(r0[j], r0[j+1]), max(r1[j], r1[j+1]))
-		}
+		kernel.MaxPool2(out[oi*g.wo:][:g.wo], img[2*oi*g.w:][:2*g.wo], img[(2*oi+1)*g.w:][:2*g.wo])
 	}
 }
 
