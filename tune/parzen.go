@@ -133,11 +133,13 @@ func numericKernels(col []float64, nDims int, cfg parzenConfig) parzenDim {
 // smallest and largest use their inner neighbour only (Optuna 3's rule).
 func neighbourGaps(mu, sigma []float64) {
 	n := len(mu)
-	order := make([]int, n) // the prior last, so it sorts after equal observations
+	order := make([]int, n)
 	for i := range order {
-		order[i] = (i + 1) % n
+		order[i] = i
 	}
-	sortByValue(order, mu)
+	// By value; equal values in order of observation, the prior last.
+	rank := func(i int) int { return (i + n - 1) % n }
+	slices.SortFunc(order, func(a, b int) int { return cmp.Or(cmp.Compare(mu[a], mu[b]), cmp.Compare(rank(a), rank(b))) })
 	at := func(r int) float64 { // sorted points with endpoints 0 and 1
 		switch {
 		case r < 0:
@@ -159,11 +161,6 @@ func neighbourGaps(mu, sigma []float64) {
 		}
 	}
 	sigma[0] = 1
-}
-
-// sortByValue sorts idx by v[idx] ascending (insertion order on ties).
-func sortByValue(idx []int, v []float64) {
-	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(v[a], v[b]) })
 }
 
 // sample draws one point.
