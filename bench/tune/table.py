@@ -30,7 +30,7 @@ def main():
                 if d is None:
                     cells.append("")
                     continue
-                cell = "%.4g" % d["median"]
+                cell = "%.6g" % d["median"]
                 if len(d["best"]) != full:
                     cell += " [%d]" % len(d["best"])
                 cells.append(cell)
