@@ -11,9 +11,13 @@ import (
 )
 
 // TestHistoryReducesLargeSeries serves a series above LargeSeries from a
-// real store, where the first view reduces it in SQL before LTTB.
+// real store (SQLite, and PostgreSQL when the environment names one),
+// where the first view reduces it in SQL before LTTB.
 func TestHistoryReducesLargeSeries(t *testing.T) {
-	s := storetest.SQLite(t)
+	storetest.Each(t, testHistoryReducesLargeSeries)
+}
+
+func testHistoryReducesLargeSeries(t *testing.T, s *store.SQLStore) {
 	ctx := context.Background()
 	r, err := s.CreateRun(ctx, store.RunCreate{ExperimentID: "0"})
 	if err != nil {
