@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/mlenv/mlenv/internal/cputime"
 )
 
 // benchShape is one GEMM to time: C (m×n) = op(A)·op(B) with depth k.
@@ -31,11 +33,11 @@ func benchSgemm(b *testing.B, shapes []benchShape) {
 					var cpu time.Duration
 					for b.Loop() {
 						if cpu == 0 {
-							cpu = cpuTime() // after b.Loop's untimed warm-up
+							cpu = cputime.Process() // after b.Loop's untimed warm-up
 						}
 						Sgemm(p.transA, p.transB, p.m, p.n, p.k, 1, p.a, p.lda, p.b, p.ldb, 0, p.c, p.ldc)
 					}
-					cpu = cpuTime() - cpu
+					cpu = cputime.Process() - cpu
 					flops := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(b.N)
 					b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 					if cpu > 0 {

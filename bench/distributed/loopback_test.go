@@ -8,11 +8,11 @@ import (
 	"os"
 	"regexp"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mlenv/mlenv/collective"
+	"github.com/mlenv/mlenv/internal/cputime"
 	"github.com/mlenv/mlenv/launch"
 )
 
@@ -81,7 +81,7 @@ func worker(mode string) error {
 	if err := once(); err != nil {
 		return err
 	}
-	start, cpu := time.Now(), cpuTime()
+	start, cpu := time.Now(), cputime.Process()
 	for range iters {
 		if err := once(); err != nil {
 			return err
@@ -90,19 +90,8 @@ func worker(mode string) error {
 	if cfg.Rank == 0 {
 		fmt.Printf("seconds=%g\n", time.Since(start).Seconds()/float64(iters))
 	}
-	fmt.Printf("cpu=%g\n", (cpuTime()-cpu)/float64(iters))
+	fmt.Printf("cpu=%g\n", (cputime.Process()-cpu).Seconds()/float64(iters))
 	return nil
-}
-
-// cpuTime returns the user and system CPU seconds this process has used.
-// Work the kernel does for loopback TCP (copies, and the receive processing
-// run on the sending CPU) counts towards the process that caused it.
-func cpuTime() float64 {
-	var u syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
-		panic(err) // RUSAGE_SELF with a valid pointer cannot fail
-	}
-	return time.Duration(u.Utime.Nano() + u.Stime.Nano()).Seconds()
 }
 
 // pair connects rank 0 and rank 1 with n TCP connections at the rendezvous

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mlenv/mlenv/explain"
+	"github.com/mlenv/mlenv/internal/cputime"
 	"github.com/mlenv/mlenv/kernel"
 	"github.com/mlenv/mlenv/nn"
 	"github.com/mlenv/mlenv/tensor"
@@ -155,12 +156,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if _, err := explain.Attribute(ctx, n.model(), xs[:min(len(xs), 4*cfg.Workers)], zero, opt); err != nil {
 		return Result{}, err
 	}
-	start, cpu := time.Now(), cpuTime()
+	start, cpu := time.Now(), cputime.Process()
 	res, err := explain.Attribute(ctx, n.model(), xs, zero, opt)
 	if err != nil {
 		return Result{}, err
 	}
-	secs, cpuSecs := time.Since(start).Seconds(), (cpuTime() - cpu).Seconds()
+	secs, cpuSecs := time.Since(start).Seconds(), (cputime.Process() - cpu).Seconds()
 	out := Result{Engine: "mlenv", Examples: cfg.Examples, Steps: cfg.Steps, Method: string(cfg.Method),
 		Threads: cfg.Threads, Workers: cfg.Workers, Kernel: kernel.Name(), Seconds: secs,
 		ExamplesPerSec: float64(cfg.Examples) / secs, CPUSeconds: cpuSecs, MeanError: res.MeanError()}

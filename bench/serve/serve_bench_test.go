@@ -8,13 +8,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/mlenv/mlenv/internal/cputime"
 	"github.com/mlenv/mlenv/serve"
 )
 
@@ -247,7 +247,7 @@ func BenchmarkRepository(b *testing.B) {
 	measure := func(b *testing.B, cfg serve.BatchConfig, load Config) Stats {
 		reg := prometheus.NewRegistry()
 		call := repositoryCaller(newRepository(b, m, cfg, reg), name, inputs)
-		cpu := cpuTime(b)
+		cpu := cputime.Process()
 		s := run(context.Background(), load, call)
 		if s.Failed > 0 || s.Requests == 0 {
 			b.Fatalf("%d failed, %d succeeded: %s", s.Failed, s.Requests, s.FirstErr)
@@ -255,7 +255,7 @@ func BenchmarkRepository(b *testing.B) {
 		b.ReportMetric(s.PerSecond, "req/s")
 		b.ReportMetric(float64(s.P50.Microseconds())/1000, "p50-ms")
 		b.ReportMetric(float64(s.P99.Microseconds())/1000, "p99-ms")
-		b.ReportMetric(float64((cpuTime(b)-cpu).Nanoseconds())/1e3/float64(s.Requests), "cpu-us/req")
+		b.ReportMetric(float64((cputime.Process()-cpu).Nanoseconds())/1e3/float64(s.Requests), "cpu-us/req")
 		b.ReportMetric(meanBatch(b, reg), "rows/batch")
 		return s
 	}
@@ -305,25 +305,16 @@ func BenchmarkRawInfer(b *testing.B) {
 	for _, rows := range []int{1, 32, 64} {
 		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
 			inputs := randomTensors(b, m.Metadata(), rows)
-			cpu := cpuTime(b)
+			cpu := cputime.Process()
 			for b.Loop() {
 				if _, err := m.Infer(context.Background(), inputs); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
-			b.ReportMetric(float64((cpuTime(b)-cpu).Nanoseconds())/1e3/float64(rows*b.N), "cpu-us/row")
+			b.ReportMetric(float64((cputime.Process()-cpu).Nanoseconds())/1e3/float64(rows*b.N), "cpu-us/row")
 		})
 	}
-}
-
-// cpuTime returns the user and system CPU time the process has used.
-func cpuTime(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // randomTensors returns inputs for meta with rows rows, drawn as the load
