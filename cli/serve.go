@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,13 +25,16 @@ import (
 	"github.com/mlenv/mlenv/modelfile"
 	"github.com/mlenv/mlenv/registry"
 	"github.com/mlenv/mlenv/serve"
+	"github.com/mlenv/mlenv/store"
 	"github.com/mlenv/mlenv/track"
+	"github.com/mlenv/mlenv/ui"
 )
 
 func init() { register(newServeCmd) }
 
 type serveFlags struct {
 	http, grpc  string
+	advertise   string
 	trackingURI string
 	trackingDir string
 	poll        time.Duration
@@ -64,7 +68,14 @@ they carry what the fitted transforms would produce instead: "dense" FP32
 An ONNX model is served under its file name (or its directory's name), with
 the graph's FP32 inputs and outputs, run by mlenv's engine; a graph with a
 fixed batch dimension is served without batching.
-GET /metrics serves Prometheus metrics. SIGTERM or Ctrl-C stops taking
+GET /metrics serves Prometheus metrics.
+
+A registered model's version records where it is served: the model-version
+tag mlenv.endpoint holds the HTTP endpoint's base URL (--advertise, or one
+made from --http, an unspecified host becoming 127.0.0.1 when the tracking
+server is on loopback and this machine's host name otherwise), so that the
+tracking server's web UI shows its health, request rate and latency. The
+tag moves with a followed alias and is removed on exit. SIGTERM or Ctrl-C stops taking
 requests, answers those in flight and exits.`,
 		Example: `  mlenv serve mlenv-models/ctr-dlrm
   mlenv serve classifier.onnx
@@ -83,6 +94,7 @@ requests, answers those in flight and exits.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.http, "http", ":8000", "HTTP listen address")
 	fl.StringVar(&f.grpc, "grpc", ":8001", "gRPC listen address")
+	fl.StringVar(&f.advertise, "advertise", "", "base URL the tracking server reaches the HTTP endpoint at, recorded on served registry versions (default: from --http)")
 	trackingURIFlag(cmd, &f.trackingURI)
 	fl.StringVar(&f.trackingDir, "tracking-dir", "", "read the registry of this embedded tracking directory instead of --uri")
 	fl.DurationVar(&f.poll, "poll", 5*time.Second, "how often followed aliases are resolved again")
@@ -106,6 +118,8 @@ func (f serveFlags) check() error {
 		return usagef("--instances %d: want at least 1", f.batch.Instances)
 	case f.poll <= 0:
 		return usagef("--poll %s: want a positive duration", f.poll)
+	case f.advertise != "" && !isHTTPURL(f.advertise):
+		return usagef("--advertise %q: want an http(s) URL such as http://host:8000", f.advertise)
 	}
 	return nil
 }
@@ -170,12 +184,20 @@ func runServe(ctx context.Context, stdout io.Writer, args []string, f serveFlags
 		}
 		refs[i], needRegistry = r, needRegistry || (r.dir == "" && r.onnx == "")
 	}
+	httpLn, grpcLn, err := listen(f)
+	if err != nil {
+		return err
+	}
+	// The server closes them; these close them when a model fails to load.
+	defer httpLn.Close()
+	defer grpcLn.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	repo := serve.NewRepository(serve.NewMetrics(reg), log)
 	defer repo.Close()
 
 	var fetch *artifactFetcher
+	var tags *endpointTags
 	if needRegistry {
 		uri := f.trackingURI
 		if f.trackingDir != "" {
@@ -186,18 +208,19 @@ func runServe(ctx context.Context, stdout io.Writer, args []string, f serveFlags
 			defer stopTracking()
 			uri = u
 		}
-		var err error
 		if fetch, err = newArtifactFetcher(uri); err != nil {
 			return err
 		}
 		defer fetch.close()
+		tags = newEndpointTags(fetch.client, endpointURL(f.advertise, httpLn.Addr(), uri), log)
+		defer tags.clear() // after following stops
 	}
 	followCtx, stopFollowing := context.WithCancel(ctx)
 	var following sync.WaitGroup
 	defer func() { stopFollowing(); following.Wait() }()
 	seen := map[string]string{}
 	for i, r := range refs {
-		name, err := loadRef(followCtx, &following, repo, fetch, r, f, log)
+		name, err := loadRef(followCtx, &following, repo, fetch, tags, r, f, log)
 		if err != nil {
 			return err
 		}
@@ -206,14 +229,16 @@ func runServe(ctx context.Context, stdout io.Writer, args []string, f serveFlags
 		}
 		seen[name] = args[i]
 	}
-	return listenAndServe(ctx, stdout, repo, reg, f, log)
+	fmt.Fprintf(stdout, "models: %s\nHTTP:   http://%s/v2\ngRPC:   %s\n", strings.Join(repo.Models(), ", "), httpLn.Addr(), grpcLn.Addr())
+	srv := serve.NewServer(repo, serve.Config{Gatherer: reg, Logger: log})
+	return srv.Serve(ctx, httpLn, grpcLn)
 }
 
 // loadRef loads one model argument into repo and returns the model name
 // it is served under. An alias is followed in the background, in a
 // goroutine counted by following, until ctx ends; loadRef returns once its
 // first version is loaded.
-func loadRef(ctx context.Context, following *sync.WaitGroup, repo *serve.Repository, fetch *artifactFetcher, r modelRef, f serveFlags, log *slog.Logger) (string, error) {
+func loadRef(ctx context.Context, following *sync.WaitGroup, repo *serve.Repository, fetch *artifactFetcher, tags *endpointTags, r modelRef, f serveFlags, log *slog.Logger) (string, error) {
 	if r.dir != "" {
 		m, err := loadArtifact(r.dir, "", "1", f.batch.Instances, f.prepared)
 		if err != nil {
@@ -224,7 +249,7 @@ func loadRef(ctx context.Context, following *sync.WaitGroup, repo *serve.Reposit
 	if r.onnx != "" {
 		return loadONNX(repo, r, f.batch, log)
 	}
-	src := &registrySource{fetch: fetch, ref: r, copies: f.batch.Instances, prepared: f.prepared}
+	src := &registrySource{fetch: fetch, tags: tags, ref: r, copies: f.batch.Instances, prepared: f.prepared}
 	if r.alias == "" {
 		m, err := src.Load(ctx, r.version)
 		if err != nil {
@@ -266,27 +291,27 @@ func loadONNX(repo *serve.Repository, r modelRef, cfg serve.BatchConfig, log *sl
 	return meta.Name, repo.Load(m, cfg)
 }
 
-// listenAndServe opens both listeners, prints their URLs and serves until
-// ctx ends.
-func listenAndServe(ctx context.Context, stdout io.Writer, repo *serve.Repository, reg *prometheus.Registry, f serveFlags, log *slog.Logger) error {
-	httpLn, err := net.Listen("tcp", f.http)
+// listen opens the HTTP and gRPC listeners, before the models load, so
+// that the HTTP endpoint's address is known when their versions are
+// tagged with it.
+func listen(f serveFlags) (httpLn, grpcLn net.Listener, err error) {
+	httpLn, err = net.Listen("tcp", f.http)
 	if err != nil {
-		return usagef("--http %s: %v", f.http, err)
+		return nil, nil, usagef("--http %s: %v", f.http, err)
 	}
-	grpcLn, err := net.Listen("tcp", f.grpc)
+	grpcLn, err = net.Listen("tcp", f.grpc)
 	if err != nil {
 		httpLn.Close()
-		return usagef("--grpc %s: %v", f.grpc, err)
+		return nil, nil, usagef("--grpc %s: %v", f.grpc, err)
 	}
-	fmt.Fprintf(stdout, "models: %s\nHTTP:   http://%s/v2\ngRPC:   %s\n", strings.Join(repo.Models(), ", "), httpLn.Addr(), grpcLn.Addr())
-	srv := serve.NewServer(repo, serve.Config{Gatherer: reg, Logger: log})
-	return srv.Serve(ctx, httpLn, grpcLn)
+	return httpLn, grpcLn, nil
 }
 
 // registrySource serves a registered model version or follows an alias
 // (it implements serve.Source).
 type registrySource struct {
 	fetch    *artifactFetcher
+	tags     *endpointTags // records the served version
 	ref      modelRef
 	copies   int  // model copies to load, one per batcher instance
 	prepared bool // serve the artifacts' Prepared view
@@ -304,7 +329,8 @@ func (s *registrySource) Resolve(ctx context.Context) (string, error) {
 	return v.Version, nil
 }
 
-// Load downloads the version's artifact and loads it.
+// Load downloads the version's artifact, loads it and tags the version
+// with the endpoint (moving the tag off the version served before).
 func (s *registrySource) Load(ctx context.Context, version string) (serve.Model, error) {
 	dir, err := s.fetch.fetch(ctx, s.ref.name, version)
 	if err != nil {
@@ -314,6 +340,7 @@ func (s *registrySource) Load(ctx context.Context, version string) (serve.Model,
 	if err != nil {
 		return nil, fmt.Errorf("model %s/%s: %w", s.ref.name, version, err)
 	}
+	s.tags.serving(ctx, s.ref.name, version)
 	return m, nil
 }
 
@@ -385,4 +412,104 @@ func (a *artifactFetcher) fetch(ctx context.Context, name, version string) (stri
 		}
 	}
 	return dir, nil
+}
+
+// endpointTags records on registered model versions where this process
+// serves them, in the model-version tag ui.EndpointTag, so that the
+// tracking server's web UI can show the endpoint's health and traffic.
+// Failing to record is logged, never fatal: serving matters more. It is
+// safe for concurrent use.
+type endpointTags struct {
+	client *track.Client
+	url    string
+	log    *slog.Logger
+	mu     sync.Mutex
+	served map[string]string // model name → version tagged
+}
+
+func newEndpointTags(c *track.Client, url string, log *slog.Logger) *endpointTags {
+	return &endpointTags{client: c, url: url, log: log, served: map[string]string{}}
+}
+
+// serving tags version of model name with the endpoint and removes the
+// tag from the version of name served before.
+func (t *endpointTags) serving(ctx context.Context, name, version string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	body := map[string]string{"name": name, "version": version, "key": ui.EndpointTag, "value": t.url}
+	if err := t.client.Do(ctx, "POST", "model-versions/set-tag", body, nil); err != nil {
+		t.log.Warn("recording the endpoint on the model version", "model", name, "version", version, "err", err)
+		return
+	}
+	if prev := t.served[name]; prev != "" && prev != version {
+		t.remove(ctx, name, prev)
+	}
+	t.served[name] = version
+}
+
+// remove deletes the tag of version of model name if it still names this
+// endpoint (another process may serve that version now). The caller
+// holds t.mu.
+func (t *endpointTags) remove(ctx context.Context, name, version string) {
+	v, err := registry.NewClient(t.client).GetVersion(ctx, name, version)
+	if err == nil && slices.Contains(v.Tags, store.Tag{Key: ui.EndpointTag, Value: t.url}) {
+		body := map[string]string{"name": name, "version": version, "key": ui.EndpointTag}
+		err = t.client.Do(ctx, "DELETE", "model-versions/delete-tag", body, nil)
+	}
+	if err != nil {
+		t.log.Warn("removing the endpoint from the model version", "model", name, "version", version, "err", err)
+	}
+}
+
+// clear removes the tags this process recorded, within a few seconds; it
+// is called on exit, once no more versions are loaded.
+func (t *endpointTags) clear() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for name, version := range t.served {
+		t.remove(ctx, name, version)
+	}
+	clear(t.served)
+}
+
+// endpointURL returns the base URL recorded for the HTTP endpoint
+// listening at addr: advertise when set, else http://HOST:PORT where an
+// unspecified host (":8000", "0.0.0.0:8000") becomes 127.0.0.1 when the
+// tracking server at trackingURI is on loopback (so on this machine) and
+// this machine's host name otherwise.
+func endpointURL(advertise string, addr net.Addr, trackingURI string) string {
+	if advertise != "" {
+		return strings.TrimSuffix(advertise, "/")
+	}
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		panic(err) // a TCP listener's address always has a port
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+		if u, err := url.Parse(trackingURI); err == nil && !isLoopback(u.Hostname()) {
+			host = cmp.Or(hostname(), host)
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// isLoopback reports whether host is localhost or a loopback address.
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
+// hostname returns this machine's host name, or "" if it has none.
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}
+
+// isHTTPURL reports whether s is an absolute http or https URL.
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }

@@ -24,8 +24,10 @@ import (
 
 	"github.com/mlenv/mlenv/data"
 	"github.com/mlenv/mlenv/modelfile"
+	"github.com/mlenv/mlenv/registry"
 	pb "github.com/mlenv/mlenv/serve/inferencepb"
 	"github.com/mlenv/mlenv/serve/onnxpb"
+	"github.com/mlenv/mlenv/ui"
 )
 
 // tinySpec is a job spec that trains in a second or two on inCTRDir's data.
@@ -147,6 +149,15 @@ func TestServeEndToEnd(t *testing.T) {
 		checkPredictions(t, name+" over HTTP", got, want)
 	}
 	checkPredictions(t, "ctr over gRPC", inferGRPC(t, grpcAddr, "ctr", rows), want)
+	for _, mv := range [][2]string{{"ctr", "1"}, {"local", "1"}} {
+		if got := endpointTag(t, uri, mv[0], mv[1]); got != base {
+			t.Errorf("%s/%s: tag %s = %q, want %q", mv[0], mv[1], ui.EndpointTag, got, base)
+		}
+	}
+	st := endpointStatus(t, uri, "ctr", "1")
+	if !st.Ready || st.Problem != "" || st.URL != base || st.Requests != 2 || st.Errors != 0 || st.P99 <= 0 || st.Rate <= 0 {
+		t.Errorf("endpoint status of ctr/1 after 2 requests: %+v", st)
+	}
 
 	resp, err := http.Post(base+"/v2/models/ctr/infer", "application/json", strings.NewReader(`{"inputs":[{"name":"I9","datatype":"FP32","shape":[1],"data":[1]}]}`))
 	if err != nil {
@@ -172,6 +183,12 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	if old, cur := endpointTag(t, uri, "ctr", "1"), endpointTag(t, uri, "ctr", "2"); old != "" || cur != base {
+		t.Errorf("after the alias moved: tags %q on ctr/1, %q on ctr/2; want none and %q", old, cur, base)
+	}
+	if st := endpointStatus(t, uri, "ctr", "2"); !st.Ready || st.Requests < 1 {
+		t.Errorf("endpoint status of ctr/2 after the move: %+v", st)
+	}
 
 	// The same artifact on encoded inputs.
 	prepared := startServe(t, summary.Model, "--prepared")
@@ -181,6 +198,40 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	checkPredictions(t, "tiny --prepared", inferPrepared(t, prepared.base, b), want)
 	stopAll(t, srv, prepared)
+	for _, mv := range [][2]string{{"ctr", "2"}, {"local", "1"}} {
+		if got := endpointTag(t, uri, mv[0], mv[1]); got != "" {
+			t.Errorf("%s/%s: tag %s = %q after serve stopped, want none", mv[0], mv[1], ui.EndpointTag, got)
+		}
+	}
+}
+
+// endpointTag returns the ui.EndpointTag of a model version in the
+// tracking server at uri, or "".
+func endpointTag(t *testing.T, uri, name, version string) string {
+	t.Helper()
+	c, err := newTrackingClient(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := registry.NewClient(c).GetVersion(context.Background(), name, version)
+	if err != nil {
+		t.Fatalf("get %s/%s: %v", name, version, err)
+	}
+	for _, tag := range v.Tags {
+		if tag.Key == ui.EndpointTag {
+			return tag.Value
+		}
+	}
+	return ""
+}
+
+// endpointStatus reads the web UI's status of the endpoint serving a
+// model version from the tracking server at uri.
+func endpointStatus(t *testing.T, uri, name, version string) ui.EndpointStatus {
+	t.Helper()
+	var st ui.EndpointStatus
+	getJSON(t, uri+ui.EndpointPath+"?name="+name+"&version="+version, &st)
+	return st
 }
 
 // inferPrepared sends an encoded batch of the tiny spec (2 dense
@@ -385,6 +436,7 @@ func TestServeBadArguments(t *testing.T) {
 		{"serve", "ctr@prod", "--max-batch-size", "0"},
 		{"serve", "ctr/1", "--queue-size", "0"},
 		{"serve", "ctr/1", "--poll", "0s"},
+		{"serve", "ctr/1", "--advertise", "host:8000"},
 		{"bench", "serve", "--concurrency", "4"},
 		{"bench", "serve", "--model", "m", "--seconds", "-1"},
 		{"bench", "serve", "--model", "m", "--protocol", "websocket"},

@@ -1,8 +1,10 @@
 // Package ui serves mlenv's web UI: a few static pages of plain HTML and
 // small hand-written JavaScript, embedded into the binary, that read the
 // MLflow REST API the server already speaks (/ajax-api/2.0/mlflow/...)
-// from the browser, plus one endpoint of its own that downsamples long
-// metric histories on the server so a million-point metric draws fast.
+// from the browser, plus endpoints of its own: one downsamples long
+// metric histories on the server so a million-point metric draws fast,
+// one reports the health and traffic of the endpoint serving a model
+// version (see EndpointTag).
 //
 // Mount Handler at "/" of the server's mux; the API routes registered
 // there are more specific and keep precedence.
@@ -26,13 +28,21 @@ var files embed.FS
 // HistoryPath is the path of the downsampled metric history endpoint.
 const HistoryPath = "/ui-api/metric-history"
 
+// Store is what the UI reads besides the REST API the browser calls;
+// *store.SQLStore implements it.
+type Store interface {
+	MetricHistory
+	ModelVersions
+}
+
 // Handler returns the UI: the single-page app at "/" (the URL fragment
 // picks the page, so every page is served by that one path), its assets
-// under /static/, and GET HistoryPath over metrics, which keeps up to
-// CachePoints recently drawn points in memory. Other paths are 404. log
-// receives internal errors; nil means slog.Default(). The handler is
-// safe for concurrent use.
-func Handler(metrics MetricHistory, log *slog.Logger) http.Handler {
+// under /static/, GET HistoryPath over st's metrics, which keeps up to
+// CachePoints recently drawn points in memory, and GET EndpointPath,
+// which reads the endpoint a model version's EndpointTag names. Other
+// paths are 404. log receives internal errors; nil means
+// slog.Default(). The handler is safe for concurrent use.
+func Handler(st Store, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -55,7 +65,8 @@ func Handler(metrics MetricHistory, log *slog.Logger) http.Handler {
 		revalidate(w, tags["index.html"])
 		http.ServeFileFS(w, r, root, "index.html")
 	})
-	mux.Handle("GET "+HistoryPath, &historyHandler{metrics: metrics, api: api, log: log, cache: newSeriesCache(CachePoints), maxAge: CacheMaxAge})
+	mux.Handle("GET "+HistoryPath, &historyHandler{metrics: st, api: api, log: log, cache: newSeriesCache(CachePoints), maxAge: CacheMaxAge})
+	mux.Handle("GET "+EndpointPath, newEndpointHandler(st, api))
 	return secure(mux)
 }
 

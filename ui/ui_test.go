@@ -22,6 +22,11 @@ type fakeHistory struct {
 	fullReads int
 }
 
+// GetModelVersion finds no version: the fake registry is empty.
+func (f *fakeHistory) GetModelVersion(_ context.Context, name, version string) (*store.ModelVersion, error) {
+	return nil, store.Errorf(store.ResourceDoesNotExist, "model version %s/%s not found", name, version)
+}
+
 func (f *fakeHistory) GetMetricHistory(_ context.Context, r store.HistoryRequest) ([]store.Metric, string, error) {
 	if r.RunID != f.runID {
 		return nil, "", store.Errorf(store.ResourceDoesNotExist, "run %q not found", r.RunID)

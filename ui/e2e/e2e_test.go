@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -14,8 +16,11 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mlenv/mlenv/serve"
 	"github.com/mlenv/mlenv/store"
+	"github.com/mlenv/mlenv/ui"
 	"github.com/mlenv/mlenv/ui/uitest"
 )
 
@@ -324,6 +329,8 @@ func TestModelRegistryPages(t *testing.T) {
 		env.Do(t, "POST", "model-versions/create", map[string]any{"name": "ctr", "source": "runs:/" + runIDs[0] + "/model", "run_id": runIDs[0]}, nil)
 	}
 	env.Do(t, "POST", "registered-models/alias", map[string]any{"name": "ctr", "alias": "champion", "version": "2"}, nil)
+	endpoint := serveONNX(t, "ctr", "2")
+	env.Do(t, "POST", "model-versions/set-tag", map[string]any{"name": "ctr", "version": "2", "key": ui.EndpointTag, "value": endpoint}, nil)
 
 	ctx := uitest.Browser(t)
 	uitest.Navigate(t, ctx, env.URL, "#/models")
@@ -335,8 +342,20 @@ func TestModelRegistryPages(t *testing.T) {
 	if len(versions) != 2 || !strings.Contains(versions[0], "Version 2") || !strings.Contains(versions[0], "@champion") || !strings.Contains(versions[0], runIDs[0]) {
 		t.Fatalf("versions rows = %q, want version 2 @champion from run %s first", versions, runIDs[0])
 	}
+	if got := uitest.Eval[[]string](t, ctx, `[...document.querySelectorAll('.endpoint')].map(e => e.dataset.version + ' ' + e.innerText)`); len(got) != 1 || !strings.HasPrefix(got[0], "2 ") || !strings.Contains(got[0], "ready") {
+		t.Errorf("model page endpoints %q, want version 2's, ready", got)
+	}
 	uitest.Screenshot(t, ctx, "model")
 	uitest.Follow(t, ctx, `#versions a[href="#/models/ctr/versions/2"]`)
+	ep := uitest.Eval[string](t, ctx, `document.querySelector('.endpoint').innerText`)
+	for _, want := range []string{endpoint, "ready", "Requests\n1 (", "Errors\n0", "p50 ", "p99 "} {
+		if !strings.Contains(ep, want) {
+			t.Errorf("version endpoint section %q lacks %q", ep, want)
+		}
+	}
+	if strings.Contains(ep, "not ready") {
+		t.Errorf("version endpoint section %q: want ready", ep)
+	}
 	sig := uitest.Eval[string](t, ctx, `document.querySelector('#signature').innerText`)
 	for _, want := range []string{"age", "numeric", "country", "categorical", "probability, width 1"} {
 		if !strings.Contains(sig, want) {
@@ -355,6 +374,35 @@ func TestModelRegistryPages(t *testing.T) {
 	if got := uitest.Eval[string](t, ctx, `document.querySelector('main').innerText`); strings.Contains(got, "null") || strings.Contains(got, "undefined") {
 		t.Errorf("model page without a description reads %q", got)
 	}
+}
+
+// serveONNX serves serve/testdata's mlp.onnx as model name at version
+// over the Open Inference Protocol, as mlenv serve does, answers one
+// request, and returns the endpoint's base URL.
+func serveONNX(t *testing.T, name, version string) string {
+	t.Helper()
+	m, err := serve.LoadONNX("../../serve/testdata/mlp.onnx", name, version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	repo := serve.NewRepository(serve.NewMetrics(reg), nil)
+	t.Cleanup(repo.Close)
+	if err := repo.Load(m, serve.BatchConfig{MaxBatchSize: 1, QueueSize: 1, Instances: 1}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(serve.NewServer(repo, serve.Config{Gatherer: reg}).Handler())
+	t.Cleanup(srv.Close)
+	body := `{"inputs":[{"name":"features","datatype":"FP32","shape":[1,8],"data":[0,0,0,0,0,0,0,0]}]}`
+	resp, err := http.Post(srv.URL+"/v2/models/"+name+"/infer", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("infer: %s", resp.Status)
+	}
+	return srv.URL
 }
 
 func TestUnknownRouteAndMissingRun(t *testing.T) {

@@ -1,7 +1,14 @@
 // Model registry pages: the models, one model's versions and aliases,
-// and one version with its source run and signature.
+// and one version with its source run, signature and the endpoint that
+// serves it.
 
-import {api, h, getJSON, artifactURL, fmtTime, table, pagedList} from './util.js';
+import {api, h, getJSON, artifactURL, fmtTime, fmtNum, fmtDuration, table, pagedList, byKey, query, ENDPOINT} from './util.js';
+
+// ENDPOINT_TAG is the model-version tag where mlenv serve records the
+// base URL of the endpoint serving the version.
+const ENDPOINT_TAG = 'mlenv.endpoint';
+// REFRESH_MS is how often an endpoint's status is read again.
+const REFRESH_MS = 5000;
 
 const modelHref = name => `#/models/${encodeURIComponent(name)}`;
 const versionHref = (name, v) => `${modelHref(name)}/versions/${encodeURIComponent(v)}`;
@@ -33,7 +40,16 @@ export async function modelPage(main, params, name) {
     h('h2', {}, 'Versions'),
     table(['Version', 'Aliases', 'Stage', 'Status', 'Source run', 'Created'], versions.map(v => [
       h('a', {href: versionHref(name, v.version)}, `Version ${v.version}`), aliasBadges(v.aliases), v.current_stage || '',
-      v.status || '', runLink(v.run_id), fmtTime(v.creation_timestamp)]), {id: 'versions'}));
+      v.status || '', runLink(v.run_id), fmtTime(v.creation_timestamp)]), {id: 'versions'}),
+    ...await endpoints(name, versions.filter(v => byKey(v.tags).has(ENDPOINT_TAG))));
+}
+
+// endpoints returns the Endpoints section of a model page for the
+// versions that are served, or nothing when none is.
+async function endpoints(name, served) {
+  if (!served.length) return [];
+  const sections = await Promise.all(served.map(v => endpointSection(name, v.version)));
+  return [h('h2', {}, 'Endpoints'), ...served.flatMap((v, i) => [h('h3', {}, `Version ${v.version}`), sections[i]])];
 }
 
 // versionPage shows one model version: its facts, source run and the
@@ -41,13 +57,43 @@ export async function modelPage(main, params, name) {
 export async function versionPage(main, params, name, version) {
   document.title = `${name} v${version} · mlenv`;
   const {model_version: v} = await api('model-versions/get', {name, version});
-  const sig = h('div', {id: 'signature'}, await signature(name, version));
+  const [sig, endpoint] = await Promise.all([signature(name, version),
+    byKey(v.tags).has(ENDPOINT_TAG) ? endpointSection(name, version) : h('p', {class: 'muted'}, 'No mlenv serve has recorded serving this version.')]);
   main.replaceChildren(h('p', {}, h('a', {href: '#/models'}, 'Models'), ' / ', h('a', {href: modelHref(name)}, name), ' /'),
     h('h1', {}, `${name} version ${version}`),
     h('dl', {class: 'facts'}, [['Aliases', aliasBadges(v.aliases)], ['Stage', v.current_stage || ''], ['Status', v.status || ''],
       ['Source', v.source || ''], ['Source run', runLink(v.run_id)], ['Created', fmtTime(v.creation_timestamp)],
       ['Description', v.description || '']].map(([k, x]) => [h('dt', {}, k), h('dd', {}, x)])),
-    h('h2', {}, 'Signature'), sig);
+    h('h2', {}, 'Endpoint'), endpoint, h('h2', {}, 'Signature'), h('div', {id: 'signature'}, sig));
+}
+
+// endpointSection reads the health and traffic of the endpoint serving
+// a version and shows them, reading them again every REFRESH_MS while
+// the section is on the page.
+async function endpointSection(name, version) {
+  const box = h('div', {class: 'endpoint', 'data-version': version, 'aria-live': 'polite'});
+  const load = async () => {
+    try {
+      box.replaceChildren(endpointFacts(await getJSON(ENDPOINT + '?' + query({name, version}))));
+    } catch (err) {
+      box.replaceChildren(h('p', {class: 'error'}, `Cannot read the endpoint: ${err.message}`));
+    }
+  };
+  await load();
+  const timer = setInterval(() => box.isConnected ? load() : clearInterval(timer), REFRESH_MS);
+  return box;
+}
+
+// endpointFacts lays out an endpoint status (see ui.EndpointStatus).
+function endpointFacts(s) {
+  const ms = x => `${fmtNum(x * 1000)} ms`;
+  const span = s.rate_window_seconds ? ` over the last ${fmtDuration(s.rate_window_seconds * 1000)}` : '';
+  const state = s.ready ? h('span', {class: 'badge ok'}, 'ready')
+    : h('span', {class: 'badge bad'}, 'not ready');
+  return h('dl', {class: 'facts'}, [['URL', s.url], ['State', [state, s.problem ? ' ' + s.problem : '']],
+    ['Requests', `${s.requests} (${fmtNum(s.request_rate)} req/s${span})`], ['Errors', String(s.errors)],
+    ['Latency', s.requests ? `p50 ${ms(s.latency_p50_seconds)}, p99 ${ms(s.latency_p99_seconds)}` : 'no requests yet']]
+    .map(([k, x]) => [h('dt', {}, k), h('dd', {}, x)]));
 }
 
 // signature reads the version's model.json (mlenv) or MLmodel (MLflow)

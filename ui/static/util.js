@@ -5,6 +5,7 @@
 export const API = 'ajax-api/2.0/mlflow/';
 export const ARTIFACTS = 'ajax-api/2.0/mlflow-artifacts/artifacts/';
 export const HISTORY = 'ui-api/metric-history';
+export const ENDPOINT = 'ui-api/endpoint';
 
 // query encodes params as a query string; arrays repeat their key.
 export function query(params) {
