@@ -56,8 +56,9 @@ split, trains the spec's zoo architecture with periodic evaluation on the
 validation split, and writes the model artifact (model.json and
 weights.safetensors) to --out. It prints one line per evaluation and a final
 summary; when stderr is a terminal, a progress bar there shows the steps
-done, examples per second and the estimated time left between them. The run, its parameters, metrics and model artifact are recorded
-on the tracking server of the spec's tracking.uri; "embedded" serves the
+done, examples per second and the estimated time left between them. The
+run, its parameters, metrics and model artifact are recorded on the
+tracking server of the spec's tracking.uri; "embedded" serves the
 spec's tracking.dir in-process (look at it later with
 mlenv server --db sqlite:///DIR/mlenv.db --artifacts DIR/artifacts).
 Under mlenv jobs submit --workers N -- train JOB.yaml (or any launcher that
