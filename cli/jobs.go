@@ -39,7 +39,9 @@ Job records and logs are kept under --state-dir (default ~/.mlenv/jobs).
 With a tracking server (--uri or MLFLOW_TRACKING_URI), every submitted job
 is also recorded as a run of experiment mlenv-jobs: its state, exit code and
 restarts as tags and metrics, its logs as artifacts logs/job.log and
-logs/rank-N.log once it ends; list and status then read the jobs from there.`,
+logs/rank-N.log once it ends (a local job's supervisor also uploads the
+state tags and the logs so far every few seconds while it runs); list and
+status then read the jobs from there.`,
 	}
 	cmd.PersistentFlags().StringVar(&o.stateDir, "state-dir", "", "directory of job records and logs (default ~/.mlenv/jobs)")
 	cmd.PersistentFlags().StringVar(&o.uri, "uri", httpTrackingURI(), "tracking server that records the jobs (default $MLFLOW_TRACKING_URI; empty: --state-dir only)")
@@ -470,7 +472,7 @@ func newJobsSuperviseCmd(o *jobsOpts) *cobra.Command {
 				return err
 			}
 			local := launch.NewLocal(store, 0, slog.Default())
-			st, err := local.Run(ctx, launch.JobID(args[0]))
+			st, err := runFollowed(ctx, c, store, local, launch.JobID(args[0]))
 			if err != nil {
 				return err
 			}

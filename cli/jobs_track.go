@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mlenv/mlenv/launch"
@@ -107,21 +109,11 @@ func runStatus(s launch.State) train.Status {
 // same run concurrently (the local supervisor and a waiting submitter);
 // the result is the same, with the metrics logged twice.
 func syncJobRun(ctx context.Context, c *track.Client, js *launch.Store, e launch.Executor, st launch.Status) error {
-	link, err := readJobRun(js, st.ID)
-	if err != nil || link == nil || link.Ended || link.URI != c.URI() {
+	sink, link, err := tagJobRun(ctx, c, js, st)
+	if err != nil || sink == nil || !st.State.Final() {
 		return err
 	}
-	run, err := c.GetRun(ctx, link.RunID)
-	if err != nil {
-		return fmt.Errorf("job %s: tracking run %s: %w", st.ID, link.RunID, err)
-	}
-	if err := c.LogBatch(ctx, store.Batch{RunID: run.Info.RunID, Tags: jobTags(st)}); err != nil {
-		return fmt.Errorf("job %s: run %s: %w", st.ID, run.Info.RunID, err)
-	}
-	if !st.State.Final() {
-		return nil
-	}
-	sink := &trackSink{ctx: ctx, client: c, run: run}
+	run := sink.run
 	err = sink.LogMetrics(st.Restarts, cmpTime(st.Finished), map[string]float64{"exit_code": float64(st.ExitCode), "restarts": float64(st.Restarts)})
 	if err != nil {
 		return fmt.Errorf("job %s: run %s: %w", st.ID, run.Info.RunID, err)
@@ -134,6 +126,78 @@ func syncJobRun(ctx context.Context, c *track.Client, js *launch.Store, e launch
 	}
 	link.Ended = true
 	return writeJobRun(js, st.ID, *link)
+}
+
+// tagJobRun brings the status tags of the run linked to job st up to
+// date and returns a sink on that run and the link; a nil sink when the
+// job has no run on c or its run has ended.
+func tagJobRun(ctx context.Context, c *track.Client, js *launch.Store, st launch.Status) (*trackSink, *jobRun, error) {
+	link, err := readJobRun(js, st.ID)
+	if err != nil || link == nil || link.Ended || link.URI != c.URI() {
+		return nil, nil, err
+	}
+	run, err := c.GetRun(ctx, link.RunID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("job %s: tracking run %s: %w", st.ID, link.RunID, err)
+	}
+	if err := c.LogBatch(ctx, store.Batch{RunID: run.Info.RunID, Tags: jobTags(st)}); err != nil {
+		return nil, nil, fmt.Errorf("job %s: run %s: %w", st.ID, run.Info.RunID, err)
+	}
+	return &trackSink{ctx: ctx, client: c, run: run}, link, nil
+}
+
+// jobSyncEvery is how often the supervisor of a running job brings its
+// run up to date, so that the run's page shows the logs as they grow.
+const jobSyncEvery = 3 * time.Second
+
+// runFollowed runs local job id to its end (see launch.Local.Run) while
+// followJobRun keeps its run on c, if any, up to date.
+func runFollowed(ctx context.Context, c *track.Client, js *launch.Store, local *launch.Local, id launch.JobID) (launch.Status, error) {
+	if c == nil {
+		return local.Run(ctx, id)
+	}
+	live, stop := context.WithCancel(ctx)
+	var following sync.WaitGroup
+	following.Go(func() { followJobRun(live, c, js, local, id, jobSyncEvery) })
+	st, err := local.Run(ctx, id)
+	stop()
+	following.Wait()
+	return st, err
+}
+
+// followJobRun brings the run of job id up to date every interval while
+// the job runs, until ctx ends: its status tags (restarts included) and
+// the logs written so far, uploaded again whole. Failures are logged and
+// retried at the next tick. The caller cancels ctx and waits for
+// followJobRun to return before the final syncJobRun, so that no late
+// upload replaces the final logs.
+func followJobRun(ctx context.Context, c *track.Client, js *launch.Store, e launch.Executor, id launch.JobID, interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := liveJobRun(ctx, c, js, e, id); err != nil && ctx.Err() == nil {
+			slog.Warn("updating the job's tracking run", "job", id, "err", err)
+		}
+	}
+}
+
+// liveJobRun brings the run of job id up to date if the job has not
+// ended: status tags and the logs so far (see uploadJobLogs).
+func liveJobRun(ctx context.Context, c *track.Client, js *launch.Store, e launch.Executor, id launch.JobID) error {
+	st, err := e.Status(ctx, id)
+	if err != nil || st.State.Final() { // the final state is synced once, by the caller
+		return err
+	}
+	sink, _, err := tagJobRun(ctx, c, js, st)
+	if err != nil || sink == nil {
+		return err
+	}
+	return uploadJobLogs(ctx, sink, e, id)
 }
 
 // cmpTime returns t, or now when t is zero.

@@ -160,3 +160,50 @@ func TestSplitJobLog(t *testing.T) {
 		}
 	}
 }
+
+// A running job's supervisor uploads its logs while it runs, so that the
+// run's page shows them before the job ends; cancelling it ends the run.
+func TestJobsLogsUploadedWhileRunning(t *testing.T) {
+	t.Setenv(envCLIMain, "1")
+	uri, c, artifacts := trackedJobs(t)
+	state := t.TempDir()
+	model, err := filepath.Abs("../serve/testdata/mlp.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// mlenv serve prints its URLs, then serves until cancelled.
+	code, out, stderr := runCLI(t, "jobs", "--state-dir", state, "--uri", uri, "submit", "--json", "--",
+		"serve", model, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0")
+	if code != exitOK {
+		t.Fatalf("submit: exit %d: %s", code, stderr)
+	}
+	var st launch.Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatal(err)
+	}
+	var logs []byte
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(string(logs), "models: mlp"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no logs/rank-0.log with the served models uploaded while the job runs (got %q)", logs)
+		}
+		m, _ := filepath.Glob(filepath.Join(artifacts, "*", "*", "artifacts", "logs", "rank-0.log"))
+		if len(m) == 1 {
+			logs, _ = os.ReadFile(m[0])
+		}
+	}
+	if run, tags := jobRunOf(t, c, st.ID); run.Info.Status != "RUNNING" || tags["mlenv.job.state"] != "running" || tags["mlenv.job.restarts"] != "0" {
+		t.Errorf("run while the job serves: %+v, tags %v", run.Info, tags)
+	}
+	if code, _, stderr := runCLI(t, "jobs", "--state-dir", state, "cancel", string(st.ID)); code != exitOK {
+		t.Fatalf("cancel: exit %d: %s", code, stderr)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		run, tags := jobRunOf(t, c, st.ID)
+		if run.Info.Status == "KILLED" && tags["mlenv.job.state"] == "cancelled" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run after cancel: %+v, tags %v", run.Info, tags)
+		}
+	}
+}

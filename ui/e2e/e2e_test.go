@@ -405,6 +405,39 @@ func serveONNX(t *testing.T, name, version string) string {
 	return srv.URL
 }
 
+// The page of a running job's run (as mlenv jobs records it) shows the
+// job's state and restarts and follows its logs as they are uploaded
+// again, until the run ends.
+func TestRunPageFollowsJobLogs(t *testing.T) {
+	env := uitest.Start(t)
+	ctx := context.Background()
+	expID, err := env.Client.CreateExperiment(ctx, "mlenv-jobs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := env.Client.CreateRun(ctx, store.RunCreate{ExperimentID: expID, RunName: "job",
+		Tags: []store.Tag{{Key: "mlenv.job.state", Value: "running"}, {Key: "mlenv.job.restarts", Value: "0"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Upload(t, run.Info.ArtifactURI, "logs/job.log", []byte("[rank 0] step 1\n"))
+
+	browser := uitest.Browser(t)
+	uitest.Navigate(t, browser, env.URL, "#/runs/"+run.Info.RunID)
+	if got := uitest.Eval[string](t, browser, `document.querySelector('#run-facts').innerText`); !strings.Contains(got, "Job state\nrunning") || !strings.Contains(got, "Restarts\n0") {
+		t.Errorf("facts %q lack the job's state and restarts", got)
+	}
+	env.Upload(t, run.Info.ArtifactURI, "logs/job.log", []byte("[rank 0] step 1\n[mlenv] restart 1 of 3\n[rank 0] step 2\n"))
+	if err := env.Client.LogBatch(ctx, store.Batch{RunID: run.Info.RunID, Tags: []store.Tag{{Key: "mlenv.job.restarts", Value: "1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	uitest.WaitFor(t, browser, `[...document.querySelectorAll('pre.log')].some(p => p.innerText.includes('step 2'))
+		&& document.querySelector('#run-facts').innerText.includes('Restarts\n1')`, 15*time.Second) // the page refreshes every 5 s
+	if n := uitest.Eval[int](t, browser, `document.querySelectorAll('pre.log').length`); n != 1 {
+		t.Errorf("%d log views after the refresh, want 1", n)
+	}
+}
+
 func TestUnknownRouteAndMissingRun(t *testing.T) {
 	env := uitest.Start(t)
 	ctx := uitest.Browser(t)

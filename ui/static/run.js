@@ -79,10 +79,7 @@ export async function runPage(main, params, id) {
   const {run} = await api('runs/get', {run_id: id});
   const i = run.info, name = i.run_name || i.run_id;
   document.title = `${name} · mlenv`;
-  const tags = byKey(run.data.tags), parent = tags.get(PARENT);
-  const facts = [['Run ID', i.run_id], ['Status', i.status], ['Started', fmtTime(i.start_time)],
-    ['Duration', i.end_time ? fmtDuration(i.end_time - i.start_time) : 'running'], ['User', i.user_id || ''], ['Artifacts', i.artifact_uri || ''],
-    ['Parent run', parent && h('a', {href: `#/runs/${encodeURIComponent(parent)}`, id: 'parent-run'}, parent)]];
+  const tags = byKey(run.data.tags);
   const keys = (run.data.metrics || []).map(m => m.key).sort();
   const controls = chartControls((st, what) => charts.forEach(c => what === 'axis' ? c.zoom(null) : c.restyle()));
   const runs = [{id: i.run_id, name, start: i.start_time}];
@@ -93,8 +90,7 @@ export async function runPage(main, params, id) {
   main.replaceChildren(
     h('p', {}, h('a', {href: '#/'}, 'Experiments'), ' / ', crumb, ' /'),
     h('h1', {}, name),
-    h('dl', {class: 'facts'}, facts.filter(([, v]) => v).map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
-    study,
+    runFacts(run), study,
     h('section', {'aria-labelledby': 'h-metrics'}, h('h2', {id: 'h-metrics'}, `Metrics (${keys.length})`),
       keys.length ? [controls.el, h('div', {class: 'charts'}, charts.map(c => c.el))] : h('p', {class: 'muted'}, 'No metrics.')),
     h('section', {'aria-labelledby': 'h-params'}, h('h2', {id: 'h-params'}, 'Parameters'),
@@ -112,21 +108,38 @@ export async function runPage(main, params, id) {
   artifacts.append(...await artifactTree(i, '', logs));
   if (!logs.firstChild) logs.append(h('p', {class: 'muted'}, 'No log artifacts (files named *.log or under logs/).'));
   await drawn;
-  if (i.status === 'RUNNING') follow(main, charts);
+  if (i.status === 'RUNNING') follow(main, i, charts, logs);
+}
+
+// runFacts lays out a run's facts; a job's run (see mlenv jobs) adds
+// the job's state and restarts from its tags.
+function runFacts(run) {
+  const i = run.info, tags = byKey(run.data.tags), parent = tags.get(PARENT);
+  const facts = [['Run ID', i.run_id], ['Status', i.status], ['Started', fmtTime(i.start_time)],
+    ['Duration', i.end_time ? fmtDuration(i.end_time - i.start_time) : 'running'], ['User', i.user_id || ''], ['Artifacts', i.artifact_uri || ''],
+    ['Parent run', parent && h('a', {href: `#/runs/${encodeURIComponent(parent)}`, id: 'parent-run'}, parent)],
+    ['Job state', tags.get('mlenv.job.state')], ['Restarts', tags.get('mlenv.job.restarts')]];
+  return h('dl', {class: 'facts', id: 'run-facts'}, facts.filter(([, v]) => v).map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
 }
 
 // REFRESH_MS is how often the charts of a running run are brought up to
 // date; the server appends only the new points to its cached series.
 export const REFRESH_MS = 5000;
 
-// follow reloads the charts every REFRESH_MS while they are on the page
-// and the run is running.
-function follow(main, charts) {
+// follow reloads the facts, charts and logs of run info every
+// REFRESH_MS while they are on the page and the run is running; the
+// logs grow as a job's supervisor uploads them.
+function follow(main, info, charts, logs) {
   const tick = async () => {
-    if (!charts.length || !charts[0].el.isConnected) return;
+    if (!logs.isConnected) return;
     try {
       await loadCharts(charts);
-      const {run} = await api('runs/get', {run_id: charts[0].runs[0].id});
+      const {run} = await api('runs/get', {run_id: info.run_id});
+      const fresh = h('div');
+      await artifactTree(info, '', fresh);
+      if (!logs.isConnected) return;
+      document.getElementById('run-facts').replaceWith(runFacts(run));
+      if (fresh.firstChild) logs.replaceChildren(...fresh.childNodes);
       if (run.info.status !== 'RUNNING') return;
     } catch (err) {
       main.prepend(h('p', {class: 'error', role: 'alert'}, `Live update stopped: ${err.message}`));
