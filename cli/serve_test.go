@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -637,4 +638,29 @@ func fixedBatchONNX(t *testing.T, path string, batch int64) string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+func TestEndpointURL(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil {
+		t.Skip("no host name:", err)
+	}
+	tcp := func(ip string, port int) net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip), Port: port} }
+	for _, c := range []struct {
+		advertise string
+		addr      net.Addr
+		tracking  string
+		want      string
+	}{
+		{"https://models.example.com/ctr/", tcp("0.0.0.0", 8000), "http://127.0.0.1:5000", "https://models.example.com/ctr"},
+		{"", tcp("127.0.0.1", 8055), "http://10.0.0.5:5000", "http://127.0.0.1:8055"},
+		{"", tcp("0.0.0.0", 8000), "http://localhost:5000", "http://127.0.0.1:8000"},
+		{"", tcp("::", 8000), "http://[::1]:5000", "http://127.0.0.1:8000"},
+		{"", tcp("0.0.0.0", 8000), "http://tracking.example.com", "http://" + net.JoinHostPort(host, "8000")},
+		{"", tcp("10.0.0.7", 8000), "http://tracking.example.com", "http://10.0.0.7:8000"},
+	} {
+		if got := endpointURL(c.advertise, c.addr, c.tracking); got != c.want {
+			t.Errorf("endpointURL(%q, %s, %q) = %q, want %q", c.advertise, c.addr, c.tracking, got, c.want)
+		}
+	}
 }
