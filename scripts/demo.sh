@@ -4,6 +4,8 @@
 # training with tracking, feature attribution, the tracking server and web
 # UI, registration under an alias, and online serving queried over HTTP.
 # Everything it starts it stops again; it exits 0 only if every step worked.
+# With MLENV_DEMO_KEEP=1 it leaves the servers up until Ctrl-C, to browse
+# the UI.
 set -euo pipefail
 
 bin=$(realpath "${1:-bin/mlenv}")
@@ -18,8 +20,12 @@ cd "$dir"
 
 pids=()
 cleanup() {
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	# Newest first: serve removes its endpoint tag from the tracking server
+	# as it stops, so the server must still be up then.
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+		kill "${pids[i]}" 2>/dev/null || true
+		wait "${pids[i]}" 2>/dev/null || true
+	done
 }
 trap cleanup EXIT
 
@@ -87,4 +93,14 @@ jq -n --slurpfile meta meta.json --slurpfile rows rows.json '
 curl -fsS -H 'Content-Type: application/json' -d @request.json \
 	"http://127.0.0.1:$http/v2/models/ctr-mlp/infer" | jq -c '.outputs'
 
+step "8. the endpoint as the UI's model page shows it (health, requests, latency)"
+curl -fsS "http://127.0.0.1:$port/ui-api/endpoint?name=ctr-mlp&version=1" |
+	jq -c '{url, ready, requests, errors, latency_p99_seconds}'
+echo "model page: http://127.0.0.1:$port/#/models/ctr-mlp/versions/1"
+echo "run page:   http://127.0.0.1:$port/#/runs/$run"
+
 step "done: data, training, tracking, attribution, registry and serving all ran"
+if [[ ${MLENV_DEMO_KEEP:-} == 1 ]]; then
+	echo "servers up (UI http://127.0.0.1:$port/); Ctrl-C stops them"
+	wait
+fi
