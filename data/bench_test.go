@@ -1,14 +1,12 @@
-//go:build unix
-
 package data
 
 import (
 	"context"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/mlenv/mlenv/internal/cputime"
 )
 
 // benchRows is the number of rows per pass in the pipeline benchmarks.
@@ -55,14 +53,14 @@ func benchPipeline(b *testing.B, ext string, inMemory bool) {
 	if inMemory {
 		run(0)
 	}
-	cpu0 := cpuTime(b)
+	cpu0 := cputime.Process()
 	for i := 1; b.Loop(); i++ {
 		if !inMemory {
 			l, _ = NewLoader(tr, src, opt)
 		}
 		run(i)
 	}
-	cpu := cpuTime(b) - cpu0
+	cpu := cputime.Process() - cpu0
 	if n := l.Stats().Rows % benchRows; n != 0 {
 		b.Fatalf("a pass delivered %d rows too many", n)
 	}
@@ -72,15 +70,6 @@ func benchPipeline(b *testing.B, ext string, inMemory bool) {
 	// varies less than rows/s on a loaded machine, and says what share of
 	// the cores feeding a trainer at a given rate takes.
 	b.ReportMetric(rows/cpu.Seconds(), "rows/cpu-s")
-}
-
-// cpuTime is the user and system CPU time this process has used.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func BenchmarkParquetBatches(b *testing.B)  { benchPipeline(b, ".parquet", false) }
