@@ -23,8 +23,10 @@ type Batch struct {
 	Labels []float32
 }
 
-// newBatch allocates an empty batch with room for n examples of t.
-func (t *Transforms) newBatch(n int) *Batch {
+// NewBatch allocates an empty batch with room for n examples of t, to be
+// filled with Append: the way to build a batch from examples encoded one at
+// a time (Transforms.Encode) outside the loader, as a server does.
+func (t *Transforms) NewBatch(n int) *Batch {
 	c := t.layout.counts
 	b := &Batch{
 		Dense:        make([]float32, 0, n*c[groupDense]),
@@ -49,8 +51,9 @@ func (t *Transforms) newBatch(n int) *Batch {
 	return b
 }
 
-// add appends a copy of ex to b.
-func (b *Batch) add(ex *Example) {
+// Append appends a copy of ex, an example of the Transforms that made b,
+// to b.
+func (b *Batch) Append(ex *Example) {
 	b.Size++
 	b.Dense = append(b.Dense, ex.Dense...)
 	for i, id := range ex.Cat {

@@ -144,7 +144,7 @@ func (b *batcher) flush(final bool) error {
 	}
 	select {
 	case b.ch <- result{b: b.batch}:
-		b.batch = b.t.newBatch(b.size)
+		b.batch = b.t.NewBatch(b.size)
 		return nil
 	case <-b.ctx.Done():
 		return errStopped
@@ -153,7 +153,7 @@ func (b *batcher) flush(final bool) error {
 
 // produce reads, encodes, shuffles and batches, sending batches on ch.
 func (l *Loader) produce(ctx context.Context, epoch int, ch chan<- result) error {
-	b := &batcher{ctx: ctx, t: l.t, size: l.opt.BatchSize, batch: l.t.newBatch(l.opt.BatchSize), ch: ch}
+	b := &batcher{ctx: ctx, t: l.t, size: l.opt.BatchSize, batch: l.t.NewBatch(l.opt.BatchSize), ch: ch}
 	var err error
 	if l.opt.InMemory {
 		err = l.fromMemory(ctx, epoch, b)
@@ -163,7 +163,7 @@ func (l *Loader) produce(ctx context.Context, epoch int, ch chan<- result) error
 			shuffle = newShuffleBuffer[*Example](l.opt.ShuffleBuffer, l.opt.Seed, uint64(epoch))
 		}
 		err = l.examples(ctx, shuffle, func(ex *Example) error {
-			b.batch.add(ex)
+			b.batch.Append(ex)
 			return b.flush(false)
 		})
 	}
@@ -180,9 +180,9 @@ func (l *Loader) produce(ctx context.Context, epoch int, ch chan<- result) error
 // a permutation of it fixed by the seed and epoch.
 func (l *Loader) fromMemory(ctx context.Context, epoch int, b *batcher) error {
 	if l.mem == nil {
-		mem := l.t.newBatch(0)
+		mem := l.t.NewBatch(0)
 		err := l.examples(ctx, nil, func(ex *Example) error {
-			mem.add(ex)
+			mem.Append(ex)
 			return nil
 		})
 		if err != nil {

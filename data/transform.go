@@ -342,13 +342,13 @@ func (t *Transforms) Apply(row map[string]any) (*Example, error) {
 // Batch for a model's forward pass; its Labels are zero. A bad row is an
 // error naming its index and column.
 func (t *Transforms) ApplyBatch(rows []map[string]any) (*Batch, error) {
-	b := t.newBatch(len(rows))
+	b := t.NewBatch(len(rows))
 	for i, row := range rows {
 		ex, err := t.Apply(row)
 		if err != nil {
 			return nil, fmt.Errorf("row %d: %w", i, err)
 		}
-		b.add(ex)
+		b.Append(ex)
 	}
 	return b, nil
 }

@@ -34,7 +34,7 @@ func (a *Artifact) encode(inputs []Tensor, n int) (*data.Batch, error) {
 		}
 	}
 	var ex data.Example
-	var b *data.Batch
+	b := a.transforms.NewBatch(n)
 	for i := range n {
 		for k, j := range a.sources {
 			if j >= 0 {
@@ -44,10 +44,7 @@ func (a *Artifact) encode(inputs []Tensor, n int) (*data.Batch, error) {
 		if err := a.transforms.Encode(rec, &ex); err != nil {
 			return nil, fmt.Errorf("row %d: %w", i, err)
 		}
-		if b == nil {
-			b = newBatch(&ex, n)
-		}
-		appendExample(b, &ex)
+		b.Append(&ex)
 	}
 	return b, nil
 }
@@ -74,40 +71,4 @@ func (a *Artifact) field(t Tensor, j, i, n int) data.Field {
 		return data.Field{Kind: data.Str, Str: string(v[i])}
 	}
 	panic(fmt.Sprintf("serve: input %q holds %T, which the artifact's signature does not allow", t.Name, t.Data))
-}
-
-// newBatch allocates a batch with room for n examples shaped like ex.
-func newBatch(ex *data.Example, n int) *data.Batch {
-	b := &data.Batch{
-		Dense:        make([]float32, 0, n*len(ex.Dense)),
-		Cat:          make([][]int32, len(ex.Cat)),
-		MultiIDs:     make([][]int32, len(ex.Multi)),
-		MultiOffsets: make([][]int32, len(ex.Multi)),
-		Labels:       make([]float32, n),
-	}
-	for f := range b.Cat {
-		b.Cat[f] = make([]int32, 0, n)
-	}
-	for f := range b.MultiOffsets {
-		b.MultiOffsets[f] = append(make([]int32, 0, n+1), 0)
-	}
-	if len(ex.Image) > 0 {
-		b.Image = make([]float32, 0, n*len(ex.Image))
-	}
-	return b
-}
-
-// appendExample appends a copy of ex to b, in the layout data.Batch
-// documents.
-func appendExample(b *data.Batch, ex *data.Example) {
-	b.Size++
-	b.Dense = append(b.Dense, ex.Dense...)
-	for f, id := range ex.Cat {
-		b.Cat[f] = append(b.Cat[f], id)
-	}
-	for f, ids := range ex.Multi {
-		b.MultiIDs[f] = append(b.MultiIDs[f], ids...)
-		b.MultiOffsets[f] = append(b.MultiOffsets[f], int32(len(b.MultiIDs[f])))
-	}
-	b.Image = append(b.Image, ex.Image...)
 }
