@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/mlenv/mlenv/internal/cputime"
 )
 
 // BenchmarkStudyOverhead measures the study's own cost per trial (sampling
@@ -51,10 +53,10 @@ func BenchmarkStudyOverhead(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				cpuStart := processCPU()
+				cpuStart := cputime.Process()
 				for i := range trials {
 					if i == trials-100 {
-						cpuTail -= processCPU()
+						cpuTail -= cputime.Process()
 					}
 					start := time.Now()
 					r, err := study.Ask(ctx)
@@ -71,7 +73,7 @@ func BenchmarkStudyOverhead(b *testing.B) {
 						tail += d
 					}
 				}
-				end := processCPU()
+				end := cputime.Process()
 				cpu += end - cpuStart
 				cpuTail += end
 			}
