@@ -13,17 +13,11 @@
 # AVX-512 (see /work/shared/RECIPES.md), and shown as its own rows.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bin=${1:-bin/mlenv}
+. bench/lib.sh
+bin=$(mlenv_bin "${1:-bin/mlenv}")
 secs=${2:-3}
 repeats=${3:-1}
-if [[ ! -x $bin ]]; then
-	bin=$(mktemp -d)/mlenv
-	go build -o "$bin" ./cmd/mlenv
-fi
-if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-	echo "run.sh: PyTorch missing; run: apt-get install -y python3-torch" >&2
-	exit 1
-fi
+need_python torch python3-torch
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 torch() { # threads, then torch_bench.py arguments

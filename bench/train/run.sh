@@ -9,11 +9,9 @@
 # Needs: apt-get install -y dataset-fashion-mnist python3-torch
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bin=${1:-bin/mlenv}
-if [[ ! -x $bin ]]; then
-	bin=$(mktemp -d)/mlenv
-	go build -o "$bin" ./cmd/mlenv
-fi
+. bench/lib.sh
+bin=$(mlenv_bin "${1:-bin/mlenv}")
+need_python torch python3-torch
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for t in 1 2; do

@@ -10,18 +10,13 @@
 # Gaussian-process sampler at 200 trials, its slowest case.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bin=${1:-bin/mlenv}
+. bench/lib.sh
+bin=$(mlenv_bin "${1:-bin/mlenv}")
 seeds=${SEEDS:-20}
 gp200=${GP200_SEEDS:-10}
 jobs=${JOBS:-2}
 functions="branin hartmann6 rosenbrock10 ackley10 mixed"
-if [ ! -x "$bin" ]; then
-	go build -o "$bin" ./cmd/mlenv
-fi
-if ! /usr/bin/python3 -c 'import optuna' 2>/dev/null; then
-	echo "run.sh: Optuna is missing: apt-get install -y python3-optuna" >&2
-	exit 1
-fi
+need_python optuna python3-optuna
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 export GOMAXPROCS=1 OMP_NUM_THREADS=1
