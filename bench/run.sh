@@ -4,7 +4,7 @@
 # tables in bench/README.md come from these runs. It takes about an hour on
 # 2 cores; name benchmarks to run fewer:
 #
-#   bench/run.sh BIN [engine kernel explain tracking serve train tune asha]
+#   bench/run.sh BIN [engine kernel explain tracking serve train tune asha ui distributed]
 #
 # The peers come from Debian: PyTorch 1.13 (python3-torch), Optuna 3.1
 # (python3-optuna), OpenBLAS (libopenblas-dev), Fashion-MNIST.
@@ -12,10 +12,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$(realpath "${1:-bin/mlenv}")
 shift || true
-all=(engine kernel explain tracking serve train tune asha)
+known=(engine kernel explain tracking serve train tune asha ui distributed)
+all=("${known[@]}")
 (($#)) && all=("$@")
 
-scripts/deps.sh python3-torch python3-optuna libopenblas-dev dataset-fashion-mnist curl jq
+scripts/deps.sh python3-torch python3-optuna libopenblas-dev dataset-fashion-mnist curl jq chromium
 mkdir -p bench/out
 for b in "${all[@]}"; do
 	echo "== $b"
@@ -28,6 +29,8 @@ for b in "${all[@]}"; do
 	train) bench/train/run.sh "$bin" ;;
 	tune) bench/tune/run.sh "$bin" ;;
 	asha) bench/tune/asha/run.sh ;;
-	*) echo "bench/run.sh: unknown benchmark $b (want one of: engine kernel explain tracking serve train tune asha)" >&2; exit 2 ;;
+	ui) MLENV_TEST_CHROMIUM=required go test -run '^$' -bench . -benchtime 3x ./bench/ui/ ;;
+	distributed) go test -run '^$' -bench . -benchtime 1x ./bench/distributed/ ;;
+	*) echo "bench/run.sh: unknown benchmark $b (want one of: ${known[*]})" >&2; exit 2 ;;
 	esac 2>&1 | tee "bench/out/$b.txt"
 done
