@@ -36,6 +36,7 @@ type trainFlags struct {
 	out           string
 	checkpointDir string
 	resume        bool
+	resumeRun     string
 	noTracking    bool
 	json          bool
 
@@ -74,7 +75,11 @@ would, streams the workers' rank-prefixed output and waits for the job's end;
 the command fails unless the job succeeds.
 Checkpoints go to --checkpoint-dir; on SIGINT or SIGTERM a
 checkpoint is written before exiting, and --resume continues from the newest
-one with the same result as an uninterrupted run.
+one with the same result as an uninterrupted run. A tracked run also keeps
+its newest checkpoint among its artifacts (checkpoints/latest names it), and
+when --checkpoint-dir has none, --resume fetches the checkpoint of the most
+recent unfinished run of the same job name in the experiment (--resume-run
+RUN_ID: of that run) and continues from it, in a new run.
 
 --dry-run only validates the spec and prints it resolved, defaults filled.`,
 		Args: cobra.ExactArgs(1),
@@ -86,7 +91,8 @@ one with the same result as an uninterrupted run.
 	fl.BoolVar(&f.dryRun, "dry-run", false, "validate the spec and print it resolved, without training")
 	fl.StringVar(&f.out, "out", "", "directory for the model artifact (default ./mlenv-models/NAME)")
 	fl.StringVar(&f.checkpointDir, "checkpoint-dir", "", "directory for checkpoints (default TRACKING_DIR/checkpoints/NAME)")
-	fl.BoolVar(&f.resume, "resume", false, "continue from the newest checkpoint in --checkpoint-dir")
+	fl.BoolVar(&f.resume, "resume", false, "continue from the newest checkpoint in --checkpoint-dir or, when it has none, from that of the job's most recent unfinished tracked run")
+	fl.StringVar(&f.resumeRun, "resume-run", "", "like --resume, but when --checkpoint-dir has no checkpoint take tracked run `RUN_ID`'s newest")
 	fl.BoolVar(&f.noTracking, "no-tracking", false, "do not record the run (tracking.uri of the spec)")
 	fl.BoolVar(&f.json, "json", false, "print the final summary as JSON (progress goes to stderr)")
 	fl.StringVar(&f.executor, "executor", "", "run as a job on "+strings.Join(executors, ", ")+" (default the spec's resources.executor)")
@@ -117,6 +123,9 @@ func runTrain(cmd *cobra.Command, path string, f trainFlags) error {
 	executor, workers := cmp.Or(f.executor, spec.Resources.Executor), cmp.Or(f.workers, spec.Resources.Workers)
 	if f.workers < 0 || f.maxRestarts < 0 {
 		return usagef("--workers and --max-restarts must not be negative")
+	}
+	if f.resumeRun != "" && f.noTracking {
+		return usagef("--resume-run needs tracking; drop --no-tracking")
 	}
 	if !f.worker && (workers > 1 || executor != "local") {
 		return submitTrain(cmd, path, spec, f, executor, workers)
@@ -173,6 +182,19 @@ func runTrain(cmd *cobra.Command, path string, f trainFlags) error {
 			return err
 		}
 		sink, runID = ts, ts.run.Info.RunID
+		cfg.OnCheckpoint = ts.logCheckpoint
+		if cfg.Resume {
+			if err := resumeTracked(ctx, ts, progress, &cfg, spec.Name, f.resumeRun); err != nil {
+				return errors.Join(err, ts.Finish(train.Failed))
+			}
+		}
+	}
+	if group != nil && cfg.Resume {
+		// Rank 0 may have fetched a tracked run's checkpoint into the
+		// shared checkpoint directory that every rank resumes from.
+		if err := group.Barrier(ctx); err != nil {
+			return fmt.Errorf("worker %d of %d: waiting for rank 0 to find the checkpoint: %w", group.Rank(), group.Size(), err)
+		}
 	}
 	res, err := train.Run(ctx, cfg, sink)
 	bar.clear()
@@ -190,6 +212,27 @@ func runTrain(cmd *cobra.Command, path string, f trainFlags) error {
 		return err
 	}
 	return printSummary(w, f.json, cfg.ModelDir, runID, res)
+}
+
+// resumeTracked fetches a tracked run's checkpoint into cfg.CheckpointDir
+// when that has none (see trackSink.resumeFromRun), says so on w, and tags
+// the new run with the run it continues.
+func resumeTracked(ctx context.Context, ts *trackSink, w io.Writer, cfg *train.Config, name, runID string) error {
+	has, err := train.HasCheckpoint(cfg.CheckpointDir)
+	if err != nil || has {
+		return err
+	}
+	from, err := ts.resumeFromRun(ctx, name, runID, cfg.CheckpointDir)
+	if err != nil {
+		return err
+	}
+	if from == "" {
+		_, err := fmt.Fprintf(w, "resume: no checkpoint in %s nor in an unfinished tracked run of %s; training from the start\n", cfg.CheckpointDir, name)
+		return err
+	}
+	fmt.Fprintf(w, "resume: checkpoint of run %s copied to %s\n", from, cfg.CheckpointDir)
+	cfg.Tags["mlenv.resumed_from"] = from
+	return nil
 }
 
 // submitTrain runs the spec at path as a job of workers on executor, each
@@ -267,6 +310,9 @@ func workerArgs(path string, f trainFlags) ([]string, error) {
 	if f.resume {
 		args = append(args, "--resume")
 	}
+	if f.resumeRun != "" {
+		args = append(args, "--resume-run", f.resumeRun)
+	}
 	if f.noTracking {
 		args = append(args, "--no-tracking")
 	}
@@ -305,7 +351,7 @@ func trainConfig(spec *job.Spec, f trainFlags) train.Config {
 		BatchSize: t.BatchSize, Epochs: t.Epochs, Steps: t.Steps, EvalEvery: t.EvalEvery,
 		EarlyStopping: train.EarlyStopping{Metric: t.EarlyStopping.Metric, Patience: t.EarlyStopping.Patience,
 			Mode: t.EarlyStopping.Mode, MinDelta: t.EarlyStopping.MinDelta},
-		Seed: uint64(t.Seed), CheckpointEvery: t.CheckpointEvery, CheckpointDir: f.checkpointDir, Resume: f.resume,
+		Seed: uint64(t.Seed), CheckpointEvery: t.CheckpointEvery, CheckpointDir: f.checkpointDir, Resume: f.resume || f.resumeRun != "",
 		ModelDir: f.out, Tags: map[string]string{"mlenv.spec": spec.File()},
 	}
 	if k, ok := strings.CutPrefix(t.EarlyStopping.Metric, "recall@"); ok {

@@ -19,6 +19,7 @@ import (
 	"github.com/mlenv/mlenv/modelfile"
 	"github.com/mlenv/mlenv/models"
 	"github.com/mlenv/mlenv/store"
+	"github.com/mlenv/mlenv/train"
 )
 
 // inCTRDir makes a temporary working directory holding the synthetic data
@@ -428,19 +429,10 @@ training: {epochs: 2, batch_size: 50}
 	}
 }
 
-// SIGINT writes a checkpoint and ends train with a message naming it, and
-// a crash (SIGKILL) leaves the periodic checkpoints; either way --resume
-// then finishes the run with the weights, byte for byte, of an
-// uninterrupted run. The interrupted runs are processes of their own (the
-// test binary as mlenv), signalled after an evaluation line and planned
-// too long to end before the signal lands; the resumed and the
-// uninterrupted run stop at the same step after the newest checkpoint
-// (the constant learning rate does not depend on the planned steps).
-func TestTrainInterruptAndResume(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0)) // train sets resources.threads
-	inCTRDir(t)
-	spec := func(steps int) string {
-		return fmt.Sprintf(`name: interrupted
+// resumableSpec is a job spec name of steps steps, with a checkpoint
+// every 100 and an evaluation every 50, followed by the lines more.
+func resumableSpec(name string, steps int, more string) string {
+	return fmt.Sprintf(`name: %s
 data:
   train: {path: mlenv-data/ctr-train.parquet}
   validation: {path: mlenv-data/ctr-valid.parquet}
@@ -452,8 +444,21 @@ data:
 model: {arch: mlp, params: {hidden: [16], embedding_dim: 4}}
 training: {optimizer: adam, steps: %d, eval_every: 50, checkpoint_every: 100}
 resources: {threads: 1}
-`, steps)
-	}
+%s`, name, steps, more)
+}
+
+// SIGINT writes a checkpoint and ends train with a message naming it, and
+// a crash (SIGKILL) leaves the periodic checkpoints; either way --resume
+// then finishes the run with the weights, byte for byte, of an
+// uninterrupted run. The interrupted runs are processes of their own (the
+// test binary as mlenv), signalled after an evaluation line and planned
+// too long to end before the signal lands; the resumed and the
+// uninterrupted run stop at the same step after the newest checkpoint
+// (the constant learning rate does not depend on the planned steps).
+func TestTrainInterruptAndResume(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0)) // train sets resources.threads
+	inCTRDir(t)
+	spec := func(steps int) string { return resumableSpec("interrupted", steps, "") }
 	for _, tc := range []struct {
 		name  string
 		sig   os.Signal
@@ -501,15 +506,23 @@ resources: {threads: 1}
 			if code != exitOK || !strings.Contains(out, want) || strings.Contains(out, fmt.Sprintf("step %d/", step)) {
 				t.Fatalf("resumed run: code %d, out %q, stderr %q; want %q from step %d on", code, out, stderr, want, step)
 			}
-			a, err := os.ReadFile(filepath.Join(full, "weights.safetensors"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := os.ReadFile(filepath.Join(ck, "weights.safetensors"))
-			if err != nil || !bytes.Equal(a, b) {
-				t.Errorf("resumed run's weights differ from the uninterrupted run's (%v)", err)
-			}
+			sameModelWeights(t, full, ck)
 		})
+	}
+}
+
+// sameModelWeights checks that the model artifacts in dirs full (an
+// uninterrupted run's) and resumed have the same weights file, byte for
+// byte.
+func sameModelWeights(t *testing.T, full, resumed string) {
+	t.Helper()
+	a, err := os.ReadFile(filepath.Join(full, "weights.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(resumed, "weights.safetensors"))
+	if err != nil || !bytes.Equal(a, b) {
+		t.Errorf("resumed run's weights differ from the uninterrupted run's (%v)", err)
 	}
 }
 
@@ -541,4 +554,118 @@ func signalTrain(t *testing.T, after string, sig os.Signal, args ...string) (std
 	}
 	err = cmd.Wait()
 	return out.String(), errBuf.String(), err
+}
+
+// A tracked run keeps its newest checkpoint among its artifacts, and
+// --resume continues from there when the local checkpoint directory is
+// gone, ending with the weights of an uninterrupted run; a missing or
+// corrupt remote checkpoint is a one-line error.
+func TestTrainResumeFromTrackedRun(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0)) // train sets resources.threads
+	dir := inCTRDir(t)
+	tracking := filepath.Join(dir, "tracking")
+	job := filepath.Join(dir, "job.yaml")
+	writeSpec := func(steps int) {
+		t.Helper()
+		spec := resumableSpec("remote", steps, "experiment: resume\ntracking: {uri: embedded, dir: "+tracking+"}\n")
+		if err := os.WriteFile(job, []byte(spec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeSpec(10_000_000)
+	ck := filepath.Join(dir, "ck")
+	procOut, procErr, err := signalTrain(t, "step 250/", os.Interrupt, "train", job, "--checkpoint-dir", ck, "--out", ck)
+	if err == nil || !strings.Contains(procErr, "continue with --resume") {
+		t.Fatalf("interrupted run: %v\nstdout %q\nstderr %q", err, procOut, procErr)
+	}
+	runs := experimentRuns(t, tracking, "resume")
+	if len(runs) != 1 || runs[0].Info.Status != string(train.Killed) {
+		t.Fatalf("runs after the interrupt: %+v", runs)
+	}
+	interrupted := runs[0].Info.RunID
+	remote := func(run string) string {
+		m, _ := filepath.Glob(filepath.Join(tracking, "artifacts", "*", run, "artifacts", "checkpoints"))
+		if len(m) != 1 {
+			t.Fatalf("run %s has no checkpoints artifact: %v", run, m)
+		}
+		return m[0]
+	}
+	latest, err := os.ReadFile(filepath.Join(remote(interrupted), "latest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimSpace(string(latest))
+	// Checkpoints at steps 100 and 200 and at the interrupt were
+	// uploaded; only the newest remains.
+	if uploads, _ := filepath.Glob(filepath.Join(remote(interrupted), "step-*")); len(uploads) != 1 || filepath.Base(uploads[0]) != name {
+		t.Errorf("uploaded checkpoints %v, want only %s", uploads, name)
+	}
+	var step, seq int
+	if _, err := fmt.Sscanf(name, "step-%d.%d", &step, &seq); err != nil || step < 250 || seq != 3 {
+		t.Fatalf("checkpoints/latest names %q (%v), want the third upload, at step 250 or later", name, err)
+	}
+	if err := os.RemoveAll(ck); err != nil {
+		t.Fatal(err)
+	}
+
+	writeSpec(step + 60)
+	full := filepath.Join(dir, "full")
+	if code, out, stderr := runCLI(t, "train", job, "--no-tracking", "--checkpoint-dir", full, "--out", full); code != exitOK {
+		t.Fatalf("uninterrupted run: code %d, out %q, stderr %q", code, out, stderr)
+	}
+	code, out, stderr := runCLI(t, "train", job, "--checkpoint-dir", ck, "--out", ck, "--resume")
+	if code != exitOK || !strings.Contains(out, "resume: checkpoint of run "+interrupted) ||
+		!strings.Contains(out, fmt.Sprintf("trained %d steps", step+60)) || strings.Contains(out, fmt.Sprintf("step %d/", step)) {
+		t.Fatalf("resumed run: code %d, out %q, stderr %q; want it to continue from step %d", code, out, stderr, step)
+	}
+	sameModelWeights(t, full, ck)
+	var resumed string
+	for _, r := range experimentRuns(t, tracking, "resume") {
+		if runTag(r, "mlenv.resumed_from") == interrupted && r.Info.Status == string(train.Finished) {
+			resumed = r.Info.RunID
+		}
+	}
+	if resumed == "" {
+		t.Fatal("no finished run tagged mlenv.resumed_from the interrupted run")
+	}
+
+	// The interrupted run's checkpoint, spoiled, with no local one.
+	for _, tc := range []struct {
+		name  string
+		spoil func(remote string) error
+		want  string
+	}{
+		{"bad pointer", func(r string) error { return os.WriteFile(filepath.Join(r, "latest"), []byte("../model\n"), 0o644) },
+			`checkpoints/latest names "../model", not a checkpoint`},
+		{"corrupt state", func(r string) error { return os.WriteFile(filepath.Join(r, name, "state.json"), []byte("{"), 0o644) },
+			"state.json: unexpected end of JSON input"},
+		{"missing file", func(r string) error { return os.Remove(filepath.Join(r, name, "weights.safetensors")) },
+			"checkpoint " + name + ": download artifact"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile(filepath.Join(remote(interrupted), "latest"), latest, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.spoil(remote(interrupted)); err != nil {
+				t.Fatal(err)
+			}
+			empty := t.TempDir()
+			code, _, stderr := runCLI(t, "train", job, "--checkpoint-dir", empty, "--out", empty, "--resume-run", interrupted)
+			var errs []string // the error lines, apart from the embedded server's log
+			for l := range strings.Lines(stderr) {
+				if strings.HasPrefix(l, "mlenv: ") {
+					errs = append(errs, l)
+				}
+			}
+			if code != exitError || len(errs) != 1 || !strings.Contains(errs[0], tc.want) {
+				t.Errorf("code %d, stderr %q, want one error line containing %q", code, stderr, tc.want)
+			}
+		})
+	}
+	if code, _, stderr := runCLI(t, "train", job, "--resume-run", "no-such-run"); code != exitError || !strings.Contains(stderr, "resume from run no-such-run") {
+		t.Errorf("unknown run: code %d, stderr %q", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "train", job, "--resume-run", resumed, "--no-tracking"); code != exitUsage {
+		t.Errorf("--resume-run with --no-tracking: code %d, stderr %q", code, stderr)
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -27,6 +29,9 @@ type trackSink struct {
 	ctx    context.Context
 	client *track.Client
 	run    *store.Run
+
+	uploads int      // checkpoints uploaded, for unique artifact names
+	stale   []string // uploaded checkpoints to delete, older than the newest
 }
 
 var _ train.MetricSink = (*trackSink)(nil)
@@ -113,7 +118,12 @@ func (s *trackSink) logSpec(spec *job.Spec) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp("", "mlenv-job-*.yaml")
+	return s.logBytes(b, "job.yaml")
+}
+
+// logBytes uploads b as the run's artifact at artifactPath.
+func (s *trackSink) logBytes(b []byte, artifactPath string) error {
+	f, err := os.CreateTemp("", "mlenv-artifact-*")
 	if err != nil {
 		return err
 	}
@@ -122,7 +132,7 @@ func (s *trackSink) logSpec(spec *job.Spec) error {
 	if err := errors.Join(werr, f.Close()); err != nil {
 		return err
 	}
-	return s.LogArtifact(f.Name(), "job.yaml")
+	return s.LogArtifact(f.Name(), artifactPath)
 }
 
 // LogParams sends params in batches of at most 100.
@@ -160,9 +170,9 @@ func (s *trackSink) LogMetrics(step int, at time.Time, metrics map[string]float6
 // LogArtifact uploads the file or directory tree localPath under the
 // run's artifacts at artifactPath, through the server's artifact proxy.
 func (s *trackSink) LogArtifact(localPath, artifactPath string) error {
-	root, ok := strings.CutPrefix(s.run.Info.ArtifactURI, track.ProxyScheme)
-	if !ok {
-		return fmt.Errorf("run artifacts at %q: only the server's artifact proxy (%s) is supported", s.run.Info.ArtifactURI, track.ProxyScheme)
+	root, err := artifactRoot(s.run)
+	if err != nil {
+		return err
 	}
 	return filepath.WalkDir(localPath, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -181,4 +191,158 @@ func (s *trackSink) LogArtifact(localPath, artifactPath string) error {
 // cancelled, so that an interrupted run is recorded as KILLED.
 func (s *trackSink) Finish(status train.Status) error {
 	return s.client.EndRun(context.WithoutCancel(s.ctx), s.run.Info.RunID, string(status))
+}
+
+// artifactRoot returns the artifact proxy path of run's artifacts.
+func artifactRoot(run *store.Run) (string, error) {
+	root, ok := strings.CutPrefix(run.Info.ArtifactURI, track.ProxyScheme)
+	if !ok {
+		return "", fmt.Errorf("run artifacts at %q: only the server's artifact proxy (%s) is supported", run.Info.ArtifactURI, track.ProxyScheme)
+	}
+	return root, nil
+}
+
+// A tracked run keeps its newest checkpoint among its artifacts: the
+// files of a checkpoint step-N go under checkpoints/step-N.K (K counts
+// the run's uploads, so that a checkpoint of the same step never
+// overwrites files a reader may be fetching), then the one-line file
+// checkpoints/latest is replaced to name step-N.K, and only then are the
+// older uploads deleted. A reader that follows latest thus always finds a
+// complete checkpoint.
+const (
+	checkpointsArtifact = "checkpoints"
+	latestArtifact      = checkpointsArtifact + "/latest"
+)
+
+// logCheckpoint uploads the local checkpoint directory dir as the run's
+// newest checkpoint. Deleting older uploads is retried at the next
+// checkpoint when it fails, rather than failing the run.
+func (s *trackSink) logCheckpoint(dir string) error {
+	s.uploads++
+	name := fmt.Sprintf("%s.%d", filepath.Base(dir), s.uploads)
+	if err := s.LogArtifact(dir, path.Join(checkpointsArtifact, name)); err != nil {
+		return fmt.Errorf("uploading to run %s: %w", s.run.Info.RunID, err)
+	}
+	if err := s.logBytes([]byte(name+"\n"), latestArtifact); err != nil {
+		return fmt.Errorf("uploading to run %s: %w", s.run.Info.RunID, err)
+	}
+	root, err := artifactRoot(s.run)
+	if err != nil {
+		return err
+	}
+	s.stale = slices.DeleteFunc(s.stale, func(old string) bool {
+		return deleteArtifact(context.WithoutCancel(s.ctx), s.client, path.Join(root, checkpointsArtifact, old)) == nil
+	})
+	s.stale = append(s.stale, name)
+	return nil
+}
+
+// deleteArtifact deletes the proxied artifact file or directory at p
+// (relative to the proxy's root, as for track.Client.UploadArtifact).
+func deleteArtifact(ctx context.Context, c *track.Client, p string) error {
+	u := c.URI() + "/api/2.0/mlflow-artifacts/artifacts/" + (&url.URL{Path: p}).EscapedPath()
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, u, nil)
+	if err != nil {
+		return err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode/100 != 2 {
+		return fmt.Errorf("delete artifact %s: HTTP %d", p, res.StatusCode)
+	}
+	return nil
+}
+
+// resumeFromRun copies the newest checkpoint of a run of the spec's job
+// into the empty checkpoint directory root, so that the trainer resumes
+// from it, and returns that run's ID: the run runID, which must have a
+// checkpoint, or else the most recently started run named name in the
+// sink's experiment that did not finish and has a checkpoint (other than
+// the sink's own run). It returns "" when there is none such.
+func (s *trackSink) resumeFromRun(ctx context.Context, name, runID, root string) (string, error) {
+	if runID != "" {
+		run, err := s.client.GetRun(ctx, runID)
+		if err == nil {
+			var found bool
+			if found, err = fetchCheckpoint(ctx, s.client, run, root); err == nil && !found {
+				err = fmt.Errorf("the run has no checkpoint (%s)", latestArtifact)
+			}
+		}
+		if err != nil {
+			return "", fmt.Errorf("resume from run %s: %w", runID, err)
+		}
+		return runID, nil
+	}
+	q := store.RunSearch{Search: store.Search{OrderBy: []string{"start_time DESC"}, MaxResults: 1000}, ExperimentIDs: []string{s.run.Info.ExperimentID}}
+	for {
+		runs, next, err := s.client.SearchRuns(ctx, q)
+		if err != nil {
+			return "", fmt.Errorf("resume: searching runs of %q: %w", name, err)
+		}
+		for _, r := range runs {
+			id := r.Info.RunID
+			if r.Info.RunName != name || r.Info.Status == string(train.Finished) || id == s.run.Info.RunID {
+				continue
+			}
+			found, err := fetchCheckpoint(ctx, s.client, &r, root)
+			if err != nil {
+				return "", fmt.Errorf("resume from run %s: %w", id, err)
+			}
+			if found {
+				return id, nil
+			}
+		}
+		if next == "" {
+			return "", nil
+		}
+		q.PageToken = next
+	}
+}
+
+// fetchCheckpoint downloads the checkpoint that run's checkpoints/latest
+// names into root/step-N, through a temporary directory renamed when
+// complete. It reports false when the run has no checkpoints/latest.
+func fetchCheckpoint(ctx context.Context, c *track.Client, run *store.Run, root string) (bool, error) {
+	art, err := artifactRoot(run)
+	if err != nil {
+		return false, err
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return false, err
+	}
+	tmp, err := os.MkdirTemp(root, ".fetch-")
+	if err != nil {
+		return false, err
+	}
+	defer os.RemoveAll(tmp)
+	pointer := filepath.Join(tmp, "latest")
+	err = c.DownloadArtifact(ctx, path.Join(art, latestArtifact), pointer)
+	if store.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	b, err := os.ReadFile(pointer)
+	if err != nil {
+		return false, err
+	}
+	remote := strings.TrimSpace(string(b))
+	local, _, _ := strings.Cut(remote, ".")
+	if !train.IsCheckpointName(local) || strings.ContainsAny(remote, "/\\") {
+		return false, fmt.Errorf("%s names %q, not a checkpoint step-N.K", latestArtifact, remote)
+	}
+	dir := filepath.Join(tmp, local)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return false, err
+	}
+	for _, f := range train.CheckpointFiles() {
+		if err := c.DownloadArtifact(ctx, path.Join(art, checkpointsArtifact, remote, f), filepath.Join(dir, f)); err != nil {
+			return false, fmt.Errorf("checkpoint %s: %w", remote, err)
+		}
+	}
+	return true, os.Rename(dir, filepath.Join(root, local))
 }

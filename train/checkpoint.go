@@ -67,6 +67,11 @@ func (r *run) checkpoint() error {
 		return fmt.Errorf("train: checkpoint at step %d: %w", r.pos.Step, err)
 	}
 	r.saved = r.pos
+	if r.cfg.OnCheckpoint != nil {
+		if err := r.cfg.OnCheckpoint(final); err != nil {
+			return fmt.Errorf("train: checkpoint at step %d: %w", r.pos.Step, err)
+		}
+	}
 	return pruneCheckpoints(root)
 }
 
@@ -91,6 +96,26 @@ func (r *run) writeCheckpoint(dir string) error {
 	return os.WriteFile(filepath.Join(dir, stateFile), state, 0o644)
 }
 
+// CheckpointFiles are the names of the files in a checkpoint directory.
+func CheckpointFiles() []string { return []string{weightsFile, optimizerFile, stateFile} }
+
+// IsCheckpointName reports whether name is the name of a checkpoint
+// directory: step-N.
+func IsCheckpointName(name string) bool {
+	n, ok := strings.CutPrefix(name, checkpointPrefix)
+	if !ok {
+		return false
+	}
+	_, err := strconv.Atoi(n)
+	return err == nil
+}
+
+// HasCheckpoint reports whether root holds a checkpoint to resume from.
+func HasCheckpoint(root string) (bool, error) {
+	names, err := checkpoints(root)
+	return len(names) > 0, err
+}
+
 // checkpoints lists the checkpoint directories under root, oldest first.
 func checkpoints(root string) ([]string, error) {
 	entries, err := os.ReadDir(root)
@@ -102,10 +127,8 @@ func checkpoints(root string) ([]string, error) {
 	}
 	var names []string
 	for _, e := range entries {
-		if n, ok := strings.CutPrefix(e.Name(), checkpointPrefix); ok && e.IsDir() {
-			if _, err := strconv.Atoi(n); err == nil {
-				names = append(names, e.Name())
-			}
+		if e.IsDir() && IsCheckpointName(e.Name()) {
+			names = append(names, e.Name())
 		}
 	}
 	slices.Sort(names) // zero-padded step numbers sort numerically

@@ -52,6 +52,12 @@ type Config struct {
 	CheckpointDir   string
 	CheckpointEvery int
 	Resume          bool
+	// OnCheckpoint, when set, is called with the directory of each
+	// checkpoint once it is complete under CheckpointDir (to copy it
+	// elsewhere, such as the tracked run's artifacts), before older ones
+	// are pruned. It runs on the training goroutine; an error fails the
+	// run.
+	OnCheckpoint func(dir string) error
 
 	// ModelDir, when set, receives the model artifact at the end, and the
 	// artifact is logged to the sink as "model".

@@ -292,3 +292,41 @@ func TestInterruptedEvaluationResumes(t *testing.T) {
 		t.Errorf("resumed run ended at %+v (%v), the uninterrupted run at %+v", end.Position, err, fullEnd.Position)
 	}
 }
+
+// OnCheckpoint sees every checkpoint once it is complete and before older
+// ones are pruned; its error fails the run, naming the step.
+func TestOnCheckpoint(t *testing.T) {
+	cfg := resumeConfig(t, t.TempDir(), "adam")
+	var steps []string
+	cfg.OnCheckpoint = func(dir string) error {
+		for _, f := range CheckpointFiles() {
+			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+				return err
+			}
+		}
+		if !IsCheckpointName(filepath.Base(dir)) {
+			return fmt.Errorf("%s is not a checkpoint name", dir)
+		}
+		steps = append(steps, filepath.Base(dir))
+		return nil
+	}
+	if _, err := Run(context.Background(), cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"step-000000025", "step-000000050", "step-000000075", "step-000000100"}
+	if fmt.Sprint(steps) != fmt.Sprint(want) {
+		t.Errorf("OnCheckpoint saw %v, want %v", steps, want)
+	}
+	if ok, err := HasCheckpoint(cfg.CheckpointDir); !ok || err != nil {
+		t.Errorf("HasCheckpoint(%s) = %v, %v after the run", cfg.CheckpointDir, ok, err)
+	}
+	if ok, err := HasCheckpoint(filepath.Join(t.TempDir(), "none")); ok || err != nil {
+		t.Errorf("HasCheckpoint of a missing directory = %v, %v", ok, err)
+	}
+
+	cfg = resumeConfig(t, t.TempDir(), "adam")
+	cfg.OnCheckpoint = func(string) error { return errors.New("store unreachable") }
+	if _, err := Run(context.Background(), cfg, nil); err == nil || !strings.Contains(err.Error(), "checkpoint at step 25: store unreachable") {
+		t.Errorf("failing OnCheckpoint: %v", err)
+	}
+}
