@@ -628,6 +628,12 @@ func TestTrainResumeFromTrackedRun(t *testing.T) {
 	if resumed == "" {
 		t.Fatal("no finished run tagged mlenv.resumed_from the interrupted run")
 	}
+	// The interrupted run is done with now that a finished run continued it.
+	again := filepath.Join(dir, "again")
+	code, out, stderr = runCLI(t, "train", job, "--checkpoint-dir", again, "--out", again, "--resume")
+	if code != exitOK || !strings.Contains(out, "resume: no checkpoint in "+again) || !strings.Contains(out, "step 50/") {
+		t.Errorf("--resume after the resumed run finished: code %d, out %q, stderr %q; want a fresh start", code, out, stderr)
+	}
 
 	// The interrupted run's checkpoint, spoiled, with no local one.
 	for _, tc := range []struct {

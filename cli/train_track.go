@@ -260,8 +260,9 @@ func deleteArtifact(ctx context.Context, c *track.Client, p string) error {
 // into the empty checkpoint directory root, so that the trainer resumes
 // from it, and returns that run's ID: the run runID, which must have a
 // checkpoint, or else the most recently started run named name in the
-// sink's experiment that did not finish and has a checkpoint (other than
-// the sink's own run). It returns "" when there is none such.
+// sink's experiment that did not finish, was not continued by a run that
+// finished, and has a checkpoint (other than the sink's own run). It
+// returns "" when there is none such.
 func (s *trackSink) resumeFromRun(ctx context.Context, name, runID, root string) (string, error) {
 	if runID != "" {
 		run, err := s.client.GetRun(ctx, runID)
@@ -277,6 +278,7 @@ func (s *trackSink) resumeFromRun(ctx context.Context, name, runID, root string)
 		return runID, nil
 	}
 	q := store.RunSearch{Search: store.Search{OrderBy: []string{"start_time DESC"}, MaxResults: 1000}, ExperimentIDs: []string{s.run.Info.ExperimentID}}
+	continued := map[string]bool{} // runs that a finished run resumed from
 	for {
 		runs, next, err := s.client.SearchRuns(ctx, q)
 		if err != nil {
@@ -284,7 +286,15 @@ func (s *trackSink) resumeFromRun(ctx context.Context, name, runID, root string)
 		}
 		for _, r := range runs {
 			id := r.Info.RunID
-			if r.Info.RunName != name || r.Info.Status == string(train.Finished) || id == s.run.Info.RunID {
+			if r.Info.RunName != name || id == s.run.Info.RunID || continued[id] {
+				continue
+			}
+			if r.Info.Status == string(train.Finished) {
+				for _, t := range r.Tags { // runs start after the runs they continue
+					if t.Key == resumedFromTag {
+						continued[t.Value] = true
+					}
+				}
 				continue
 			}
 			found, err := fetchCheckpoint(ctx, s.client, &r, root)
@@ -346,3 +356,6 @@ func fetchCheckpoint(ctx context.Context, c *track.Client, run *store.Run, root 
 	}
 	return true, os.Rename(dir, filepath.Join(root, local))
 }
+
+// resumedFromTag names the run whose checkpoint a run resumed from.
+const resumedFromTag = "mlenv.resumed_from"
