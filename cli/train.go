@@ -231,7 +231,7 @@ func resumeTracked(ctx context.Context, ts *trackSink, w io.Writer, cfg *train.C
 		return err
 	}
 	fmt.Fprintf(w, "resume: checkpoint of run %s copied to %s\n", from, cfg.CheckpointDir)
-	cfg.Tags["mlenv.resumed_from"] = from
+	cfg.Tags[resumedFromTag] = from
 	return nil
 }
 
