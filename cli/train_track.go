@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"net/http"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -231,28 +229,9 @@ func (s *trackSink) logCheckpoint(dir string) error {
 		return err
 	}
 	s.stale = slices.DeleteFunc(s.stale, func(old string) bool {
-		return deleteArtifact(context.WithoutCancel(s.ctx), s.client, path.Join(root, checkpointsArtifact, old)) == nil
+		return s.client.DeleteArtifact(context.WithoutCancel(s.ctx), path.Join(root, checkpointsArtifact, old)) == nil
 	})
 	s.stale = append(s.stale, name)
-	return nil
-}
-
-// deleteArtifact deletes the proxied artifact file or directory at p
-// (relative to the proxy's root, as for track.Client.UploadArtifact).
-func deleteArtifact(ctx context.Context, c *track.Client, p string) error {
-	u := c.URI() + "/api/2.0/mlflow-artifacts/artifacts/" + (&url.URL{Path: p}).EscapedPath()
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, u, nil)
-	if err != nil {
-		return err
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	if res.StatusCode/100 != 2 {
-		return fmt.Errorf("delete artifact %s: HTTP %d", p, res.StatusCode)
-	}
 	return nil
 }
 

@@ -293,6 +293,26 @@ func (c *Client) UploadArtifact(ctx context.Context, p, file string) error {
 	return nil
 }
 
+// DeleteArtifact removes the proxied artifact at p (see DownloadArtifact
+// for the form of p), as MLflow's artifact proxy does for DELETE; a
+// directory is removed with everything under it.
+func (c *Client) DeleteArtifact(ctx context.Context, p string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, c.artifactURL(p), nil)
+	if err != nil {
+		return err
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("delete artifact %s: %w", p, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode/100 != 2 {
+		raw, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+		return fmt.Errorf("delete artifact: %w", apiError(p, res.StatusCode, raw))
+	}
+	return nil
+}
+
 // DownloadArtifact copies the proxied artifact at p into the local file,
 // creating or truncating it. p is relative to the artifact proxy's root:
 // what follows "mlflow-artifacts:/" in a run's or model version's

@@ -144,4 +144,16 @@ func TestClientArtifactRoundTrip(t *testing.T) {
 	if err := c.UploadArtifact(ctx, "../escape", src); err == nil {
 		t.Error("upload outside the artifact root succeeded")
 	}
+
+	// Deleting a directory removes what is under it.
+	if err := c.DeleteArtifact(ctx, "1/run a/artifacts/model"); err != nil {
+		t.Fatal(err)
+	}
+	err = c.DownloadArtifact(ctx, p, dst)
+	if !errors.As(err, &se) || se.Code != store.ResourceDoesNotExist {
+		t.Errorf("download after deleting its directory: %v, want a %s error", err, store.ResourceDoesNotExist)
+	}
+	if err := c.DeleteArtifact(ctx, "../escape"); err == nil {
+		t.Error("delete outside the artifact root succeeded")
+	}
 }
