@@ -18,19 +18,29 @@ type latestBatch struct {
 
 // noteLatest records the latest points (one per key, see latestPoints)
 // the current write logged to run. They count only if the write succeeds
-// (see keepLatest).
+// (see keep).
 func (t *tx) noteLatest(run int64, latest []Metric) {
 	t.pending = append(t.pending, latestBatch{run, latest})
 }
 
-// keepLatest adds the current write's noted points to the group's;
-// dropLatest discards them, for a write rolled back.
-func (t *tx) keepLatest() {
+// keep adds the current write's noted points and moved runs (see
+// unstage) to the group's; drop discards them, for a write rolled back.
+func (t *tx) keep() {
 	t.latest = append(t.latest, t.pending...)
 	t.pending = t.pending[:0]
+	for _, r := range t.pendingMoved {
+		if t.unstaged == nil {
+			t.unstaged = map[int64]bool{}
+		}
+		t.unstaged[r] = true
+	}
+	t.pendingMoved = t.pendingMoved[:0]
 }
 
-func (t *tx) dropLatest() { t.pending = t.pending[:0] }
+func (t *tx) drop() {
+	t.pending = t.pending[:0]
+	t.pendingMoved = t.pendingMoved[:0]
+}
 
 // latestPoints returns, per key, the point of ms that is latest by
 // later, in the order the keys first appear.
@@ -66,23 +76,23 @@ func later(a, b Metric) bool {
 	return av > bv
 }
 
-// coalesced returns the group's latest points with each (run, metric)
-// once: the writes to a run that only one write of the group logged to
-// as they are, those of other runs merged in log order.
-func (t *tx) coalesced() []latestBatch {
-	writes := make(map[int64]int, len(t.latest))
-	for _, b := range t.latest {
+// coalesce returns the latest points of batches with each (run, metric)
+// once: the batches of a run that only one batch is of as they are,
+// those of other runs merged in order.
+func coalesce(batches []latestBatch) []latestBatch {
+	writes := make(map[int64]int, len(batches))
+	for _, b := range batches {
 		writes[b.run]++
 	}
 	out := make([]latestBatch, 0, len(writes))
-	for _, b := range t.latest {
+	for _, b := range batches {
 		switch writes[b.run] {
 		case 0: // merged already
 		case 1:
 			out = append(out, b)
 		default:
 			var all []Metric
-			for _, o := range t.latest {
+			for _, o := range batches {
 				if o.run == b.run {
 					all = append(all, o.ms...)
 				}
@@ -94,12 +104,23 @@ func (t *tx) coalesced() []latestBatch {
 	return out
 }
 
-// flushLatest upserts the group's latest values in multi-row statements,
-// keeping a stored value that is later still.
-func (t *tx) flushLatest() error {
+// finish writes what the group's writes leave for the end: the latest
+// metric values or, where history is staged, a move of the staged points
+// once there are many (see staging.go).
+func (t *tx) finish() error {
+	if t.s.staged != nil {
+		return t.unstageIfFull()
+	}
+	return upsertLatestPoints(t, coalesce(t.latest))
+}
+
+// upsertLatestPoints upserts the points of batches, which name each (run,
+// metric) once, into latest_metrics in multi-row statements, keeping a
+// stored value that is later still.
+func upsertLatestPoints(t *tx, batches []latestBatch) error {
 	args := make([]any, 0, 6*metricChunk)
 	n := 0
-	for _, b := range t.coalesced() {
+	for _, b := range batches {
 		run := any(b.run) // boxed once for the run's rows
 		for _, m := range b.ms {
 			v, isNaN := storedValue(m.Value)
@@ -120,11 +141,14 @@ func (t *tx) flushLatest() error {
 
 // upsertLatestSQL returns the statement upserting n latest_metrics rows.
 func upsertLatestSQL(n int) string {
-	return `INSERT INTO latest_metrics (run_key, key, step, timestamp, value, is_nan) VALUES ` + rowsSQL(n) +
-		` ON CONFLICT (run_key, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp,
+	return `INSERT INTO latest_metrics (run_key, key, step, timestamp, value, is_nan) VALUES ` + rowsSQL(n) + onLaterPoint
+}
+
+// onLaterPoint completes an insert into latest_metrics: a stored point
+// is replaced only by a later one.
+const onLaterPoint = ` ON CONFLICT (run_key, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp,
 		value = excluded.value, is_nan = excluded.is_nan
 		WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)`
-}
 
 // upsertLatestChunk is upsertLatestSQL(metricChunk), built once.
 var upsertLatestChunk = upsertLatestSQL(metricChunk)

@@ -17,62 +17,72 @@ import (
 // values equal a serial computation over the batches that succeeded:
 // greatest step, then timestamp, then value, with NaN counting as 0.
 func TestLatestMetricsCoalesced(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, s *store.SQLStore) {
-		ctx := context.Background()
-		var runs []string
-		for range 2 {
-			r, err := s.CreateRun(ctx, store.RunCreate{ExperimentID: "0"})
-			mustNoErr(t, err)
-			mustNoErr(t, s.LogBatch(ctx, store.Batch{RunID: r.Info.RunID, Params: []store.Param{{"p", "1"}}}))
-			runs = append(runs, r.Info.RunID)
-		}
-		batches := latestBatches(runs)
-		ok := make([]bool, len(batches))
-		var wg sync.WaitGroup
-		for i, b := range batches {
-			wg.Go(func() {
-				err := s.LogBatch(ctx, b)
-				if err != nil {
-					wantCode(t, err, store.InvalidParameterValue)
-				}
-				ok[i] = err == nil
-			})
-		}
-		wg.Wait()
-		want := map[string]map[string]store.Metric{}
-		for i, b := range batches {
-			if b.Params != nil {
-				if ok[i] {
-					t.Fatalf("batch %d changed param p but succeeded", i)
-				}
-				continue
-			}
-			if !ok[i] {
-				t.Fatalf("batch %d failed", i)
-			}
-			if want[b.RunID] == nil {
-				want[b.RunID] = map[string]store.Metric{}
-			}
-			for _, m := range b.Metrics {
-				if old, seen := want[b.RunID][m.Key]; !seen || laterPoint(m, old) {
-					want[b.RunID][m.Key] = m
-				}
-			}
-		}
-		for _, id := range runs {
-			r, err := s.GetRun(ctx, id)
-			mustNoErr(t, err)
-			if len(r.Metrics) != len(want[id]) {
-				t.Fatalf("run %s has %d latest metrics, want %d", id, len(r.Metrics), len(want[id]))
-			}
-			for _, got := range r.Metrics {
-				w := want[id][got.Key]
-				if got.Step != w.Step || got.Timestamp != w.Timestamp || fmt.Sprint(got.Value) != fmt.Sprint(w.Value) {
-					t.Errorf("run %s metric %s: latest %+v, want %+v", id, got.Key, got, w)
-				}
-			}
-		}
+	storetest.Each(t, checkLatestMetrics)
+	// Staged points moving at the end of most groups as well.
+	t.Run("sqlite-moving", func(t *testing.T) {
+		s := storetest.SQLite(t)
+		store.SetStagingLimit(s, 7)
+		checkLatestMetrics(t, s)
 	})
+}
+
+// checkLatestMetrics logs concurrent batches, some of which fail, and
+// checks each run's latest metrics against the successful ones.
+func checkLatestMetrics(t *testing.T, s *store.SQLStore) {
+	ctx := context.Background()
+	var runs []string
+	for range 2 {
+		r, err := s.CreateRun(ctx, store.RunCreate{ExperimentID: "0"})
+		mustNoErr(t, err)
+		mustNoErr(t, s.LogBatch(ctx, store.Batch{RunID: r.Info.RunID, Params: []store.Param{{"p", "1"}}}))
+		runs = append(runs, r.Info.RunID)
+	}
+	batches := latestBatches(runs)
+	ok := make([]bool, len(batches))
+	var wg sync.WaitGroup
+	for i, b := range batches {
+		wg.Go(func() {
+			err := s.LogBatch(ctx, b)
+			if err != nil {
+				wantCode(t, err, store.InvalidParameterValue)
+			}
+			ok[i] = err == nil
+		})
+	}
+	wg.Wait()
+	want := map[string]map[string]store.Metric{}
+	for i, b := range batches {
+		if b.Params != nil {
+			if ok[i] {
+				t.Fatalf("batch %d changed param p but succeeded", i)
+			}
+			continue
+		}
+		if !ok[i] {
+			t.Fatalf("batch %d failed", i)
+		}
+		if want[b.RunID] == nil {
+			want[b.RunID] = map[string]store.Metric{}
+		}
+		for _, m := range b.Metrics {
+			if old, seen := want[b.RunID][m.Key]; !seen || laterPoint(m, old) {
+				want[b.RunID][m.Key] = m
+			}
+		}
+	}
+	for _, id := range runs {
+		r, err := s.GetRun(ctx, id)
+		mustNoErr(t, err)
+		if len(r.Metrics) != len(want[id]) {
+			t.Fatalf("run %s has %d latest metrics, want %d", id, len(r.Metrics), len(want[id]))
+		}
+		for _, got := range r.Metrics {
+			w := want[id][got.Key]
+			if got.Step != w.Step || got.Timestamp != w.Timestamp || fmt.Sprint(got.Value) != fmt.Sprint(w.Value) {
+				t.Errorf("run %s metric %s: latest %+v, want %+v", id, got.Key, got, w)
+			}
+		}
+	}
 }
 
 // latestBatches returns 300 batches over runs with small random steps,

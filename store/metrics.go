@@ -13,6 +13,9 @@ func (s *SQLStore) GetMetricHistory(ctx context.Context, r HistoryRequest) ([]Me
 	if err != nil {
 		return nil, "", err
 	}
+	if err := s.settle(ctx, key); err != nil {
+		return nil, "", err
+	}
 	offset, err := decodePageToken(r.PageToken)
 	if err != nil {
 		return nil, "", err
@@ -87,13 +90,17 @@ func (s *SQLStore) GetMetricHistoryBulkInterval(ctx context.Context, r IntervalR
 		return nil, Errorf(InvalidParameterValue, "start_step %d is after end_step %d", *r.StartStep, *r.EndStep)
 	}
 	keys := make([]any, len(r.RunIDs))
+	runs := make([]int64, len(r.RunIDs))
 	ids := make(map[int64]string, len(r.RunIDs))
 	for i, id := range r.RunIDs {
 		k, err := s.runKey(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		keys[i], ids[k] = k, id
+		keys[i], runs[i], ids[k] = k, k, id
+	}
+	if err := s.settle(ctx, runs...); err != nil {
+		return nil, err
 	}
 	where := `run_key IN (` + placeholders(len(keys)) + `) AND key = ?`
 	args := append(append([]any{}, keys...), r.Key)

@@ -52,6 +52,9 @@ func (s *SQLStore) ReduceMetricHistory(ctx context.Context, r ReduceRequest) (*R
 	if err != nil {
 		return nil, err
 	}
+	if err := s.settle(ctx, key); err != nil {
+		return nil, err
+	}
 	out, err := s.reduce(ctx, key, r)
 	return out, unavailable(err)
 }

@@ -224,6 +224,9 @@ func (s *SQLStore) loadRunData(ctx context.Context, runs []Run, keys []int64) er
 	if len(runs) == 0 {
 		return nil
 	}
+	if err := s.settle(ctx, keys...); err != nil {
+		return err
+	}
 	idx := make(map[int64]*Run, len(runs))
 	args := make([]any, len(keys))
 	for i, k := range keys {
@@ -449,19 +452,31 @@ func rowsSQL(n int) string {
 	return strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?),", n), ",")
 }
 
-// insertMetricsSQL returns the statement inserting n history rows.
-func insertMetricsSQL(n int) string {
+// insertMetricsSQL returns the statement inserting n history rows: into
+// metric_staging where history is staged (duplicates are dropped when
+// the points move on), else into metrics, ignoring exact duplicates.
+func insertMetricsSQL(staged bool, n int) string {
+	if staged {
+		return `INSERT INTO metric_staging (run_key, key, step, timestamp, value, is_nan) VALUES ` + rowsSQL(n)
+	}
 	return `INSERT INTO metrics (run_key, key, step, timestamp, value, is_nan) VALUES ` + rowsSQL(n) + ` ON CONFLICT DO NOTHING`
 }
 
-// insertMetricsChunk is insertMetricsSQL(metricChunk), built once: the
-// statement text is the key of the prepared-statement cache, and building
-// it per chunk would allocate it again and again.
-var insertMetricsChunk = insertMetricsSQL(metricChunk)
+// The statements of full chunks, built once: the statement text is the
+// key of the prepared-statement cache, and building it per chunk would
+// allocate it again and again.
+var (
+	insertMetricsChunk = insertMetricsSQL(false, metricChunk)
+	stageMetricsChunk  = insertMetricsSQL(true, metricChunk)
+)
 
-// insertMetrics inserts points, ignoring exact duplicates (so a retried
-// request does not log a point twice).
+// insertMetrics logs the history points ms of run key (so that a retried
+// request does not log a point twice, exact duplicates are dropped).
 func insertMetrics(t *tx, key int64, ms []Metric) error {
+	staged := t.s.staged != nil
+	if staged {
+		t.stage(key, len(ms))
+	}
 	run := any(key) // boxed once for every row
 	args := make([]any, 0, 6*min(len(ms), metricChunk))
 	for len(ms) > 0 {
@@ -472,8 +487,11 @@ func insertMetrics(t *tx, key int64, ms []Metric) error {
 			args = append(args, run, m.Key, m.Step, m.Timestamp, v, isNaN)
 		}
 		q := insertMetricsChunk
+		if staged {
+			q = stageMetricsChunk
+		}
 		if n != metricChunk {
-			q = insertMetricsSQL(n)
+			q = insertMetricsSQL(staged, n)
 		}
 		if _, err := t.exec(q, args...); err != nil {
 			return fmt.Errorf("insert metrics: %w", err)

@@ -32,6 +32,8 @@ type runQuery struct {
 	// metricAlias is the inner-joined latest_metrics alias of each metric
 	// key the filter compares, reused when ordering by the same key.
 	metricAlias map[string]string
+	// metrics is set once the query reads latest_metrics.
+	metrics bool
 }
 
 func (q *runQuery) alias(prefix string) string {
@@ -82,6 +84,11 @@ func (s *SQLStore) SearchRuns(ctx context.Context, rs RunSearch) ([]Run, string,
 	sqlText := `SELECT ` + prefixCols("r.", runCols) + ` FROM runs r ` + strings.Join(q.joins, " ") +
 		` WHERE ` + strings.Join(q.where.conds, " AND ") + ` ORDER BY ` + orderSQL + ` LIMIT ? OFFSET ?`
 	args := append(append(q.joinArg, q.where.args...), limit+1, offset)
+	if q.metrics {
+		if err := s.settleAll(ctx); err != nil {
+			return nil, "", err
+		}
+	}
 	runs, err := s.scanRuns(ctx, sqlText, args...)
 	if err != nil {
 		return nil, "", err
@@ -92,6 +99,7 @@ func (s *SQLStore) SearchRuns(ctx context.Context, rs RunSearch) ([]Run, string,
 func (q *runQuery) addClause(c clause) error {
 	switch c.entity {
 	case "metric":
+		q.metrics = true
 		a, ok := q.metricAlias[c.key]
 		if !ok {
 			a = q.alias("m")
@@ -165,6 +173,7 @@ func (q *runQuery) orderBy(terms []orderTerm) (string, error) {
 				continue
 			}
 			table := map[string]string{"metric": "latest_metrics", "param": "params", "tag": "tags"}[o.entity]
+			q.metrics = q.metrics || o.entity == "metric"
 			a := q.alias("o")
 			q.joins = append(q.joins, `LEFT JOIN `+table+` `+a+` ON `+a+`.run_key = r.run_key AND `+a+`.key = ?`)
 			q.joinArg = append(q.joinArg, o.key)

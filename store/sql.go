@@ -49,6 +49,7 @@ type SQLStore struct {
 	artifactRoot string
 	log          *slog.Logger
 	w            *writer
+	staged       *staging // nil unless history is staged (SQLite)
 }
 
 var _ Store = (*SQLStore)(nil)
@@ -114,6 +115,13 @@ func open(ctx context.Context, dsn string, opts Options, upTo int) (*SQLStore, e
 		s.wdb.Close()
 		s.rdb.Close()
 		return nil, err
+	}
+	if s.d.name == "sqlite" && upTo >= stagingMigration {
+		if err := s.loadStaging(ctx); err != nil {
+			s.wdb.Close()
+			s.rdb.Close()
+			return nil, err
+		}
 	}
 	s.w = newWriter(s, opts.MaxBatch)
 	return s, nil

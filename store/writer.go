@@ -24,6 +24,13 @@ type tx struct {
 	// writes logged, flushed before the commit; pending those noted by
 	// the running write.
 	latest, pending []latestBatch
+
+	// unstaged holds the runs whose staged history points the group's
+	// successful writes moved to metrics, and no later write staged
+	// points for again; pendingMoved those the running write moved (see
+	// staging.go).
+	unstaged     map[int64]bool
+	pendingMoved []int64
 }
 
 // stmt returns q prepared in this transaction.
@@ -239,7 +246,7 @@ func (w *writer) attempt(batch []*writeOp, results []error, savepoints bool) (ok
 				sqlTx.Rollback()
 				return false, nil
 			}
-			t.keepLatest()
+			t.keep()
 			ran++
 			continue
 		}
@@ -248,10 +255,10 @@ func (w *writer) attempt(batch []*writeOp, results []error, savepoints bool) (ok
 			return false, unavailable(err)
 		}
 		if results[i] = op.fn(t); results[i] != nil {
-			t.dropLatest()
+			t.drop()
 			err = exec("ROLLBACK TO SAVEPOINT w")
 		} else {
-			t.keepLatest()
+			t.keep()
 			ran++
 		}
 		if err == nil {
@@ -266,13 +273,14 @@ func (w *writer) attempt(batch []*writeOp, results []error, savepoints bool) (ok
 		sqlTx.Rollback()
 		return true, nil
 	}
-	if err := t.flushLatest(); err != nil {
+	if err := t.finish(); err != nil {
 		sqlTx.Rollback()
 		return false, unavailable(err)
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return false, unavailable(fmt.Errorf("commit: %w", err))
 	}
+	t.committed()
 	return true, nil
 }
 
