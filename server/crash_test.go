@@ -146,6 +146,23 @@ func stopUnderLoad(t *testing.T, sig syscall.Signal) {
 				}
 			}
 		}
+		if len(steps) == 0 {
+			continue
+		}
+		// The latest values, which the store may derive from staged
+		// points after a restart, cover the last acknowledged step.
+		r, err := c.GetRun(ctx, runs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Metrics) != 20 {
+			t.Fatalf("client %d: run has %d latest metrics after %s, want 20", i, len(r.Metrics), sig)
+		}
+		for _, m := range r.Metrics {
+			if last := steps[len(steps)-1]; m.Step < last {
+				t.Fatalf("client %d: latest %s at step %d after %s, but step %d was acknowledged", i, m.Key, m.Step, sig, last)
+			}
+		}
 	}
 	if total < clients {
 		t.Fatalf("only %d batches were acknowledged before the kill; the test logged too little to mean anything", total)
