@@ -21,10 +21,10 @@ func StagedPoints(t testing.TB, s *SQLStore) int {
 	return n
 }
 
-// SetStagingLimit sets how many staged points make the writer move them
-// all.
-func SetStagingLimit(s *SQLStore, n int) {
+// SetStagingLimit sets how many staged points make the writer move some,
+// and about how many it moves per group commit then.
+func SetStagingLimit(s *SQLStore, limit, slice int) {
 	s.staged.mu.Lock()
-	s.staged.limit = n
+	s.staged.limit, s.staged.slice = limit, slice
 	s.staged.mu.Unlock()
 }

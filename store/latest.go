@@ -109,7 +109,7 @@ func coalesce(batches []latestBatch) []latestBatch {
 // once there are many (see staging.go).
 func (t *tx) finish() error {
 	if t.s.staged != nil {
-		return t.unstageIfFull()
+		return t.moveSome()
 	}
 	return upsertLatestPoints(t, coalesce(t.latest))
 }

@@ -18,10 +18,11 @@ import (
 // greatest step, then timestamp, then value, with NaN counting as 0.
 func TestLatestMetricsCoalesced(t *testing.T) {
 	storetest.Each(t, checkLatestMetrics)
-	// Staged points moving at the end of most groups as well.
+	// Staged points moving at the end of most groups as well, a few at a
+	// time.
 	t.Run("sqlite-moving", func(t *testing.T) {
 		s := storetest.SQLite(t)
-		store.SetStagingLimit(s, 7)
+		store.SetStagingLimit(s, 7, 3)
 		checkLatestMetrics(t, s)
 	})
 }

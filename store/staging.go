@@ -1,9 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 )
 
@@ -20,8 +23,9 @@ import (
 // in memory, and rebuilds that from the staging table at open, so it is
 // as durable as the staged points. Points move:
 //
-//   - at the end of a group commit once stagingLimit points are staged,
-//     all of them;
+//   - at the end of a group commit once 200,000 points are staged, about
+//     20,000 of them: those of the runs with the most staged points (see
+//     moveSome);
 //   - before a read of a run's history or latest metrics (settle), that
 //     run's points; before a search that filters or orders by a metric
 //     (settleAll), all of them. So a read sees every point acknowledged
@@ -34,9 +38,15 @@ import (
 // stagingMigration is the SQLite migration that adds metric_staging.
 const stagingMigration = 4
 
-// defaultStagingLimit is how many staged points make the writer move all
-// of them; about 10 MB of staging table.
+// defaultStagingLimit is how many staged points make the writer move
+// some; about 10 MB of staging table. The more points wait, the more of
+// them share each history page a move writes.
 const defaultStagingLimit = 200_000
+
+// defaultStagingSlice is about how many points one group commit moves at
+// the limit, so that the writes queued behind the move wait tens of
+// milliseconds rather than the 0.4 s a move of 200,000 points takes.
+const defaultStagingSlice = 20_000
 
 // staging tracks the runs with points in metric_staging. The writer adds
 // a run when it stages points for it (before the write is acknowledged)
@@ -47,7 +57,8 @@ type staging struct {
 	mu    sync.Mutex
 	runs  map[int64]int // run key -> points staged
 	total int
-	limit int
+	limit int // points staged that make the writer move some
+	slice int // about how many points one group commit moves then
 
 	// latest holds per run the latest staged point of each key, the
 	// values a move writes to latest_metrics. It may also hold points
@@ -104,6 +115,26 @@ func (g *staging) full() bool {
 	return g.total >= g.limit
 }
 
+// runCount is a run and its staged points.
+type runCount struct {
+	run int64
+	n   int
+}
+
+// largest returns the runs with staged points, most points first, and
+// their total.
+func (g *staging) largest() ([]runCount, int) {
+	g.mu.Lock()
+	out := make([]runCount, 0, len(g.runs))
+	for r, n := range g.runs {
+		out = append(out, runCount{r, n})
+	}
+	total := g.total
+	g.mu.Unlock()
+	slices.SortFunc(out, func(a, b runCount) int { return cmp.Or(cmp.Compare(b.n, a.n), cmp.Compare(a.run, b.run)) })
+	return out, total
+}
+
 // all returns the runs with staged points.
 func (g *staging) all() []int64 {
 	g.mu.Lock()
@@ -115,21 +146,41 @@ func (g *staging) all() []int64 {
 	return out
 }
 
-// remove forgets runs whose points a committed transaction moved.
+// remove forgets runs whose points a committed transaction moved, and
+// the latest points of runs left with none.
 func (g *staging) remove(runs map[int64]bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for r := range runs {
 		g.total -= g.runs[r]
 		delete(g.runs, r)
+		delete(g.latest, r)
 	}
+}
+
+// sub notes that a committed transaction moved n of the points of run.
+func (g *staging) sub(run int64, n int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	left, ok := g.runs[run]
+	if !ok {
+		return
+	}
+	n = min(n, left)
+	g.total -= n
+	if left == n {
+		delete(g.runs, run)
+		delete(g.latest, run)
+		return
+	}
+	g.runs[run] = left - n
 }
 
 // loadStaging reads which runs have staged points, left by an earlier
 // process, and their latest points; it runs at open, before any read or
 // write.
 func (s *SQLStore) loadStaging(ctx context.Context) error {
-	g := &staging{runs: map[int64]int{}, limit: defaultStagingLimit, latest: map[int64]map[string]Metric{}}
+	g := &staging{runs: map[int64]int{}, limit: defaultStagingLimit, slice: defaultStagingSlice, latest: map[int64]map[string]Metric{}}
 	rows, err := s.wdb.QueryContext(ctx, `SELECT run_key, key, step, timestamp, value, is_nan FROM metric_staging`)
 	if err != nil {
 		return fmt.Errorf("read staged metrics: %w", err)
@@ -177,9 +228,7 @@ func (t *tx) stage(run int64, n int) {
 	delete(t.unstaged, run)
 }
 
-// unstage moves the staged points of runs (all of them for nil) to
-// metrics in key order, dropping exact duplicates, updates latest_metrics
-// with the latest of them per (run, key), and deletes them.
+// unstage moves the staged points of runs (all of them for nil).
 func (t *tx) unstage(runs []int64) error {
 	where, args := `WHERE run_key IN (`+placeholders(len(runs))+`)`, make([]any, len(runs))
 	for i, r := range runs {
@@ -189,21 +238,58 @@ func (t *tx) unstage(runs []int64) error {
 		where = "" // so that SQLite empties the table at once
 		runs = t.s.staged.all()
 	}
-	if err := upsertLatestPoints(t, t.stagedLatest(runs)); err != nil {
+	if _, err := t.move(runs, where, args...); err != nil {
 		return err
+	}
+	t.pendingMoved = append(t.pendingMoved, runs...)
+	return nil
+}
+
+// move moves the staged points that where (with args) selects, all of
+// them points of runs, to metrics in key order, dropping exact
+// duplicates, and deletes them, returning how many it deleted. It also
+// writes the latest staged points of runs to latest_metrics, which may
+// take values from points still staged: those are stored as well, and a
+// read of a run's history moves its points first.
+func (t *tx) move(runs []int64, where string, args ...any) (int, error) {
+	if err := upsertLatestPoints(t, t.stagedLatest(runs)); err != nil {
+		return 0, err
 	}
 	// ORDER BY also keeps SQLite from parsing ON CONFLICT as a join
 	// constraint.
 	if _, err := t.exec(`INSERT INTO metrics (run_key, key, step, timestamp, value, is_nan)
 		SELECT run_key, key, step, timestamp, value, is_nan FROM metric_staging `+where+`
 		ORDER BY run_key, key, step, timestamp, value, is_nan ON CONFLICT DO NOTHING`, args...); err != nil {
-		return fmt.Errorf("move staged metrics: %w", err)
+		return 0, fmt.Errorf("move staged metrics: %w", err)
 	}
-	if _, err := t.exec(`DELETE FROM metric_staging `+where, args...); err != nil {
-		return fmt.Errorf("delete staged metrics: %w", err)
+	res, err := t.exec(`DELETE FROM metric_staging `+where, args...)
+	if err != nil {
+		return 0, fmt.Errorf("delete staged metrics: %w", err)
 	}
-	t.pendingMoved = append(t.pendingMoved, runs...)
-	return nil
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// moveOldest moves the oldest n staged points of run, or all of them
+// where it has no more, and returns how many it moved.
+func (t *tx) moveOldest(run int64, n int) (int, error) {
+	var last int64
+	err := t.queryRow(`SELECT rowid FROM metric_staging WHERE run_key = ? ORDER BY rowid LIMIT 1 OFFSET ?`, run, n-1).Scan(&last)
+	if err == sql.ErrNoRows {
+		return 0, t.unstage([]int64{run})
+	}
+	if err != nil {
+		return 0, fmt.Errorf("find staged metrics: %w", err)
+	}
+	moved, err := t.move([]int64{run}, `WHERE run_key = ? AND rowid <= ?`, run, last)
+	if err != nil {
+		return 0, err
+	}
+	if t.partial == nil {
+		t.partial = map[int64]int{}
+	}
+	t.partial[run] += moved
+	return moved, nil
 }
 
 // stagedLatest returns the latest staged point per key of each of runs:
@@ -229,36 +315,60 @@ func (t *tx) stagedLatest(runs []int64) []latestBatch {
 	return coalesce(out)
 }
 
-// unstageIfFull moves every staged point once enough are staged; the
-// writer calls it at the end of each group, before the commit.
-func (t *tx) unstageIfFull() error {
-	if !t.s.staged.full() {
-		return nil
+// moveSome moves staged points once g.limit are staged: run by run, those
+// with the most staged points first (which share pages best), until about
+// g.slice points moved or fewer than the limit are left; of a run with
+// more than g.slice staged points, its oldest g.slice.
+// The writer calls it at the end of each group, before the commit.
+func (t *tx) moveSome() error {
+	g := t.s.staged
+	runs, total := g.largest()
+	for _, rc := range runs {
+		if t.unstaged[rc.run] { // moved by a read earlier in the group
+			total -= rc.n
+		}
 	}
-	if err := t.unstage(nil); err != nil {
-		return err
+	moved := 0
+	for _, rc := range runs {
+		if moved >= g.slice || total-moved < g.limit {
+			break
+		}
+		if t.unstaged[rc.run] {
+			continue
+		}
+		if rc.n > g.slice {
+			n, err := t.moveOldest(rc.run, g.slice)
+			if err != nil {
+				return err
+			}
+			moved += n
+			continue
+		}
+		if err := t.unstage([]int64{rc.run}); err != nil {
+			return err
+		}
+		moved += rc.n
 	}
 	t.keep()
 	return nil
 }
 
 // committed updates the staging state after a commit: the runs the
-// transaction moved have no staged points left, and the latest points of
-// the transaction's writes to other runs are staged.
+// transaction moved have no staged points left, those it moved some
+// points of fewer, and the latest points of the transaction's writes to
+// other runs are staged.
 func (t *tx) committed() {
 	g := t.s.staged
 	if g == nil {
 		return
-	}
-	for r := range t.unstaged {
-		delete(g.latest, r)
 	}
 	for _, b := range t.latest {
 		if !t.unstaged[b.run] {
 			g.note(b.run, b.ms)
 		}
 	}
-	if len(t.unstaged) > 0 {
-		g.remove(t.unstaged)
+	g.remove(t.unstaged)
+	for r, n := range t.partial {
+		g.sub(r, n)
 	}
 }

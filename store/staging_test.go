@@ -107,13 +107,14 @@ func TestStagedPointsSurviveReopen(t *testing.T) {
 	}
 }
 
-// TestStagingLimit checks that the writer moves every staged point once
-// the limit is reached, without a read asking for it.
+// TestStagingLimit checks that the writer moves staged points once the
+// limit is reached, without a read asking for it: a slice of the oldest
+// points of the run with the most.
 func TestStagingLimit(t *testing.T) {
 	ctx := context.Background()
 	s, run := stagedRun(t, storetest.SQLiteDSN(t))
 	defer s.Close()
-	store.SetStagingLimit(s, 10)
+	store.SetStagingLimit(s, 10, 4)
 	mustNoErr(t, s.LogBatch(ctx, store.Batch{RunID: run, Metrics: points("loss", 1, 2, 3)}))
 	if n := store.StagedPoints(t, s); n != 3 {
 		t.Fatalf("%d points staged under the limit, want 3", n)
@@ -123,10 +124,34 @@ func TestStagingLimit(t *testing.T) {
 		steps[i] = int64(10 + i)
 	}
 	mustNoErr(t, s.LogBatch(ctx, store.Batch{RunID: run, Metrics: points("acc", steps...)}))
-	if n := store.StagedPoints(t, s); n != 0 {
-		t.Fatalf("%d points staged over the limit, want 0", n)
+	if n := store.StagedPoints(t, s); n != 19 {
+		t.Fatalf("%d points staged after reaching the limit, want 19 (the oldest 4 of 23 moved)", n)
+	}
+	// Every group commit moves some while the limit is reached, whatever
+	// it writes.
+	other, err := s.CreateRun(ctx, store.RunCreate{ExperimentID: "0"})
+	mustNoErr(t, err)
+	if n := store.StagedPoints(t, s); n != 15 {
+		t.Fatalf("%d points staged after creating a run, want 15", n)
+	}
+	mustNoErr(t, s.LogBatch(ctx, store.Batch{RunID: other.Info.RunID, Metrics: points("loss", 1, 2)}))
+	if n := store.StagedPoints(t, s); n != 13 {
+		t.Fatalf("%d points staged after logging to a second run, want 13 (4 more of the first run moved)", n)
 	}
 	if got := historySteps(t, s, run, "acc"); !slices.Equal(got, steps) {
 		t.Fatalf("acc history steps %v, want %v", got, steps)
+	}
+	if got := historySteps(t, s, run, "loss"); !slices.Equal(got, []int64{1, 2, 3}) {
+		t.Fatalf("loss history steps %v, want [1 2 3]", got)
+	}
+	if n := store.StagedPoints(t, s); n != 2 {
+		t.Fatalf("%d points staged after reading the first run, want the second run's 2", n)
+	}
+	r, err := s.GetRun(ctx, run)
+	mustNoErr(t, err)
+	for _, m := range r.Metrics {
+		if want := map[string]int64{"loss": 3, "acc": 29}[m.Key]; m.Step != want {
+			t.Errorf("latest %s at step %d, want %d", m.Key, m.Step, want)
+		}
 	}
 }

@@ -31,6 +31,9 @@ type tx struct {
 	// staging.go).
 	unstaged     map[int64]bool
 	pendingMoved []int64
+	// partial counts the points the group moved of runs that keep
+	// staged ones.
+	partial map[int64]int
 }
 
 // stmt returns q prepared in this transaction.
