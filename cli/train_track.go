@@ -28,8 +28,9 @@ type trackSink struct {
 	client *track.Client
 	run    *store.Run
 
-	uploads int      // checkpoints uploaded, for unique artifact names
-	stale   []string // uploaded checkpoints to delete, older than the newest
+	uploads int // checkpoints handed to ckpts, for unique artifact names
+	ckpts   *checkpointUploads
+	stale   []string // uploaded checkpoints to delete, older than the newest (used by ckpts)
 }
 
 var _ train.MetricSink = (*trackSink)(nil)
@@ -185,10 +186,17 @@ func (s *trackSink) LogArtifact(localPath, artifactPath string) error {
 	})
 }
 
-// Finish ends the run with status; it works after the run's context was
-// cancelled, so that an interrupted run is recorded as KILLED.
+// Finish waits for the checkpoint uploads, then ends the run with
+// status; it works after the run's context was cancelled, so that an
+// interrupted run is recorded as KILLED with its last checkpoint.
 func (s *trackSink) Finish(status train.Status) error {
-	return s.client.EndRun(context.WithoutCancel(s.ctx), s.run.Info.RunID, string(status))
+	var err error
+	if s.ckpts != nil {
+		if err = s.ckpts.wait(); err != nil {
+			err = fmt.Errorf("uploading a checkpoint to run %s: %w", s.run.Info.RunID, err)
+		}
+	}
+	return errors.Join(err, s.client.EndRun(context.WithoutCancel(s.ctx), s.run.Info.RunID, string(status)))
 }
 
 // artifactRoot returns the artifact proxy path of run's artifacts.
@@ -212,17 +220,31 @@ const (
 	latestArtifact      = checkpointsArtifact + "/latest"
 )
 
-// logCheckpoint uploads the local checkpoint directory dir as the run's
-// newest checkpoint. Deleting older uploads is retried at the next
-// checkpoint when it fails, rather than failing the run.
+// logCheckpoint queues the local checkpoint directory dir for upload as
+// the run's newest checkpoint (see checkpointUploads); it fails when an
+// earlier upload failed.
 func (s *trackSink) logCheckpoint(dir string) error {
+	if s.ckpts == nil {
+		s.ckpts = newCheckpointUploads(s.uploadCheckpoint)
+	}
 	s.uploads++
 	name := fmt.Sprintf("%s.%d", filepath.Base(dir), s.uploads)
+	if err := s.ckpts.add(dir, name); err != nil {
+		return fmt.Errorf("uploading a checkpoint to run %s: %w", s.run.Info.RunID, err)
+	}
+	return nil
+}
+
+// uploadCheckpoint uploads the checkpoint files in dir as the run's
+// checkpoint name, points latest at it and deletes older uploads (which
+// is retried at the next checkpoint when it fails, rather than failing
+// the run). It runs on the uploads' goroutine.
+func (s *trackSink) uploadCheckpoint(dir, name string) error {
 	if err := s.LogArtifact(dir, path.Join(checkpointsArtifact, name)); err != nil {
-		return fmt.Errorf("uploading to run %s: %w", s.run.Info.RunID, err)
+		return err
 	}
 	if err := s.logBytes([]byte(name+"\n"), latestArtifact); err != nil {
-		return fmt.Errorf("uploading to run %s: %w", s.run.Info.RunID, err)
+		return err
 	}
 	root, err := artifactRoot(s.run)
 	if err != nil {
