@@ -24,3 +24,18 @@ need_python() {
 		exit 1
 	fi
 }
+
+# start_tracking BIN DB DIR PORT starts `BIN server` on the database DB
+# with its artifacts in DIR/artifacts and its log in DIR/server.log, on
+# 127.0.0.1:PORT; it sets server to the server's PID and returns once the
+# server answers.
+start_tracking() {
+	"$1" server --port "$4" --db "$2" --artifacts "$3/artifacts" 2>"$3/server.log" &
+	server=$!
+	for _ in $(seq 50); do
+		curl -sf "http://127.0.0.1:$4/health" >/dev/null && return
+		sleep 0.1
+	done
+	echo "${0##*/}: the server on port $4 did not answer; see $3/server.log" >&2
+	return 1
+}

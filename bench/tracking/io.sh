@@ -11,13 +11,10 @@ workload=${2:-log-batch-500}
 seconds=${3:-12}
 port=${PORT:-5098}
 dir=$(mktemp -d /tmp/mlenv-bench-io.XXXXXX)
-"$bin" server --port "$port" --db "sqlite:///$dir/bench.db" --artifacts "$dir/artifacts" 2>"$dir/server.log" &
-server=$!
+. "$(dirname "$0")/../lib.sh"
+server=
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 50); do
-	curl -sf "http://127.0.0.1:$port/health" >/dev/null && break
-	sleep 0.1
-done
+start_tracking "$bin" "sqlite:///$dir/bench.db" "$dir" "$port"
 bytes() { awk '/^write_bytes/ {print $2}' "/proc/$server/io"; }
 ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
 b0=$(bytes) t0=$(ticks)

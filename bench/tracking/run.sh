@@ -10,13 +10,10 @@ db=${2:-sqlite:///$dir/bench.db}
 port=${PORT:-5077}
 seconds=${SECONDS_PER_WORKLOAD:-10}
 
-"$bin" server --port "$port" --db "$db" --artifacts "$dir/artifacts" 2>"$dir/server.log" &
-server=$!
+. "$(dirname "$0")/../lib.sh"
+server=
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 50); do
-	curl -sf "http://127.0.0.1:$port/health" >/dev/null && break
-	sleep 0.1
-done
+start_tracking "$bin" "$db" "$dir" "$port"
 
 for w in log-batch-10 log-batch-500 create-run get-history search-runs; do
 	clients=20
