@@ -141,7 +141,7 @@ func upsertLatestPoints(t *tx, batches []latestBatch) error {
 
 // upsertLatestSQL returns the statement upserting n latest_metrics rows.
 func upsertLatestSQL(n int) string {
-	return `INSERT INTO latest_metrics (run_key, key, step, timestamp, value, is_nan) VALUES ` + rowsSQL(n) + onLaterPoint
+	return `INSERT INTO latest_metrics (run_key, key, step, timestamp, value, is_nan) VALUES ` + rowsSQL(n, 6) + onLaterPoint
 }
 
 // onLaterPoint completes an insert into latest_metrics: a stored point

@@ -447,9 +447,10 @@ func insertParams(t *tx, key int64, runID string, params []Param) error {
 // metricChunk is how many rows one multi-row INSERT carries.
 const metricChunk = 100
 
-// rowsSQL returns a VALUES list of n rows of six placeholders.
-func rowsSQL(n int) string {
-	return strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?),", n), ",")
+// rowsSQL returns a VALUES list of n rows of cols placeholders.
+func rowsSQL(n, cols int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + "),"
+	return strings.TrimSuffix(strings.Repeat(row, n), ",")
 }
 
 // insertMetricsSQL returns the statement inserting n history rows: into
@@ -457,9 +458,9 @@ func rowsSQL(n int) string {
 // the points move on), else into metrics, ignoring exact duplicates.
 func insertMetricsSQL(staged bool, n int) string {
 	if staged {
-		return `INSERT INTO metric_staging (run_key, key, step, timestamp, value, is_nan) VALUES ` + rowsSQL(n)
+		return `INSERT INTO metric_staging (run_key, seq, key, step, timestamp, value, is_nan) VALUES ` + rowsSQL(n, 7)
 	}
-	return `INSERT INTO metrics (run_key, key, step, timestamp, value, is_nan) VALUES ` + rowsSQL(n) + ` ON CONFLICT DO NOTHING`
+	return `INSERT INTO metrics (run_key, key, step, timestamp, value, is_nan) VALUES ` + rowsSQL(n, 6) + ` ON CONFLICT DO NOTHING`
 }
 
 // The statements of full chunks, built once: the statement text is the
@@ -478,13 +479,17 @@ func insertMetrics(t *tx, key int64, ms []Metric) error {
 		t.stage(key, len(ms))
 	}
 	run := any(key) // boxed once for every row
-	args := make([]any, 0, 6*min(len(ms), metricChunk))
+	args := make([]any, 0, 7*min(len(ms), metricChunk))
 	for len(ms) > 0 {
 		n := min(len(ms), metricChunk)
 		args = args[:0]
 		for _, m := range ms[:n] {
 			v, isNaN := storedValue(m.Value)
-			args = append(args, run, m.Key, m.Step, m.Timestamp, v, isNaN)
+			if staged {
+				args = append(args, run, t.s.staged.nextSeq(), m.Key, m.Step, m.Timestamp, v, isNaN)
+			} else {
+				args = append(args, run, m.Key, m.Step, m.Timestamp, v, isNaN)
+			}
 		}
 		q := insertMetricsChunk
 		if staged {

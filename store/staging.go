@@ -15,9 +15,11 @@ import (
 // scan; but a log-batch of many keys then inserts into as many leaf pages,
 // and each commit writes every page it dirtied to the write-ahead log
 // again: about 3 KB of log per 40-byte point once histories are longer
-// than a page. So new points are appended to metric_staging instead (one
-// page per commit per run) and moved to metrics in large sorted groups,
-// where many points of one (run, key) share each page written. The move
+// than a page. So new points are appended to metric_staging instead,
+// which is clustered by run and a sequence number the writer assigns (so
+// a commit appends to one page per run, and a run's points, or its
+// oldest, are one range to move), and moved to metrics in large sorted
+// groups, where many points of one (run, key) share each page written. The move
 // also updates latest_metrics, once per (run, key) rather than once per
 // logged point: the writer keeps the latest staged point per (run, key)
 // in memory, and rebuilds that from the staging table at open, so it is
@@ -60,12 +62,22 @@ type staging struct {
 	limit int // points staged that make the writer move some
 	slice int // about how many points one group commit moves then
 
+	// seq is the sequence number of the last staged point, which orders
+	// a run's staged points. Only the writer goroutine uses it.
+	seq int64
+
 	// latest holds per run the latest staged point of each key, the
 	// values a move writes to latest_metrics. It may also hold points
 	// that moved already (writing them again changes nothing), never a
 	// point that is not stored. Only the writer goroutine uses it, so mu
 	// does not guard it.
 	latest map[int64]map[string]Metric
+}
+
+// nextSeq returns the sequence number of the next staged point.
+func (g *staging) nextSeq() int64 {
+	g.seq++
+	return g.seq
 }
 
 // note merges ms into the latest points of run.
@@ -181,16 +193,16 @@ func (g *staging) sub(run int64, n int) {
 // write.
 func (s *SQLStore) loadStaging(ctx context.Context) error {
 	g := &staging{runs: map[int64]int{}, limit: defaultStagingLimit, slice: defaultStagingSlice, latest: map[int64]map[string]Metric{}}
-	rows, err := s.wdb.QueryContext(ctx, `SELECT run_key, key, step, timestamp, value, is_nan FROM metric_staging`)
+	rows, err := s.wdb.QueryContext(ctx, `SELECT run_key, seq, key, step, timestamp, value, is_nan FROM metric_staging`)
 	if err != nil {
 		return fmt.Errorf("read staged metrics: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var run int64
+		var run, seq int64
 		var m Metric
 		var isNaN bool
-		if err := rows.Scan(&run, &m.Key, &m.Step, &m.Timestamp, &m.Value, &isNaN); err != nil {
+		if err := rows.Scan(&run, &seq, &m.Key, &m.Step, &m.Timestamp, &m.Value, &isNaN); err != nil {
 			return fmt.Errorf("read staged metrics: %w", err)
 		}
 		if isNaN {
@@ -198,6 +210,7 @@ func (s *SQLStore) loadStaging(ctx context.Context) error {
 		}
 		g.add(run, 1)
 		g.note(run, []Metric{m})
+		g.seq = max(g.seq, seq)
 	}
 	s.staged = g
 	return rows.Err()
@@ -274,14 +287,14 @@ func (t *tx) move(runs []int64, where string, args ...any) (int, error) {
 // where it has no more, and returns how many it moved.
 func (t *tx) moveOldest(run int64, n int) (int, error) {
 	var last int64
-	err := t.queryRow(`SELECT rowid FROM metric_staging WHERE run_key = ? ORDER BY rowid LIMIT 1 OFFSET ?`, run, n-1).Scan(&last)
+	err := t.queryRow(`SELECT seq FROM metric_staging WHERE run_key = ? ORDER BY seq LIMIT 1 OFFSET ?`, run, n-1).Scan(&last)
 	if err == sql.ErrNoRows {
 		return 0, t.unstage([]int64{run})
 	}
 	if err != nil {
 		return 0, fmt.Errorf("find staged metrics: %w", err)
 	}
-	moved, err := t.move([]int64{run}, `WHERE run_key = ? AND rowid <= ?`, run, last)
+	moved, err := t.move([]int64{run}, `WHERE run_key = ? AND seq <= ?`, run, last)
 	if err != nil {
 		return 0, err
 	}
