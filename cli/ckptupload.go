@@ -14,8 +14,9 @@ import (
 // instead of waiting for the network. Only the newest checkpoint
 // matters: one handed over while another is being uploaded waits, and
 // replaces any older one still waiting. The uploader works from a
-// snapshot of the checkpoint (hard links to its files, or copies where
-// links fail), so the trainer may prune the checkpoint meanwhile.
+// snapshot of the checkpoint in a temporary directory (hard links to its
+// files, or copies where links fail, as across file systems), so the
+// trainer may prune the checkpoint meanwhile.
 type checkpointUploads struct {
 	upload func(dir, name string) error // uploads a snapshot as the checkpoint name
 
@@ -39,7 +40,9 @@ func newCheckpointUploads(upload func(dir, name string) error) *checkpointUpload
 // name. It returns the error of an earlier upload that failed, which
 // fails the run as a failed synchronous upload would have.
 func (u *checkpointUploads) add(dir, name string) error {
-	snap, err := os.MkdirTemp(filepath.Dir(dir), ".upload-"+name+"-")
+	// Outside the checkpoint directory, which may also be the output
+	// directory that the trainer logs as the model artifact meanwhile.
+	snap, err := os.MkdirTemp("", "mlenv-upload-"+name+"-")
 	if err != nil {
 		return fmt.Errorf("snapshot checkpoint: %w", err)
 	}

@@ -28,6 +28,7 @@ func writeCheckpoint(t *testing.T, root, name string) string {
 // sees its checkpoint's files even after the trainer removed them, and
 // that wait returns once all is sent, leaving no snapshot behind.
 func TestCheckpointUploadsNewestWins(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir()) // where the snapshots go
 	root := t.TempDir()
 	release := make(chan bool)
 	var mu sync.Mutex
@@ -61,6 +62,9 @@ func TestCheckpointUploadsNewestWins(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(root); len(left) != 0 {
 		t.Fatalf("%d entries left in the checkpoint root, want none", len(left))
+	}
+	if left, _ := filepath.Glob(filepath.Join(os.TempDir(), "mlenv-upload-step-*")); len(left) != 0 {
+		t.Fatalf("snapshots left behind: %v", left)
 	}
 }
 

@@ -19,11 +19,11 @@ import (
 // which is clustered by run and a sequence number the writer assigns (so
 // a commit appends to one page per run, and a run's points, or its
 // oldest, are one range to move), and moved to metrics in large sorted
-// groups, where many points of one (run, key) share each page written. The move
-// also updates latest_metrics, once per (run, key) rather than once per
-// logged point: the writer keeps the latest staged point per (run, key)
-// in memory, and rebuilds that from the staging table at open, so it is
-// as durable as the staged points. Points move:
+// groups, where many points of one (run, key) share each page written.
+// The move also updates latest_metrics, once per (run, key) rather than
+// once per logged point: the writer keeps the latest staged point per
+// (run, key) in memory, and rebuilds that from the staging table at open,
+// so it is as durable as the staged points. Points move:
 //
 //   - at the end of a group commit once 200,000 points are staged, about
 //     20,000 of them: those of the runs with the most staged points (see
@@ -120,7 +120,7 @@ func (g *staging) empty() bool {
 	return len(g.runs) == 0
 }
 
-// full reports whether enough points are staged to move them all.
+// full reports whether enough points are staged to move some.
 func (g *staging) full() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -331,10 +331,13 @@ func (t *tx) stagedLatest(runs []int64) []latestBatch {
 // moveSome moves staged points once g.limit are staged: run by run, those
 // with the most staged points first (which share pages best), until about
 // g.slice points moved or fewer than the limit are left; of a run with
-// more than g.slice staged points, its oldest g.slice.
-// The writer calls it at the end of each group, before the commit.
+// more than g.slice staged points, its oldest g.slice. The writer calls
+// it at the end of each group, before the commit.
 func (t *tx) moveSome() error {
 	g := t.s.staged
+	if !g.full() { // the common case: no list of runs to build and sort
+		return nil
+	}
 	runs, total := g.largest()
 	for _, rc := range runs {
 		if t.unstaged[rc.run] { // moved by a read earlier in the group

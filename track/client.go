@@ -277,40 +277,22 @@ func (c *Client) UploadArtifact(ctx context.Context, p, file string) error {
 		return err
 	}
 	defer f.Close()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.artifactURL(p), f)
+	res, err := c.artifactDo(ctx, http.MethodPut, "upload", p, f)
 	if err != nil {
 		return err
 	}
-	res, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("upload artifact %s: %w", p, err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode/100 != 2 {
-		raw, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
-		return fmt.Errorf("upload artifact: %w", apiError(p, res.StatusCode, raw))
-	}
-	return nil
+	return res.Body.Close()
 }
 
 // DeleteArtifact removes the proxied artifact at p (see DownloadArtifact
 // for the form of p), as MLflow's artifact proxy does for DELETE; a
 // directory is removed with everything under it.
 func (c *Client) DeleteArtifact(ctx context.Context, p string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, c.artifactURL(p), nil)
+	res, err := c.artifactDo(ctx, http.MethodDelete, "delete", p, nil)
 	if err != nil {
 		return err
 	}
-	res, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("delete artifact %s: %w", p, err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode/100 != 2 {
-		raw, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
-		return fmt.Errorf("delete artifact: %w", apiError(p, res.StatusCode, raw))
-	}
-	return nil
+	return res.Body.Close()
 }
 
 // DownloadArtifact copies the proxied artifact at p into the local file,
@@ -318,23 +300,35 @@ func (c *Client) DeleteArtifact(ctx context.Context, p string) error {
 // what follows "mlflow-artifacts:/" in a run's or model version's
 // artifact URI, joined with the artifact's path under it.
 func (c *Client) DownloadArtifact(ctx context.Context, p, file string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.artifactURL(p), nil)
+	res, err := c.artifactDo(ctx, http.MethodGet, "download", p, nil)
 	if err != nil {
 		return err
 	}
-	res, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("download artifact %s: %w", p, err)
-	}
 	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		raw, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
-		return fmt.Errorf("download artifact: %w", apiError(p, res.StatusCode, raw))
-	}
 	out, err := os.Create(file)
 	if err != nil {
 		return err
 	}
 	_, err = io.Copy(out, res.Body)
 	return errors.Join(err, out.Close())
+}
+
+// artifactDo sends a request with method and body to the artifact proxy
+// for the artifact at p and returns the response if its status is 2xx;
+// the caller closes its body. verb names the operation in errors.
+func (c *Client) artifactDo(ctx context.Context, method, verb, p string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.artifactURL(p), body)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s artifact %s: %w", verb, p, err)
+	}
+	if res.StatusCode/100 != 2 {
+		raw, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+		res.Body.Close()
+		return nil, fmt.Errorf("%s artifact: %w", verb, apiError(p, res.StatusCode, raw))
+	}
+	return res, nil
 }
