@@ -30,11 +30,12 @@ func writeCheckpoint(t *testing.T, root, name string) string {
 func TestCheckpointUploadsNewestWins(t *testing.T) {
 	t.Setenv("TMPDIR", t.TempDir()) // where the snapshots go
 	root := t.TempDir()
-	release := make(chan bool)
+	started, release := make(chan bool), make(chan bool)
 	var mu sync.Mutex
 	var sent []string
 	u := newCheckpointUploads(func(dir, name string) error {
 		if name == "step-1" {
+			started <- true
 			<-release // the first upload is slow
 		}
 		b, err := os.ReadFile(filepath.Join(dir, "state.json"))
@@ -52,6 +53,9 @@ func TestCheckpointUploadsNewestWins(t *testing.T) {
 			t.Fatal(err)
 		}
 		os.RemoveAll(dir) // pruned by the trainer
+		if name == "step-1" {
+			<-started
+		}
 	}
 	close(release)
 	if err := u.wait(); err != nil {
